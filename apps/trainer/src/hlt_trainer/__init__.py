@@ -1,0 +1,1 @@
+"""The thin Hydra app of hlt."""

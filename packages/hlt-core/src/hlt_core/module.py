@@ -1,0 +1,104 @@
+"""The LightningModule that composes a model with a task.
+
+It knows components only through their contracts: the model is an ``nn.Module`` with
+``out_features``; the task has ``build_decoder``, ``loss``, ``metrics``,
+``metric_inputs`` and ``predict``. Nothing here imports hlt-models or hlt-tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import lightning as L
+import torch
+from torch import nn
+
+Batch = Mapping[str, torch.Tensor]
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class TaskLike(Protocol):
+    def build_decoder(self, in_features: int) -> nn.Module: ...
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor: ...
+    def metrics(self, prefix: str) -> nn.ModuleDict: ...  # a torchmetrics MetricCollection
+    def metric_inputs(
+        self, outputs: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
+
+
+class TaskModule(L.LightningModule):
+    """model -> task decoder -> task loss and metrics, with optimizer from config.
+
+    ``optimizer`` is a factory taking the parameters (a Hydra ``_partial_``);
+    ``scheduler`` is a Lightning lr-scheduler dict whose ``scheduler`` entry is a
+    factory taking the optimizer. ``config`` (the resolved run config) is stored in
+    every checkpoint so a checkpoint can be evaluated or exported on its own.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: TaskLike,
+        optimizer: OptimizerFactory,
+        scheduler: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        out_features = getattr(model, "out_features", None)
+        if not isinstance(out_features, int):
+            raise TypeError(
+                f"model {type(model).__name__} must state its feature width as an int "
+                "attribute `out_features`"
+            )
+        self.model = model
+        self.task = task
+        self.decoder = task.build_decoder(out_features)
+        # one collection per split; a ModuleDict cannot use "train" as a key
+        self.train_metrics = task.metrics("train/")
+        self.val_metrics = task.metrics("val/")
+        self.test_metrics = task.metrics("test/")
+        self.optimizer_factory = optimizer
+        self.scheduler_config = dict(scheduler) if scheduler else None
+        self.run_config = dict(config) if config else None
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.model(inputs))
+
+    def _step(self, batch: Batch, split: str) -> torch.Tensor:
+        outputs = self(batch["inputs"])
+        loss = self.task.loss(outputs, batch)
+        metrics = getattr(self, f"{split}_metrics")
+        metrics.update(*self.task.metric_inputs(outputs.detach(), batch))
+        batch_size = batch["targets"].shape[0]
+        self.log(
+            f"{split}/loss", loss, on_step=split == "train", on_epoch=True,
+            prog_bar=True, batch_size=batch_size,
+        )
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self.task.predict(self(batch["inputs"]))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_config is None:
+            return optimizer
+        scheduler = dict(self.scheduler_config)
+        scheduler["scheduler"] = scheduler["scheduler"](optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["hlt_config"] = self.run_config

@@ -1,0 +1,88 @@
+"""Structured-config schemas: the typed shape of a run's config.
+
+Registered in Hydra's ConfigStore by ``register_schemas()``; the primary config lists
+``hlt_run_schema`` first in its defaults so that values are checked at compose time
+(``trainer.max_epochs=abc`` fails naming the key) and unknown keys are refused.
+Imports neither torch nor Lightning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# OmegaConf 2.3 supports Optional but not other unions: options such as `devices`
+# (int, list or "auto") are typed Any and checked by Lightning itself.
+
+
+@dataclass
+class TrainerConfig:
+    """Arguments of ``lightning.pytorch.Trainer`` with Lightning's own defaults."""
+
+    _target_: str = "lightning.pytorch.Trainer"
+    accelerator: str = "auto"
+    strategy: Any = "auto"
+    devices: Any = "auto"
+    num_nodes: int = 1
+    precision: Any = None
+    fast_dev_run: Any = False
+    max_epochs: Optional[int] = None
+    min_epochs: Optional[int] = None
+    max_steps: int = -1
+    min_steps: Optional[int] = None
+    max_time: Optional[str] = None
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    limit_predict_batches: Any = None
+    overfit_batches: Any = 0.0
+    val_check_interval: Any = None
+    check_val_every_n_epoch: Optional[int] = 1
+    num_sanity_val_steps: Optional[int] = None
+    log_every_n_steps: Optional[int] = None
+    enable_checkpointing: Optional[bool] = None
+    enable_progress_bar: Optional[bool] = None
+    enable_model_summary: Optional[bool] = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: Optional[float] = None
+    gradient_clip_algorithm: Optional[str] = None
+    deterministic: Any = None
+    benchmark: Optional[bool] = None
+    inference_mode: bool = True
+    use_distributed_sampler: bool = True
+    profiler: Any = None
+    detect_anomaly: bool = False
+    barebones: bool = False
+    sync_batchnorm: bool = False
+    reload_dataloaders_every_n_epochs: int = 0
+    default_root_dir: Optional[str] = None
+
+
+@dataclass
+class RunConfig:
+    """The whole run. Component groups (data, model, task, ...) are free-form nodes
+    whose ``_target_`` decides their shape; their own keys are still struct-checked."""
+
+    name: str = "default"
+    seed: int = 42
+    train: bool = True
+    test: bool = True
+    ckpt_path: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+    print_config: bool = True
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    data: Any = MISSING
+    model: Any = MISSING
+    task: Any = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = None
+    logger: Any = None
+    callbacks: Any = None
+    paths: Any = None
+
+
+def register_schemas() -> None:
+    ConfigStore.instance().store(name="hlt_run_schema", node=RunConfig)

@@ -1,0 +1,5 @@
+"""Pure PyTorch models for hlt (torch only; no Lightning, no Hydra)."""
+
+from hlt_models.mlp import MLP
+
+__all__ = ["MLP"]

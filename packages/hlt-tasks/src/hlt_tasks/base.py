@@ -1,0 +1,51 @@
+"""The Task contract: how a model's features are read for one kind of target."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+
+Batch = Mapping[str, torch.Tensor]
+"""A batch: ``inputs`` and ``targets`` tensors, plus optional extras such as ``mask``."""
+
+
+class Task:
+    """Base class of every task.
+
+    ``decoder_cls`` is a class attribute: the decoder architecture is chosen by the task
+    type, while its width comes from the model (``in_features``) and from the task's own
+    ``out_features`` (for example the number of classes). Subclasses implement ``loss``,
+    ``metrics`` and ``predict``; ``metric_inputs`` says what the metrics are fed.
+    """
+
+    decoder_cls: ClassVar[type[nn.Module]]
+
+    def __init__(self, out_features: int, decoder: Mapping[str, Any] | None = None) -> None:
+        if out_features < 1:
+            raise ValueError(f"{type(self).__name__} needs out_features >= 1, got {out_features}")
+        self.out_features = out_features
+        self.decoder_kwargs = dict(decoder or {})
+
+    def build_decoder(self, in_features: int) -> nn.Module:
+        """The decoder head for a model whose features are ``in_features`` wide."""
+        return self.decoder_cls(in_features, self.out_features, **self.decoder_kwargs)
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def metrics(self, prefix: str) -> MetricCollection:
+        """A fresh metric collection whose names start with ``prefix`` (e.g. ``val/``)."""
+        raise NotImplementedError
+
+    def metric_inputs(
+        self, outputs: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(preds, target)`` as the metrics expect them; by default the raw outputs."""
+        return outputs, batch["targets"]
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,54 @@
+"""Multiclass classification from integer targets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from hlt_tasks.base import Batch, Task
+from hlt_tasks.decoders import LinearDecoder
+
+
+class ClassificationTask(Task):
+    """Reads outputs as class logits; cross-entropy loss; accuracy and macro F1."""
+
+    decoder_cls = LinearDecoder
+
+    def __init__(
+        self,
+        num_classes: int,
+        label_smoothing: float = 0.0,
+        decoder: Mapping[str, Any] | None = None,
+    ) -> None:
+        if num_classes < 2:
+            raise ValueError(f"ClassificationTask needs num_classes >= 2, got {num_classes}")
+        super().__init__(out_features=num_classes, decoder=decoder)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(
+            outputs, batch["targets"].long(), label_smoothing=self.label_smoothing
+        )
+
+    def metrics(self, prefix: str) -> MetricCollection:
+        return MetricCollection(
+            {
+                "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+                "f1": MulticlassF1Score(self.num_classes, average="macro"),
+            },
+            prefix=prefix,
+        )
+
+    def metric_inputs(
+        self, outputs: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return outputs, batch["targets"].long()
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.argmax(dim=-1)
