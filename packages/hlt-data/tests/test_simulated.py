@@ -11,8 +11,13 @@ def _batches(loader, epoch=0):
 
 def _dm(**kwargs):
     return SimulatedDataModule(
-        GaussianClusters(input_dim=5, num_classes=3), batch_size=8,
-        train_batches=4, val_batches=2, test_batches=2, seed=1, **kwargs,
+        GaussianClusters(input_dim=5, num_classes=3),
+        batch_size=8,
+        train_batches=4,
+        val_batches=2,
+        test_batches=2,
+        seed=1,
+        **kwargs,
     )
 
 
@@ -26,7 +31,8 @@ def test_batches_have_the_documented_structure():
 
 def test_same_seed_gives_identical_batches():
     a, b = _batches(_dm().train_dataloader()), _batches(_dm().train_dataloader())
-    for x, y in zip(a, b):
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b, strict=True):
         assert torch.equal(x["inputs"], y["inputs"])
         assert torch.equal(x["targets"], y["targets"])
 

@@ -11,9 +11,7 @@ from omegaconf import DictConfig
 
 from hlt_core.schemas import register_schemas
 
-CONFIG_DIR = os.environ.get(
-    "HLT_CONFIG_DIR", str(Path(__file__).resolve().parents[4] / "configs")
-)
+CONFIG_DIR = os.environ.get("HLT_CONFIG_DIR", str(Path(__file__).resolve().parents[4] / "configs"))
 
 register_schemas()
 

@@ -19,10 +19,6 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = FIRST) -> None:
     for key in keys:
         branch = tree.add(str(key), style="bold cyan")
         value = cfg[key]
-        text = (
-            OmegaConf.to_yaml(value, resolve=True)
-            if OmegaConf.is_config(value)
-            else repr(value)
-        )
+        text = OmegaConf.to_yaml(value, resolve=True) if OmegaConf.is_config(value) else repr(value)
         branch.add(rich.syntax.Syntax(text.rstrip(), "yaml", theme="ansi_dark"))
     rich.print(tree)

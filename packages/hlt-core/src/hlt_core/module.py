@@ -73,8 +73,12 @@ class TaskModule(L.LightningModule):
         metrics.update(*self.task.metric_inputs(outputs.detach(), batch))
         batch_size = batch["targets"].shape[0]
         self.log(
-            f"{split}/loss", loss, on_step=split == "train", on_epoch=True,
-            prog_bar=True, batch_size=batch_size,
+            f"{split}/loss",
+            loss,
+            on_step=split == "train",
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size,
         )
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss

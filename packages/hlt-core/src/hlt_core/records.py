@@ -8,8 +8,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("hlt-core", "hlt-data", "hlt-models", "hlt-tasks", "hlt-trainer",
-            "torch", "lightning", "hydra-core")
+PACKAGES = (
+    "hlt-core",
+    "hlt-data",
+    "hlt-models",
+    "hlt-tasks",
+    "hlt-trainer",
+    "torch",
+    "lightning",
+    "hydra-core",
+)
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
@@ -24,6 +32,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 
 def git_state(cwd: Path) -> dict[str, Any]:
     """Commit and dirty flag of the repository holding ``cwd`` (None outside git)."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(

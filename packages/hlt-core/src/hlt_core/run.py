@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.console import print_config_tree
@@ -73,9 +74,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         config=OmegaConf.to_container(cfg, resolve=True),
     )
     loggers = instantiate_each(cfg.logger)
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=instantiate_each(cfg.callbacks), logger=loggers or False
-    )
+    callbacks = instantiate_each(cfg.callbacks)
+    if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

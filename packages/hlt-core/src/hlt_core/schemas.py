@@ -9,7 +9,7 @@ Imports neither torch nor Lightning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -29,28 +29,28 @@ class TrainerConfig:
     num_nodes: int = 1
     precision: Any = None
     fast_dev_run: Any = False
-    max_epochs: Optional[int] = None
-    min_epochs: Optional[int] = None
+    max_epochs: int | None = None
+    min_epochs: int | None = None
     max_steps: int = -1
-    min_steps: Optional[int] = None
-    max_time: Optional[str] = None
+    min_steps: int | None = None
+    max_time: str | None = None
     limit_train_batches: Any = None
     limit_val_batches: Any = None
     limit_test_batches: Any = None
     limit_predict_batches: Any = None
     overfit_batches: Any = 0.0
     val_check_interval: Any = None
-    check_val_every_n_epoch: Optional[int] = 1
-    num_sanity_val_steps: Optional[int] = None
-    log_every_n_steps: Optional[int] = None
-    enable_checkpointing: Optional[bool] = None
-    enable_progress_bar: Optional[bool] = None
-    enable_model_summary: Optional[bool] = None
+    check_val_every_n_epoch: int | None = 1
+    num_sanity_val_steps: int | None = None
+    log_every_n_steps: int | None = None
+    enable_checkpointing: bool | None = None
+    enable_progress_bar: bool | None = None
+    enable_model_summary: bool | None = None
     accumulate_grad_batches: int = 1
-    gradient_clip_val: Optional[float] = None
-    gradient_clip_algorithm: Optional[str] = None
+    gradient_clip_val: float | None = None
+    gradient_clip_algorithm: str | None = None
     deterministic: Any = None
-    benchmark: Optional[bool] = None
+    benchmark: bool | None = None
     inference_mode: bool = True
     use_distributed_sampler: bool = True
     profiler: Any = None
@@ -58,7 +58,7 @@ class TrainerConfig:
     barebones: bool = False
     sync_batchnorm: bool = False
     reload_dataloaders_every_n_epochs: int = 0
-    default_root_dir: Optional[str] = None
+    default_root_dir: str | None = None
 
 
 @dataclass
@@ -70,7 +70,7 @@ class RunConfig:
     seed: int = 42
     train: bool = True
     test: bool = True
-    ckpt_path: Optional[str] = None
+    ckpt_path: str | None = None
     tags: list[str] = field(default_factory=list)
     print_config: bool = True
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

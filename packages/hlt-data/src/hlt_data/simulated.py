@@ -8,7 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler as TorchSampler
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Sampler as TorchSampler
 
 from hlt_data.batch import Batch
 
@@ -96,8 +97,12 @@ class SimulatedDataModule(L.LightningDataModule):
                 f"sampler {type(sampler).__name__} lacks the Sampler protocol "
                 "(a `dims` mapping and a `sample(batch_size, generator)` method)"
             )
-        sizes = {"batch_size": batch_size, "train_batches": train_batches,
-                 "val_batches": val_batches, "test_batches": test_batches}
+        sizes = {
+            "batch_size": batch_size,
+            "train_batches": train_batches,
+            "val_batches": val_batches,
+            "test_batches": test_batches,
+        }
         for key, value in sizes.items():
             if value < 1:
                 raise ValueError(f"data.{key} must be >= 1, got {value}")
@@ -126,7 +131,9 @@ class SimulatedDataModule(L.LightningDataModule):
             self.sampler, split, self.seed, self.batch_size, fixed=split != "train"
         )
         return DataLoader(
-            dataset, sampler=_BatchKeys(self.num_batches[split]), batch_size=None,
+            dataset,
+            sampler=_BatchKeys(self.num_batches[split]),
+            batch_size=None,
             **self.loader_kwargs,
         )
 

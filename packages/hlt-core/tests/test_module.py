@@ -1,0 +1,101 @@
+"""TaskModule with stand-ins for a model and a task: core knows only their contracts."""
+
+import functools
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics import MeanMetric, MetricCollection
+
+from hlt_core.module import TaskModule
+
+
+class Features(nn.Module):
+    out_features = 4
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 4)
+
+    def forward(self, inputs):
+        return self.layer(inputs)
+
+
+class MeanSquaredTask:
+    def build_decoder(self, in_features):
+        return nn.Linear(in_features, 1)
+
+    def loss(self, outputs, batch):
+        return ((outputs.squeeze(-1) - batch["targets"]) ** 2).mean()
+
+    def metrics(self, prefix):
+        return MetricCollection({"err": MeanMetric()}, prefix=prefix)
+
+    def metric_inputs(self, outputs, batch):
+        return ((outputs.squeeze(-1) - batch["targets"]).abs(),)
+
+    def predict(self, outputs):
+        return outputs.squeeze(-1)
+
+
+def batches(n=8):
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(n):
+        x = torch.randn(16, 2, generator=gen)
+        out.append({"inputs": x, "targets": x.sum(dim=1)})
+    return out
+
+
+def module(**kwargs):
+    return TaskModule(
+        Features(),
+        MeanSquaredTask(),
+        optimizer=functools.partial(torch.optim.Adam, lr=0.05),
+        **kwargs,
+    )
+
+
+def test_trains_logs_per_split_metrics_and_lowers_the_loss():
+    L.seed_everything(0)
+    trainer = L.Trainer(
+        max_epochs=6,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    m = module()
+    data = DataLoader(batches(), batch_size=None)
+    with torch.no_grad():
+        first = torch.stack([m.task.loss(m(b["inputs"]), b) for b in batches()]).mean()
+    trainer.fit(m, data, data)
+    metrics = trainer.callback_metrics
+    assert {"train/loss", "train/err", "val/loss", "val/err"} <= set(metrics)
+    assert metrics["val/loss"] < 0.2 * first
+
+
+def test_scheduler_dict_is_built_around_the_optimizer():
+    m = module(
+        scheduler={
+            "scheduler": functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1),
+            "interval": "step",
+        }
+    )
+    configured = m.configure_optimizers()
+    assert isinstance(configured["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
+    assert configured["lr_scheduler"]["scheduler"].optimizer is configured["optimizer"]
+    assert configured["lr_scheduler"]["interval"] == "step"
+
+
+def test_run_config_travels_in_checkpoints():
+    checkpoint = {}
+    module(config={"name": "x"}).on_save_checkpoint(checkpoint)
+    assert checkpoint["hlt_config"] == {"name": "x"}
+
+
+def test_model_without_stated_width_is_refused():
+    with pytest.raises(TypeError, match="out_features"):
+        TaskModule(nn.ReLU(), MeanSquaredTask(), optimizer=torch.optim.SGD)

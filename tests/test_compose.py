@@ -1,0 +1,84 @@
+"""Every experiment composes and trains; bad input fails naming what is bad."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ValidationError
+
+from helpers import EXPERIMENTS, QUICK, compose_run
+from hlt_core.run import run, run_or_exit
+
+
+def test_there_are_experiments_to_check():
+    assert "clusters_mlp" in EXPERIMENTS
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_trains_a_step_and_writes_its_run_folder(experiment, run_dir):
+    cfg = compose_run([f"experiment={experiment}", *QUICK], run_dir)
+    metrics = run(cfg)
+    assert any(key.startswith("test/") for key in metrics)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["name"] == cfg.name
+    assert all(not isinstance(value, (dict, list)) for value in results.values())
+    assert (run_dir / "csv" / "metrics.csv").is_file()
+
+
+def test_last_checkpoint_is_written_when_max_steps_stops_mid_epoch(run_dir):
+    cfg = compose_run(
+        [
+            "trainer.max_steps=7",
+            "print_config=false",
+            "test=false",
+            "trainer.enable_progress_bar=false",
+        ],
+        run_dir,
+    )
+    run(cfg)
+    import torch
+
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 7
+    assert last["hlt_config"]["name"] == "clusters_mlp"
+
+
+def test_wrong_type_fails_at_compose_naming_the_key(run_dir):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_run(["trainer.max_epochs=abc"], run_dir)
+    assert isinstance(info.value.__cause__, ValidationError)
+    assert "full_key: trainer.max_epochs" in str(info.value.__cause__)
+
+
+def test_unknown_key_fails_naming_it(run_dir):
+    with pytest.raises(ConfigCompositionException, match="no_such_key"):
+        compose_run(["no_such_key=1"], run_dir)
+
+
+def test_unknown_key_inside_a_component_fails_naming_it(run_dir):
+    with pytest.raises(ConfigCompositionException, match="model.no_such_key"):
+        compose_run(["model.no_such_key=1"], run_dir)
+
+
+def test_unknown_option_lists_the_available_ones(run_dir):
+    with pytest.raises(MissingConfigException, match=r"model/nosuch") as info:
+        compose_run(["model=nosuch"], run_dir)
+    assert "mlp" in str(info.value)
+
+
+@pytest.mark.parametrize("problem", ["missing", "unreadable"])
+def test_bad_checkpoint_path_exits_naming_the_path(problem, run_dir, tmp_path, capsys):
+    ckpt = tmp_path / "model.ckpt"
+    if problem == "unreadable":
+        ckpt.mkdir()  # a folder where a file should be: cannot be read as a checkpoint
+    cfg = compose_run([f"ckpt_path={ckpt}", *QUICK], run_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        run_or_exit(cfg)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"ckpt_path={ckpt}" in err
+    assert "Traceback" not in err
+    assert not (run_dir / "checkpoints").exists()
