@@ -1,14 +1,18 @@
-"""The test matrix. `uv run nox` runs the default sessions (what CI runs);
-`uv run nox -l` lists them all; `uv run nox -s NAME` runs one.
+"""The test matrix.
 
-Every session installs from the committed `uv.lock` with `uv sync --frozen` into its
-own venv, so what is tested is exactly what is locked.
+`uv run nox` runs the default sessions: what CI runs (`.ci/run`), about 5 minutes on
+2 cores. `uv run nox -l` lists every session; `uv run nox -s NAME` runs one;
+`uv run nox -t matrix` runs each package's tests on Python 3.10 to 3.13 (the first run
+downloads torch for each Python). Sessions install from the committed `uv.lock` with
+`uv sync --frozen`, except `lowest`, which resolves each package's declared minimums.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import tempfile
+from pathlib import Path
 
 import nox
 
@@ -17,24 +21,24 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
 DEFAULT_PYTHON = "3.11"
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PACKAGES = ["hlt-core", "hlt-data", "hlt-models", "hlt-tasks"]
+MEMBERS = [*(f"packages/{p}" for p in PACKAGES), "apps/trainer"]
 
 # pyenv's interpreters are not on PATH unless selected; make them findable by uv.
 os.environ["PATH"] = os.pathsep.join(
     [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin"))), os.environ["PATH"]]
 )
 
-nox.options.sessions = ["lint", "architecture", "workspace", "package"]
+nox.options.sessions = [
+    "lint", "types", "architecture", "build", "workspace", f"package-{DEFAULT_PYTHON}",
+]
 
 
 def sync(session: nox.Session, *args: str) -> None:
     """Install from uv.lock into this session's venv."""
     session.run_install(
-        "uv",
-        "sync",
-        "--frozen",
-        f"--python={session.virtualenv.location}",
-        *args,
+        "uv", "sync", "--frozen", f"--python={session.virtualenv.location}", *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
 
@@ -48,13 +52,41 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy over every package and the app: zero errors."""
+    sync(session)
+    session.run("mypy")
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def architecture(session: nox.Session) -> None:
     """Package boundaries (import-linter) and declared dependencies (deptry)."""
     sync(session)
     session.run("lint-imports")
-    for package in [*(f"packages/{p}" for p in PACKAGES), "apps/trainer"]:
-        with session.chdir(package):
+    for member in MEMBERS:
+        with session.chdir(member):
             session.run("deptry", ".")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def build(session: nox.Session) -> None:
+    """Build every wheel, install each alone in a clean venv and import it; check that
+    wheels pin their hlt-* requirements to ranges and that those ranges hold."""
+    sync(session, "--only-group", "dev")
+    session.run("python", "scripts/check_versions.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        dist = Path(tmp, "dist")
+        session.run("uv", "build", "--all-packages", "--wheel", "--out-dir", str(dist))
+        session.run("python", "scripts/check_wheels.py", str(dist))
+        for wheel in sorted(dist.glob("*.whl")):
+            venv = Path(tmp, wheel.name.split("-")[0])
+            session.run("uv", "venv", "--quiet", "--python", DEFAULT_PYTHON, str(venv))
+            python = str(venv / "bin" / "python")
+            # the wheel plus its dependencies; hlt-* from the other built wheels
+            session.run("uv", "pip", "install", "--quiet", "--python", python,
+                        "--find-links", str(dist), str(wheel))
+            module = wheel.name.split("-")[0]
+            session.run(python, "-c", f"import {module}; print('{module} imports')")
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -65,8 +97,25 @@ def workspace(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def integration(session: nox.Session) -> None:
+    """The trainer end to end, as a user runs it: the default command in a fresh folder."""
+    sync(session)
+    session.run("pytest", "tests", "apps/trainer/tests", *session.posargs)
+
+
+@nox.session(python=PYTHONS, tags=["matrix"])
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def package(session: nox.Session, package: str) -> None:
     """One package's tests in a venv holding only that package's dependencies."""
     sync(session, "--package", package)
-    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)
+    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider",
+                *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON, tags=["lowest"])
+@nox.parametrize("package", PACKAGES, ids=PACKAGES)
+def lowest(session: nox.Session, package: str) -> None:
+    """One package's tests against the lowest versions its pyproject allows."""
+    session.install("--resolution", "lowest-direct", "-e", f"packages/{package}", "pytest>=8")
+    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider",
+                *session.posargs)

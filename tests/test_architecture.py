@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import REPO, build_wheel, run, uv
+from build_tools import REPO, build_wheel, run, uv
 
 PACKAGES = [
     "packages/hlt-core",

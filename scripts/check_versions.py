@@ -1,0 +1,62 @@
+"""Fail when an hlt package requires another hlt package without a version range, or with
+a range that the other package's current version falls outside.
+
+    uv run python scripts/check_versions.py [ROOT]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+
+def member_projects(root: Path) -> dict[str, dict]:
+    """name -> [project] table of every workspace member."""
+    projects = {}
+    for pyproject in sorted([*root.glob("packages/*/pyproject.toml"),
+                             *root.glob("apps/*/pyproject.toml")]):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        projects[project["name"]] = project
+    return projects
+
+
+def violations(root: Path) -> list[str]:
+    projects = member_projects(root)
+    problems = []
+    for name, project in projects.items():
+        for line in project.get("dependencies", []):
+            requirement = Requirement(line)
+            if requirement.name not in projects:
+                continue
+            if not requirement.specifier:
+                problems.append(f"{name} requires {requirement.name} without a version range")
+                continue
+            version = Version(projects[requirement.name]["version"])
+            if version not in requirement.specifier:
+                problems.append(
+                    f"{name} requires {requirement.name}{requirement.specifier} but "
+                    f"{requirement.name} is at {version}"
+                )
+    return problems
+
+
+def main() -> int:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
+    problems = violations(root)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"versions consistent across {len(member_projects(root))} packages")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

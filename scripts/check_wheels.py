@@ -1,0 +1,40 @@
+"""Fail when a built wheel requires an hlt-* package without a version range (uv writes
+no range for workspace sources, so each pyproject must state one).
+
+    uv run python scripts/check_wheels.py DIST_DIR
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+
+def unpinned(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    requirements = [Requirement(line.split(":", 1)[1]) for line in lines
+                    if line.startswith("Requires-Dist:")]
+    return [str(r) for r in requirements if r.name.startswith("hlt-") and not r.specifier]
+
+
+def main() -> int:
+    wheels = sorted(Path(sys.argv[1]).glob("*.whl"))
+    if not wheels:
+        print(f"error: no wheels in {sys.argv[1]}", file=sys.stderr)
+        return 1
+    problems = [f"{wheel.name} requires {req} without a version range"
+                for wheel in wheels for req in unpinned(wheel)]
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{len(wheels)} wheels: every hlt-* requirement carries a version range")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
