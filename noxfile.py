@@ -31,14 +31,23 @@ os.environ["PATH"] = os.pathsep.join(
 )
 
 nox.options.sessions = [
-    "lint", "types", "architecture", "build", "workspace", f"package-{DEFAULT_PYTHON}",
+    "lint",
+    "types",
+    "architecture",
+    "build",
+    "workspace",
+    f"package-{DEFAULT_PYTHON}",
 ]
 
 
 def sync(session: nox.Session, *args: str) -> None:
     """Install from uv.lock into this session's venv."""
     session.run_install(
-        "uv", "sync", "--frozen", f"--python={session.virtualenv.location}", *args,
+        "uv",
+        "sync",
+        "--frozen",
+        f"--python={session.virtualenv.location}",
+        *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
 
@@ -83,8 +92,17 @@ def build(session: nox.Session) -> None:
             session.run("uv", "venv", "--quiet", "--python", DEFAULT_PYTHON, str(venv))
             python = str(venv / "bin" / "python")
             # the wheel plus its dependencies; hlt-* from the other built wheels
-            session.run("uv", "pip", "install", "--quiet", "--python", python,
-                        "--find-links", str(dist), str(wheel))
+            session.run(
+                "uv",
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                python,
+                "--find-links",
+                str(dist),
+                str(wheel),
+            )
             module = wheel.name.split("-")[0]
             session.run(python, "-c", f"import {module}; print('{module} imports')")
 
@@ -108,8 +126,7 @@ def integration(session: nox.Session) -> None:
 def package(session: nox.Session, package: str) -> None:
     """One package's tests in a venv holding only that package's dependencies."""
     sync(session, "--package", package)
-    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider",
-                *session.posargs)
+    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=["lowest"])
@@ -117,5 +134,4 @@ def package(session: nox.Session, package: str) -> None:
 def lowest(session: nox.Session, package: str) -> None:
     """One package's tests against the lowest versions its pyproject allows."""
     session.install("--resolution", "lowest-direct", "-e", f"packages/{package}", "pytest>=8")
-    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider",
-                *session.posargs)
+    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)

@@ -21,8 +21,9 @@ from packaging.version import Version
 def member_projects(root: Path) -> dict[str, dict]:
     """name -> [project] table of every workspace member."""
     projects = {}
-    for pyproject in sorted([*root.glob("packages/*/pyproject.toml"),
-                             *root.glob("apps/*/pyproject.toml")]):
+    for pyproject in sorted(
+        [*root.glob("packages/*/pyproject.toml"), *root.glob("apps/*/pyproject.toml")]
+    ):
         project = tomllib.loads(pyproject.read_text())["project"]
         projects[project["name"]] = project
     return projects

@@ -17,8 +17,9 @@ def unpinned(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         lines = archive.read(metadata).decode().splitlines()
-    requirements = [Requirement(line.split(":", 1)[1]) for line in lines
-                    if line.startswith("Requires-Dist:")]
+    requirements = [
+        Requirement(line.split(":", 1)[1]) for line in lines if line.startswith("Requires-Dist:")
+    ]
     return [str(r) for r in requirements if r.name.startswith("hlt-") and not r.specifier]
 
 
@@ -27,8 +28,11 @@ def main() -> int:
     if not wheels:
         print(f"error: no wheels in {sys.argv[1]}", file=sys.stderr)
         return 1
-    problems = [f"{wheel.name} requires {req} without a version range"
-                for wheel in wheels for req in unpinned(wheel)]
+    problems = [
+        f"{wheel.name} requires {req} without a version range"
+        for wheel in wheels
+        for req in unpinned(wheel)
+    ]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not problems:

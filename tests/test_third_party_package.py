@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 
+from build_tools import build_wheel, run, uv
 from helpers import QUICK, REPO, compose_run
 from hlt_core.discovery import config_sources
 from hlt_core.run import run as train
-from build_tools import build_wheel, run, uv
 
 
 def test_an_installed_outside_package_trains_with_model_equals_its_name(tmp_path, run_dir):

@@ -9,7 +9,7 @@ from pathlib import Path
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-from check_versions import violations  # noqa: E402
+from check_versions import violations
 
 
 def test_repository_versions_are_consistent():

@@ -1,0 +1,100 @@
+"""`hlt new {model,task,data} NAME`: a new workspace package holding one component.
+
+Writes ``packages/hlt-NAME/`` (pyproject with its ``hlt.configs`` entry point, ``src/``,
+a config, a working minimal component and its test) and adds the package to the root
+project's dependencies, so `uv run apps/trainer GROUP=NAME` picks it up at once.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from hlt_trainer import templates
+
+KINDS = {"model": "model", "task": "task", "data": "data"}  # kind -> config group
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ScaffoldError(Exception):
+    """A bad name or a clash with something that exists; the message names it."""
+
+
+def class_name(name: str, kind: str) -> str:
+    suffix = {"model": "Model", "task": "Task", "data": "Sampler"}[kind]
+    return "".join(part.capitalize() for part in name.split("_")) + suffix
+
+
+def existing_options(root: Path, group: str) -> set[str]:
+    """Options of ``group`` already shipped by the workspace's packages and configs."""
+    folders = [root / "configs" / group, *root.glob(f"packages/*/src/*/configs/{group}")]
+    return {path.stem for folder in folders for path in folder.glob("*.yaml")}
+
+
+def add_to_root_project(root: Path, package: str) -> None:
+    """Make the root project depend on ``package`` as a workspace member."""
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    deps = re.search(r"^dependencies = \[(.*?)\]", text, flags=re.M | re.S)
+    sources = re.search(r"^\[tool\.uv\.sources\]\n", text, flags=re.M)
+    if deps is None or sources is None:
+        raise ScaffoldError(f"{pyproject}: no [project] dependencies or [tool.uv.sources]")
+    text = text[: sources.end()] + f"{package} = {{ workspace = true }}\n" + text[sources.end() :]
+    inner = deps.group(1).rstrip().rstrip(",")
+    text = text[: deps.start(1)] + f'{inner}, "{package}"' + text[deps.end(1) :]
+    pyproject.write_text(text)
+
+
+def new_package(root: Path, kind: str, name: str) -> Path:
+    """Write the package and register it; returns its folder."""
+    if kind not in KINDS:
+        raise ScaffoldError(f"kind {kind!r} is unknown; choose one of {sorted(KINDS)}")
+    if not NAME.match(name):
+        raise ScaffoldError(
+            f"name {name!r} is not valid: use lower case letters, digits and _ (e.g. my_net)"
+        )
+    group = KINDS[kind]
+    package, module = f"hlt-{name.replace('_', '-')}", f"hlt_{name}"
+    folder = root / "packages" / package
+    if folder.exists():
+        raise ScaffoldError(f"{folder} exists already")
+    if name in existing_options(root, group):
+        raise ScaffoldError(f"{group}={name} exists already; pick another name")
+    values = {
+        "name": name,
+        "package": package,
+        "module": module,
+        "cls": class_name(name, kind),
+        "kind": kind,
+        "group": group,
+        "dependencies": ", ".join(templates.DEPENDENCIES[kind]),
+    }
+    files = {
+        "pyproject.toml": templates.PYPROJECT,
+        "README.md": templates.README,
+        "CHANGELOG.md": templates.CHANGELOG,
+        f"src/{module}/__init__.py": templates.CODE[kind],
+        f"src/{module}/py.typed": "",
+        f"src/{module}/configs/__init__.py": "",
+        f"src/{module}/configs/{group}/{name}.yaml": templates.CONFIG[kind],
+        f"tests/test_{name}.py": templates.TEST[kind],
+    }
+    try:
+        for relative, template in files.items():
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(template.format(**values))
+        add_to_root_project(root, package)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def lock(root: Path) -> None:
+    """Refresh uv.lock so that the next `uv run` installs the new package."""
+    uv = shutil.which("uv")
+    if uv is not None:
+        subprocess.run([uv, "lock", "--quiet"], cwd=root, check=True)

@@ -1,0 +1,98 @@
+"""`hlt new`: generated packages are usable at once, tested end to end in a copy of the
+repository so the real checkout is never touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build_tools import uv
+from helpers import REPO
+from hlt_trainer.scaffold import ScaffoldError, new_package
+
+
+def copy_repository(target: Path) -> Path:
+    """The checkout as git sees it (tracked and untracked, not ignored), as on disk."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for relative in filter(None, listed):
+        source = REPO / relative
+        if source.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+    return target
+
+
+def uv_run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "HYDRA_FULL_ERROR")
+    }
+    done = subprocess.run(
+        [uv(), "run", *args], cwd=root, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, f"uv run {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.mark.cli
+def test_new_model_task_and_data_train_together_and_pass_their_tests(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    for kind, name in [("model", "toynet"), ("task", "toytask"), ("data", "toydata")]:
+        assert "created packages/hlt-" in uv_run(root, "hlt", "new", kind, name).stdout
+    run_dir = tmp_path / "run"
+    uv_run(
+        root,
+        "apps/trainer",
+        "model=toynet",
+        "task=toytask",
+        "data=toydata",
+        "trainer.max_epochs=1",
+        "print_config=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    results = json.loads((run_dir / "results.json").read_text())
+    assert "test/acc" in results
+    tested = uv_run(
+        root,
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "packages/hlt-toynet",
+        "packages/hlt-toytask",
+        "packages/hlt-toydata",
+    )
+    assert "3 passed" in tested.stdout
+
+
+def test_bad_names_and_clashes_are_refused_and_leave_nothing(tmp_path):
+    root = tmp_path
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["hlt-core"]\n\n[tool.uv.sources]\n'
+    )
+    (root / "configs" / "model").mkdir(parents=True)
+    (root / "configs" / "model" / "taken.yaml").write_text("{}\n")
+    with pytest.raises(ScaffoldError, match="'My-Net' is not valid"):
+        new_package(root, "model", "My-Net")
+    with pytest.raises(ScaffoldError, match="model=taken exists already"):
+        new_package(root, "model", "taken")
+    with pytest.raises(ScaffoldError, match="kind 'loss' is unknown"):
+        new_package(root, "loss", "x")
+    assert not (root / "packages").exists()
+    new_package(root, "model", "fresh")
+    text = (root / "pyproject.toml").read_text()
+    assert 'dependencies = ["hlt-core", "hlt-fresh"]' in text
+    assert "hlt-fresh = { workspace = true }" in text
+    with pytest.raises(ScaffoldError, match="exists already"):
+        new_package(root, "model", "fresh")
