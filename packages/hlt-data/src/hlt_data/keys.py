@@ -66,11 +66,16 @@ class BatchKeys(DistributedSampler):
         self.epoch = epoch
 
     def start(self) -> int:
-        """Where the next iteration begins (consumes the resume position)."""
-        resume, self._resume = self._resume, None
+        """Where the next iteration begins. The DataLoader may iterate the sampler more
+        than once while building one iterator, so the resume stays until ``clear_resume``.
+        """
+        resume = self._resume
         if resume is None or resume[0] != self.epoch or resume[1] >= len(self.indices):
             return 0
         return resume[1]
+
+    def clear_resume(self) -> None:
+        self._resume = None
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -33,6 +33,7 @@ class ResumableLoader(DataLoader):
     def __iter__(self) -> Iterator[Batch]:  # type: ignore[override]
         self.position = 0
         batches = super().__iter__()
+        self.keys.clear_resume()  # consumed by the iterator just built
         self.position = self.keys.last_start
         for batch in batches:
             self.position += 1
