@@ -11,6 +11,11 @@ from hlt_data.batch import Batch
 from hlt_data.keys import BatchKeys
 
 
+def whole_batch(batch: Batch) -> Batch:
+    """The collate of a loader whose items are already batches: nothing to do."""
+    return batch
+
+
 class ResumableLoader(DataLoader):
     """A DataLoader over ``BatchKeys`` that knows how many batches it has handed out.
 
@@ -26,6 +31,7 @@ class ResumableLoader(DataLoader):
     """
 
     def __init__(self, dataset: Dataset, keys: BatchKeys, **kwargs: Any) -> None:
+        kwargs.setdefault("collate_fn", whole_batch)
         super().__init__(dataset, sampler=keys, batch_size=None, **kwargs)
         self.keys = keys
         self.position = 0

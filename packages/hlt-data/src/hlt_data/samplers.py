@@ -41,7 +41,7 @@ class GaussianClusters:
         num_classes, input_dim = self.centres.shape
         targets = torch.randint(num_classes, (batch_size,), generator=generator)
         noise = torch.randn(batch_size, input_dim, generator=generator) * self.noise
-        return {INPUTS: self.centres[targets] + noise, TARGETS: targets}
+        return {INPUTS: self.centres.index_select(0, targets) + noise, TARGETS: targets}
 
 
 class RegressionFunction:
