@@ -1,7 +1,13 @@
 import pytest
 import torch
-
-from hlt_data import GaussianClusters, RegressionFunction, SimulatedDataModule
+from hlt_data import (
+    AssociativeRecall,
+    DataConfigError,
+    GaussianClusters,
+    InductionHeads,
+    RegressionFunction,
+    SimulatedDataModule,
+)
 
 
 def _batches(loader, epoch=0):
@@ -10,14 +16,15 @@ def _batches(loader, epoch=0):
 
 
 def _dm(**kwargs):
-    return SimulatedDataModule(
-        GaussianClusters(input_dim=5, num_classes=3),
-        batch_size=8,
-        train_batches=4,
-        val_batches=2,
-        test_batches=2,
-        seed=1,
-        **kwargs,
+    options = {"batch_size": 8, "train_batches": 4, "val_batches": 2, "test_batches": 2}
+    options.update(kwargs)
+    return SimulatedDataModule(GaussianClusters(input_dim=5, num_classes=3), seed=1, **options)
+
+
+def _equal(a, b):
+    return len(a) == len(b) and all(
+        x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+        for x, y in zip(a, b, strict=True)
     )
 
 
@@ -30,37 +37,89 @@ def test_batches_have_the_documented_structure():
 
 
 def test_same_seed_gives_identical_batches():
-    a, b = _batches(_dm().train_dataloader()), _batches(_dm().train_dataloader())
-    assert len(a) == len(b) == 4
-    for x, y in zip(a, b, strict=True):
-        assert torch.equal(x["inputs"], y["inputs"])
-        assert torch.equal(x["targets"], y["targets"])
+    assert _equal(_batches(_dm().train_dataloader()), _batches(_dm().train_dataloader()))
+    other = SimulatedDataModule(GaussianClusters(5, 3), batch_size=8, train_batches=4, seed=2)
+    assert not _equal(_batches(_dm().train_dataloader()), _batches(other.train_dataloader()))
 
 
-def test_splits_and_epochs_differ_but_val_is_fixed():
+def test_splits_and_epochs_differ_but_val_and_test_are_fixed():
     dm = _dm()
     train0 = _batches(dm.train_dataloader(), 0)[0]["inputs"]
     train1 = _batches(dm.train_dataloader(), 1)[0]["inputs"]
     val0 = _batches(dm.val_dataloader(), 0)[0]["inputs"]
     val1 = _batches(dm.val_dataloader(), 1)[0]["inputs"]
     test0 = _batches(dm.test_dataloader(), 0)[0]["inputs"]
+    test3 = _batches(dm.test_dataloader(), 3)[0]["inputs"]
     assert not torch.equal(train0, train1)
     assert not torch.equal(train0, val0)
     assert not torch.equal(val0, test0)
     assert torch.equal(val0, val1)
+    assert torch.equal(test0, test3)
+
+
+def test_epoch_length_is_configurable():
+    assert len(_batches(_dm(train_batches=7).train_dataloader())) == 7
+
+
+def test_workers_read_different_batches_and_the_same_stream():
+    single = _batches(_dm(train_batches=6).train_dataloader(), 1)
+    workers = _batches(_dm(train_batches=6, num_workers=2).train_dataloader(), 1)
+    assert _equal(single, workers)  # the data do not depend on num_workers
+    inputs = [b["inputs"] for b in workers]
+    assert all(not torch.equal(inputs[i], inputs[j]) for i in range(len(inputs)) for j in range(i))
+
+
+def test_ranks_read_disjoint_parts_of_the_same_epoch():
+    dm = _dm(train_batches=6)
+    whole = _batches(dm.train_dataloader())
+    ranks = [_batches(dm.loader("train", rank=r, world_size=2)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 3
+    assert _equal(ranks[0], whole[0::2])
+    assert _equal(ranks[1], whole[1::2])
 
 
 def test_regression_sampler_targets_follow_the_function():
     sampler = RegressionFunction(input_dim=3, function="linear", noise=0.0)
     batch = sampler.sample(16, torch.Generator().manual_seed(0))
     assert torch.allclose(batch["targets"].squeeze(-1), batch["inputs"] @ sampler.weights)
+    tanh = RegressionFunction(input_dim=3, function=torch.tanh, noise=0.0)
+    batch = tanh.sample(16, torch.Generator().manual_seed(0))
+    assert torch.allclose(batch["targets"].squeeze(-1), torch.tanh(batch["inputs"] @ tanh.weights))
+
+
+def test_associative_recall_answers_the_value_paired_with_the_query():
+    sampler = AssociativeRecall(vocab_size=11, seq_len=30)
+    batch = sampler.sample(64, torch.Generator().manual_seed(0))
+    tokens, answer = batch["inputs"], batch["targets"]
+    assert tokens.shape == (64, 30) and answer.shape == (64,)
+    assert tokens.dtype == answer.dtype == torch.int64
+    assert int(tokens.max()) < 11 and (tokens[:, 0] == 0).all()  # even length: one pad
+    pairs = tokens[:, 1:-1].reshape(64, -1, 2)
+    for row in range(64):
+        matches = pairs[row, pairs[row, :, 0] == tokens[row, -1], 1]
+        assert len(matches) >= 1 and (matches == answer[row]).all()
+    assert sampler.dims == {"vocab_size": 11, "seq_len": 30, "num_classes": 11}
+
+
+def test_induction_heads_answer_the_token_after_the_trigger():
+    sampler = InductionHeads(vocab_size=6, seq_len=20)
+    batch = sampler.sample(64, torch.Generator().manual_seed(0))
+    tokens, answer = batch["inputs"], batch["targets"]
+    trigger = 5
+    assert ((tokens == trigger).sum(1) == 2).all() and (tokens[:, -1] == trigger).all()
+    first = (tokens == trigger).int().argmax(1)
+    assert torch.equal(tokens[torch.arange(64), first + 1], answer)
 
 
 def test_configured_dims_must_match_the_sampler():
-    with pytest.raises(ValueError, match=r"data.dims.num_classes=7 but the sampler produces"):
+    with pytest.raises(DataConfigError, match=r"data.dims.num_classes=7 but the data has"):
         _dm(dims={"num_classes": 7})
+    with pytest.raises(DataConfigError, match=r"data.dims.vocab_size=7 but the data states no"):
+        _dm(dims={"vocab_size": 7})
 
 
 def test_bad_sizes_are_named():
-    with pytest.raises(ValueError, match="data.train_batches must be >= 1, got 0"):
+    with pytest.raises(DataConfigError, match=r"data\.train_batches must be >= 1, got 0"):
         SimulatedDataModule(GaussianClusters(), train_batches=0)
+    with pytest.raises(DataConfigError, match=r"seq_len >= 3, got 2"):
+        AssociativeRecall(seq_len=2)

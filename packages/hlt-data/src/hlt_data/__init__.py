@@ -1,6 +1,33 @@
 """LightningDataModules for hlt (no Hydra, no models, no tasks)."""
 
+from hlt_data.errors import DataConfigError
+from hlt_data.files import FileDataModule
+from hlt_data.getters import GlobFiles, ManifestFiles
+from hlt_data.keys import BatchKeys
+from hlt_data.loader import ResumableLoader
+from hlt_data.readers import CsvReader, NpyReader, NpzReader, SequenceReader, Table
 from hlt_data.samplers import GaussianClusters, RegressionFunction
+from hlt_data.sequences import AssociativeRecall, InductionHeads
 from hlt_data.simulated import Sampler, SimulatedDataModule
+from hlt_data.tokenizers import CharTokenizer
 
-__all__ = ["GaussianClusters", "RegressionFunction", "Sampler", "SimulatedDataModule"]
+__all__ = [
+    "AssociativeRecall",
+    "BatchKeys",
+    "CharTokenizer",
+    "CsvReader",
+    "DataConfigError",
+    "FileDataModule",
+    "GaussianClusters",
+    "GlobFiles",
+    "InductionHeads",
+    "ManifestFiles",
+    "NpyReader",
+    "NpzReader",
+    "RegressionFunction",
+    "ResumableLoader",
+    "Sampler",
+    "SequenceReader",
+    "SimulatedDataModule",
+    "Table",
+]

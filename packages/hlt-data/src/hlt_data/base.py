@@ -1,0 +1,108 @@
+"""What the simulated and the file datamodules share: keyed loaders, dims, resume state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from torch.utils.data import Dataset
+
+from hlt_data.errors import DataConfigError
+from hlt_data.keys import BatchKeys
+from hlt_data.loader import ResumableLoader
+
+SPLITS = ("train", "val", "test")
+
+
+def check_dims(configured: Mapping[str, Any] | None, actual: Mapping[str, int]) -> None:
+    """Configured ``dims`` (that models and tasks interpolate) must match the data."""
+    for key, value in dict(configured or {}).items():
+        if key not in actual:
+            raise DataConfigError(
+                f"data.dims.{key}={value} but the data states no {key} (it states {sorted(actual)})"
+            )
+        if actual[key] != value:
+            raise DataConfigError(f"data.dims.{key}={value} but the data has {key}={actual[key]}")
+
+
+class KeyedDataModule(L.LightningDataModule):
+    """A datamodule whose loaders read whole batches by ``(epoch, index)`` key.
+
+    Subclasses give ``dims``, ``num_batches(split)`` and ``dataset(split)``. The train
+    loader's position is part of this datamodule's ``state_dict``, so a run resumed from
+    a mid-epoch checkpoint reads exactly the batches an uninterrupted run would.
+    """
+
+    def __init__(
+        self, num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False
+    ) -> None:
+        super().__init__()
+        if num_workers < 0:
+            raise DataConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.loader_kwargs = {
+            "num_workers": num_workers,
+            "pin_memory": pin_memory,
+            "persistent_workers": persistent_workers and num_workers > 0,
+        }
+        self._train_loader: ResumableLoader | None = None
+        self._pending_state: dict[str, int] | None = None
+
+    @property
+    def dims(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def num_batches(self, split: str) -> int:
+        raise NotImplementedError
+
+    def dataset(self, split: str) -> Dataset:
+        raise NotImplementedError
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def loader(self, split: str, rank: int | None = None, world_size: int | None = None):
+        """The loader of ``split`` for this rank (by default the trainer's rank)."""
+        if split not in SPLITS:
+            raise DataConfigError(f"split={split!r} is unknown; choose one of {list(SPLITS)}")
+        default_rank, default_world = self._rank_and_world()
+        keys = BatchKeys(
+            self.num_batches(split),
+            rank=default_rank if rank is None else rank,
+            world_size=default_world if world_size is None else world_size,
+            even=split == "train",
+        )
+        return ResumableLoader(self.dataset(split), keys, **self.loader_kwargs)
+
+    def train_dataloader(self) -> ResumableLoader:
+        self._train_loader = self.loader("train")
+        if self._pending_state is not None:
+            self._train_loader.load_state_dict(self._pending_state)
+            self._pending_state = None
+        return self._train_loader
+
+    def val_dataloader(self) -> ResumableLoader:
+        return self.loader("val")
+
+    def test_dataloader(self) -> ResumableLoader:
+        return self.loader("test")
+
+    def predict_dataloader(self) -> ResumableLoader:
+        return self.loader("test")
+
+    def state_dict(self) -> dict[str, Any]:
+        if self._train_loader is None:
+            return {}
+        return {"train_loader": self._train_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = state_dict.get("train_loader")
+        if state is None:
+            return
+        if self._train_loader is not None:  # already built (before the restore)
+            self._train_loader.load_state_dict(state)
+        else:
+            self._pending_state = dict(state)

@@ -1,0 +1,86 @@
+"""Batch keys: which batches a loader asks for, sharded over ranks, resumable mid-epoch.
+
+Every hlt datamodule yields whole batches from a map-style dataset whose item is a key
+``(epoch, index)``; ``index`` is the batch's place in the *global* epoch. The keys of
+one epoch are dealt round-robin to the distributed ranks, and the DataLoader deals each
+rank's keys to its workers, so every (rank, worker) reads different batches and none
+twice. What a batch holds depends only on its key, never on how many workers or ranks
+read it: the same seed gives the same stream whatever ``num_workers`` is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+from torch.utils.data import DistributedSampler
+
+
+def batch_seed(seed: int, split: str, epoch: int, index: int) -> int:
+    """A 63-bit seed that is a pure function of where a batch sits in the run."""
+    digest = hashlib.blake2b(f"{seed}/{split}/{epoch}/{index}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") >> 1
+
+
+def rank_share(num_batches: int, rank: int, world_size: int, even: bool) -> range:
+    """The global batch indices that ``rank`` reads.
+
+    ``even`` (training) drops the last ``num_batches % world_size`` batches so that all
+    ranks step the same number of times, as DDP needs; otherwise (val, test) every batch
+    is read exactly once and the last ranks may read one batch fewer.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank={rank} is outside world_size={world_size}")
+    stop = num_batches - num_batches % world_size if even else num_batches
+    return range(rank, stop, world_size)
+
+
+class BatchKeys(DistributedSampler):
+    """Yields this rank's ``(epoch, index)`` keys, from a resume position if one is set.
+
+    It is a ``DistributedSampler`` only so that Lightning, seeing the data already
+    sharded, does not wrap it in another one; ``DistributedSampler.__init__`` is not run.
+    Lightning calls ``set_epoch`` before each training epoch.
+    """
+
+    def __init__(
+        self, num_batches: int, rank: int = 0, world_size: int = 1, even: bool = True
+    ) -> None:
+        self.indices = rank_share(num_batches, rank, world_size, even)
+        self.rank = rank
+        self.num_replicas = world_size
+        self.epoch = 0
+        self._resume: tuple[int, int] | None = None
+        self.last_start = 0  # where the latest iteration began
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume_at(self, epoch: int, position: int) -> None:
+        """Start the next iteration of ``epoch`` after its first ``position`` batches.
+
+        Ignored when the next iteration is of another epoch, or when the epoch was
+        already complete: the following epoch then starts from its beginning.
+        """
+        self._resume = (epoch, position)
+        self.epoch = epoch
+
+    def start(self) -> int:
+        """Where the next iteration begins. The DataLoader may iterate the sampler more
+        than once while building one iterator, so the resume stays until ``clear_resume``.
+        """
+        resume = self._resume
+        if resume is None or resume[0] != self.epoch or resume[1] >= len(self.indices):
+            return 0
+        return resume[1]
+
+    def clear_resume(self) -> None:
+        self._resume = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, start = self.epoch, self.start()
+        self.last_start = start
+        return ((epoch, index) for index in self.indices[start:])

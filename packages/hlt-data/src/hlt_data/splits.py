@@ -1,0 +1,54 @@
+"""Deterministic train/val/test splits of examples by fractions and a seed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from hlt_data.errors import DataConfigError
+
+SPLITS = ("train", "val", "test")
+
+
+def check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
+    """Fractions for exactly train, val and test, each in (0, 1), summing to 1."""
+    unknown = sorted(set(fractions) - set(SPLITS))
+    if unknown:
+        raise DataConfigError(
+            f"data.split_fractions.{unknown[0]}: unknown split; use train, val and test"
+        )
+    for split in SPLITS:
+        if split not in fractions:
+            raise DataConfigError(f"data.split_fractions.{split} is missing")
+        value = fractions[split]
+        if not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise DataConfigError(
+                f"data.split_fractions.{split}={value!r} must be a number in (0, 1)"
+            )
+    total = sum(float(fractions[s]) for s in SPLITS)
+    if abs(total - 1) > 1e-6:
+        raise DataConfigError(
+            f"data.split_fractions sum to {total:g} ({dict(fractions)}); they must sum to 1"
+        )
+    return {split: float(fractions[split]) for split in SPLITS}
+
+
+def split_indices(
+    num_examples: int, fractions: Mapping[str, float], seed: int
+) -> dict[str, np.ndarray]:
+    """Disjoint sorted example indices per split, a pure function of (n, fractions, seed)."""
+    fractions = check_fractions(fractions)
+    order = np.random.default_rng(seed).permutation(num_examples)
+    counts = {s: round(fractions[s] * num_examples) for s in ("val", "test")}
+    counts["train"] = num_examples - counts["val"] - counts["test"]
+    result, start = {}, 0
+    for split in SPLITS:
+        if counts[split] < 1:
+            raise DataConfigError(
+                f"data.split_fractions.{split}={fractions[split]:g} of {num_examples} "
+                "examples leaves that split empty"
+            )
+        result[split] = np.sort(order[start : start + counts[split]])
+        start += counts[split]
+    return result
