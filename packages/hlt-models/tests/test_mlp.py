@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from hlt_models import MLP
 
 
@@ -35,5 +34,5 @@ def test_mlp_is_trainable():
 
 @pytest.mark.parametrize("kwargs", [{"input_dim": 0}, {"input_dim": 3, "activation": "nope"}])
 def test_mlp_rejects_bad_arguments(kwargs):
-    with pytest.raises(ValueError, match="input_dim|activation"):
+    with pytest.raises(ValueError, match=r"input_dim|activation"):
         MLP(**kwargs)

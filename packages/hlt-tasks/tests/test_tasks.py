@@ -1,12 +1,19 @@
 import pytest
 import torch
-
-from hlt_tasks import ClassificationTask, LinearDecoder, RegressionTask, Task
+from hlt_tasks import (
+    ClassificationTask,
+    LinearDecoder,
+    OrdinalRegressionTask,
+    PooledDecoder,
+    RegressionTask,
+    Task,
+)
 
 
 def test_decoder_cls_is_a_class_attribute_shared_by_tasks():
-    assert ClassificationTask.decoder_cls is LinearDecoder
-    assert RegressionTask.decoder_cls is LinearDecoder
+    assert ClassificationTask.decoder_cls is PooledDecoder
+    assert RegressionTask.decoder_cls is PooledDecoder
+    assert OrdinalRegressionTask.decoder_cls is PooledDecoder
     assert "decoder_cls" not in vars(ClassificationTask(num_classes=3))
 
 
@@ -59,3 +66,43 @@ def test_base_task_methods_must_be_overridden():
 
     with pytest.raises(NotImplementedError):
         Half(out_features=2).loss(torch.zeros(1, 2), {"targets": torch.zeros(1)})
+
+
+def test_binary_classification_reports_auroc():
+    task = ClassificationTask(num_classes=2)
+    targets = torch.tensor([0, 0, 1, 1])
+    # class-1 logit margin ranks every positive above every negative, but the
+    # margins are small, so argmax gets one wrong: AUROC 1, accuracy 0.75
+    outputs = torch.tensor([[0.0, -0.2], [0.0, 0.1], [0.0, 0.3], [0.0, 0.4]])
+    metrics = task.metrics("val/")
+    metrics.update(*task.metric_inputs(outputs, {"targets": targets}))
+    values = metrics.compute()
+    assert values["val/auroc"].item() == pytest.approx(1.0)
+    assert values["val/acc"].item() == pytest.approx(0.75)
+    assert set(ClassificationTask(num_classes=3).metrics("val/").keys()) == {"val/acc", "val/f1"}
+
+
+def test_huber_loss_is_linear_for_large_errors():
+    batch = {"targets": torch.tensor([0.0, 0.0])}
+    outputs = torch.tensor([[10.0], [0.0]])
+    huber = RegressionTask(loss="huber", huber_delta=1.0).loss(outputs, batch)
+    mse = RegressionTask().loss(outputs, batch)
+    assert huber.item() == pytest.approx((10 - 0.5) / 2)
+    assert mse.item() == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="loss='l1' is unknown"):
+        RegressionTask(loss="l1")
+
+
+def test_ordinal_targets_read_as_regression():
+    task = OrdinalRegressionTask(num_classes=4)
+    targets = torch.tensor([0, 1, 2, 3])
+    outputs = torch.tensor([[0.2], [1.6], [2.4], [7.0]])  # predicts 0, 2, 2, 3 (clamped)
+    batch = {"targets": targets}
+    assert task.build_decoder(8)(torch.randn(4, 8)).shape == (4, 1)
+    assert task.predict(outputs).tolist() == [0, 2, 2, 3]
+    assert task.loss(outputs, batch).item() == pytest.approx((0.04 + 0.36 + 0.16 + 16) / 4)
+    metrics = task.metrics("test/")
+    metrics.update(*task.metric_inputs(outputs, batch))
+    values = metrics.compute()
+    assert values["test/acc"].item() == pytest.approx(0.75)
+    assert values["test/mae"].item() == pytest.approx(0.25)

@@ -14,6 +14,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from hlt_core.errors import UserError
+
 Batch = Mapping[str, torch.Tensor]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -26,6 +28,23 @@ class TaskLike(Protocol):
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
     def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
+
+
+def check_model_fits_data(model: nn.Module, dims: Mapping[str, Any] | None) -> None:
+    """Fail before training when the model was built for other data.
+
+    Compares the model's ``input_dim`` / ``vocab_size`` with the data's ``dims`` (where
+    both exist) and its ``max_len`` with ``dims.seq_len``; the message names both values.
+    """
+    if not dims:
+        return
+    for key in ("input_dim", "vocab_size"):
+        have, want = getattr(model, key, None), dims.get(key)
+        if have is not None and want is not None and have != want:
+            raise UserError(f"model.{key}={have} but data.dims.{key}={want}")
+    max_len, seq_len = getattr(model, "max_len", None), dims.get("seq_len")
+    if max_len is not None and seq_len is not None and max_len < seq_len:
+        raise UserError(f"model.max_len={max_len} but data.dims.seq_len={seq_len}")
 
 
 class TaskModule(L.LightningModule):

@@ -26,7 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.console import print_config_tree
 from hlt_core.errors import UserError
-from hlt_core.module import TaskModule
+from hlt_core.export import export_model
+from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.records import git_state, host, package_versions
 
 
@@ -66,8 +67,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    check_model_fits_data(model, getattr(datamodule, "dims", None))
     module = TaskModule(
-        model=instantiate(cfg.model),
+        model=model,
         task=instantiate(cfg.task),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
@@ -90,9 +93,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
             last = run_dir / "checkpoints" / "last.ckpt"
             trainer.save_checkpoint(last)
             best = trainer.checkpoint_callback.best_model_path or str(last)
+            export_model(best, cfg.model, module.model.out_features, run_dir / "export")
     if cfg.test:
         test_ckpt = best if cfg.train else cfg.ckpt_path
-        trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt)
+        trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:

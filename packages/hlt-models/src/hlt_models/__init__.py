@@ -1,5 +1,25 @@
 """Pure PyTorch models for hlt (torch only; no Lightning, no Hydra)."""
 
+from hlt_models.embeddings import LinearEmbedding, PositionalEmbedding, TokenEmbedding
+from hlt_models.export import ExportMismatchError, load_exported, save_exported
+from hlt_models.hyena import Hyena, HyenaOperator
+from hlt_models.mamba import Mamba
 from hlt_models.mlp import MLP
+from hlt_models.sequence import SequenceModel
+from hlt_models.transformer import SelfAttention, Transformer
 
-__all__ = ["MLP"]
+__all__ = [
+    "MLP",
+    "ExportMismatchError",
+    "Hyena",
+    "HyenaOperator",
+    "LinearEmbedding",
+    "Mamba",
+    "PositionalEmbedding",
+    "SelfAttention",
+    "SequenceModel",
+    "TokenEmbedding",
+    "Transformer",
+    "load_exported",
+    "save_exported",
+]

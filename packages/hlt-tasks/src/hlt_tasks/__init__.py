@@ -2,7 +2,27 @@
 
 from hlt_tasks.base import Task
 from hlt_tasks.classification import ClassificationTask
-from hlt_tasks.decoders import LinearDecoder
+from hlt_tasks.decoders import LinearDecoder, MLPDecoder, PooledDecoder, PositionDecoder
+from hlt_tasks.ordinal import OrdinalRegressionTask
 from hlt_tasks.regression import RegressionTask
+from hlt_tasks.sequence import (
+    IGNORE,
+    LanguageModelTask,
+    TokenClassificationTask,
+    TokenPerplexity,
+)
 
-__all__ = ["ClassificationTask", "LinearDecoder", "RegressionTask", "Task"]
+__all__ = [
+    "IGNORE",
+    "ClassificationTask",
+    "LanguageModelTask",
+    "LinearDecoder",
+    "MLPDecoder",
+    "OrdinalRegressionTask",
+    "PooledDecoder",
+    "PositionDecoder",
+    "RegressionTask",
+    "Task",
+    "TokenClassificationTask",
+    "TokenPerplexity",
+]

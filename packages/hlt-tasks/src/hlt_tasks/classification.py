@@ -1,4 +1,4 @@
-"""Multiclass classification from integer targets."""
+"""Classification of one target per example, from integer class targets."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from hlt_tasks.base import Batch, Task
-from hlt_tasks.decoders import LinearDecoder
+from hlt_tasks.decoders import PooledDecoder
 
 
 class ClassificationTask(Task):
-    """Reads outputs as class logits; cross-entropy loss; accuracy and macro F1."""
+    """Reads outputs as class logits; cross-entropy loss; accuracy and macro F1, plus
+    AUROC when there are two classes. Sequence features are pooled (``decoder.pool``)."""
 
-    decoder_cls = LinearDecoder
+    decoder_cls = PooledDecoder
 
     def __init__(
         self,
@@ -33,22 +34,23 @@ class ClassificationTask(Task):
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(
-            outputs, batch["targets"].long(), label_smoothing=self.label_smoothing
+            outputs.float(), batch["targets"].long(), label_smoothing=self.label_smoothing
         )
 
     def metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
-            {
-                "acc": MulticlassAccuracy(self.num_classes, average="micro"),
-                "f1": MulticlassF1Score(self.num_classes, average="macro"),
-            },
-            prefix=prefix,
-        )
+        metrics = {
+            "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+            "f1": MulticlassF1Score(self.num_classes, average="macro"),
+        }
+        if self.num_classes == 2:
+            # with softmax probabilities, class-1 AUROC is the binary AUROC
+            metrics["auroc"] = MulticlassAUROC(2, average="macro")
+        return MetricCollection(metrics, prefix=prefix)
 
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return outputs, batch["targets"].long()
+        return outputs.float().softmax(dim=-1), batch["targets"].long()
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.argmax(dim=-1)

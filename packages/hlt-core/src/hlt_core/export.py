@@ -1,0 +1,52 @@
+"""Write a model export at the end of a run, for use without Lightning or Hydra.
+
+The contract (read by ``hlt_models.export.load_exported``; hlt-core does not import
+hlt-models): a folder holding ``model.safetensors``, the state dict of ``module.model``
+from the best checkpoint, and ``model.json``:
+``{"target": "<dotted class>", "kwargs": {<resolved model config minus _target_>},
+"out_features": <int>}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import save_file
+
+PREFIX = "model."
+
+
+def model_state_from_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``model.*`` weights of a Lightning checkpoint, loaded weights-only."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return {
+        key[len(PREFIX) :]: value.contiguous()
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(PREFIX)
+    }
+
+
+@rank_zero_only
+def export_model(
+    checkpoint: str | Path,
+    model_config: Mapping[str, Any] | DictConfig,
+    out_features: int,
+    folder: str | Path,
+) -> Path:
+    """Write ``folder/model.safetensors`` and ``folder/model.json``; returns ``folder``."""
+    if isinstance(model_config, DictConfig):
+        model_config = OmegaConf.to_container(model_config, resolve=True)  # type: ignore[assignment]
+    kwargs = dict(model_config)
+    target = kwargs.pop("_target_")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(model_state_from_checkpoint(checkpoint), str(folder / "model.safetensors"))
+    spec = {"target": target, "kwargs": kwargs, "out_features": out_features}
+    (folder / "model.json").write_text(json.dumps(spec, indent=2) + "\n")
+    return folder

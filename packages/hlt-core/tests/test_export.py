@@ -1,0 +1,110 @@
+"""A finished run's export is rebuilt by hlt-models alone, in a venv without Lightning."""
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from hlt_core.export import model_state_from_checkpoint
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
+
+ROOT = Path(__file__).resolve().parents[3]
+RECALL = ROOT / "packages" / "hlt-tasks" / "tests" / "recall_data"  # stand-in sequence data
+
+CHECK = textwrap.dedent(
+    """
+    import sys
+    from safetensors.torch import load_file
+    from hlt_models import load_exported
+    try:
+        import lightning
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("lightning is importable in the export venv")
+    ref = load_file(sys.argv[2])
+    model = load_exported(sys.argv[1])
+    out = model(ref["tokens"])
+    assert out.dtype == ref["outputs"].dtype and out.shape == ref["outputs"].shape
+    assert bool((out == ref["outputs"]).all()), (out - ref["outputs"]).abs().max()
+    print("identical", tuple(out.shape))
+    """
+)
+
+
+def run(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    env = {**os.environ, "PYTHONPATH": str(RECALL)}
+    run(
+        [
+            sys.executable,
+            str(ROOT / "apps" / "trainer"),
+            "experiment=recall_hyena",
+            f"hydra.searchpath=[file://{RECALL / 'configs'}]",
+            f"hydra.run.dir={run_dir}",
+            "debug=limit",
+            "model.dim=16",
+            "model.depth=1",
+            "logger=none",
+            "print_config=false",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    return run_dir
+
+
+def test_export_holds_the_best_checkpoint_model_and_its_config(trained_run):
+    spec = json.loads((trained_run / "export" / "model.json").read_text())
+    assert spec["target"] == "hlt_models.Hyena"
+    assert spec["kwargs"]["vocab_size"] == 32 and spec["kwargs"]["dim"] == 16
+    assert spec["out_features"] == 16
+    best = json.loads((trained_run / "results.json").read_text())["best_checkpoint"]
+    exported = load_file(str(trained_run / "export" / "model.safetensors"))
+    from_ckpt = model_state_from_checkpoint(best)
+    assert exported.keys() == from_ckpt.keys()
+    assert all(torch.equal(exported[k], from_ckpt[k]) for k in exported)
+
+
+def test_export_reproduces_outputs_in_a_venv_without_lightning(trained_run, tmp_path):
+    # reference: the model as the trainer built it (Hydra), with the best checkpoint's weights
+    cfg = OmegaConf.load(trained_run / ".hydra" / "config.yaml")
+    model = instantiate(cfg.model)
+    best = json.loads((trained_run / "results.json").read_text())["best_checkpoint"]
+    model.load_state_dict(model_state_from_checkpoint(best), strict=True)
+    tokens = torch.randint(32, (4, 17), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        outputs = model.eval()(tokens)
+    save_file({"tokens": tokens, "outputs": outputs}, str(tmp_path / "ref.safetensors"))
+
+    run(
+        ["uv", "build", "--package", "hlt-models", "--wheel", "-o", str(tmp_path / "dist")],
+        cwd=ROOT,
+    )
+    wheel = next((tmp_path / "dist").glob("hlt_models-*.whl"))
+    venv = tmp_path / "venv"
+    run(["uv", "venv", str(venv), "--python", sys.executable, "-q"])
+    python = venv / "bin" / "python"
+    torch_version = importlib.metadata.version("torch")
+    run(["uv", "pip", "install", "--python", str(python), str(wheel), f"torch=={torch_version}"])
+    script = tmp_path / "check.py"
+    script.write_text(CHECK)
+    result = run(
+        [str(python), str(script), str(trained_run / "export"), str(tmp_path / "ref.safetensors")],
+        cwd=tmp_path,
+    )
+    assert "identical (4, 17, 16)" in result.stdout

@@ -1,0 +1,91 @@
+"""Rebuild an exported model with hlt-models alone (no Lightning, no Hydra).
+
+An export is a folder holding ``model.safetensors`` (the model's state dict) and
+``model.json``: ``{"target": "hlt_models.Transformer", "kwargs": {...},
+"out_features": 128}``. hlt-core writes it at the end of a training run; this module reads it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+WEIGHTS = "model.safetensors"
+CONFIG = "model.json"
+
+
+class ExportMismatchError(RuntimeError):
+    """The exported weights do not fit the architecture named by the config."""
+
+
+def import_target(path: str) -> Any:
+    """The object at dotted ``path`` (``package.module.Name`` or ``package.Name``)."""
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"target {path!r} is not a dotted path")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def mismatches(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Human-readable differences between ``model``'s state dict and ``state``."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{key} {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in sorted(set(expected) & set(state))
+        if state[key].shape != expected[key].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {', '.join(unexpected)}")
+    if shapes:
+        problems.append(f"mismatched shapes: {'; '.join(shapes)}")
+    return problems
+
+
+def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Strict load that names every missing, unexpected or mis-shaped key."""
+    problems = mismatches(model, state)
+    if problems:
+        raise ExportMismatchError(
+            f"exported weights do not fit {type(model).__name__}: " + " | ".join(problems)
+        )
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def load_exported(folder: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the model named in ``folder/model.json`` and load its weights (eval mode)."""
+    folder = Path(folder)
+    spec = json.loads((folder / CONFIG).read_text())
+    model = import_target(spec["target"])(**spec.get("kwargs", {}))
+    load_weights(model, load_file(str(folder / WEIGHTS), device=str(device)))
+    model.to(device)
+    return model.eval()
+
+
+def save_exported(
+    model: nn.Module, folder: str | Path, target: str, kwargs: Mapping[str, Any]
+) -> Path:
+    """Write an export of ``model`` (for scripts that train without the trainer)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS))
+    spec = {
+        "target": target,
+        "kwargs": dict(kwargs),
+        "out_features": getattr(model, "out_features", None),
+    }
+    (folder / CONFIG).write_text(json.dumps(spec, indent=2) + "\n")
+    return folder
