@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hlt_data import FileDataModule, GaussianClusters, GlobFiles, NpyReader, SimulatedDataModule
 from torch.utils.data import DataLoader, Dataset
+
+from hlt_data import FileDataModule, GaussianClusters, GlobFiles, NpyReader, SimulatedDataModule
 
 
 def rate(batches: Iterable, batch_size: int, repeats: int = 5) -> dict[str, float]:

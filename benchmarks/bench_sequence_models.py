@@ -18,6 +18,7 @@ import statistics
 import time
 
 import torch
+
 from hlt_models import Hyena, Transformer
 
 MODELS = {"hyena": Hyena, "transformer": Transformer}

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from hlt_core.module import TaskModule
-from hlt_core.schemas import register_schemas
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+
+from hlt_core.module import TaskModule
+from hlt_core.schemas import register_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,9 +1,10 @@
 """A model built for other data fails before training, naming both values."""
 
 import pytest
+from torch import nn
+
 from hlt_core.errors import UserError
 from hlt_core.module import check_model_fits_data
-from torch import nn
 
 
 class Model(nn.Module):

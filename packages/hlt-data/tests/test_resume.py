@@ -5,6 +5,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+
 from hlt_data import FileDataModule, GaussianClusters, GlobFiles, NpyReader, SimulatedDataModule
 
 

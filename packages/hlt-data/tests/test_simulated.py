@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from hlt_data import (
     AssociativeRecall,
     DataConfigError,

@@ -2,6 +2,7 @@ import sys
 
 import pytest
 import torch
+
 from hlt_models import ExportMismatchError, Hyena, Mamba, Transformer, load_exported, save_exported
 from hlt_models.mamba import INSTALL_HINT
 

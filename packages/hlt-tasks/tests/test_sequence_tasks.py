@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from hlt_tasks import IGNORE, LanguageModelTask, PositionDecoder, TokenClassificationTask
 
 

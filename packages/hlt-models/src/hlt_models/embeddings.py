@@ -44,6 +44,8 @@ class PositionalEmbedding(nn.Module):
 
     kinds = ("learned", "sinusoidal")
 
+    table_values: torch.Tensor  # a buffer (sinusoidal kind)
+
     def __init__(self, dim: int, max_len: int, kind: str = "learned") -> None:
         super().__init__()
         if kind not in self.kinds:

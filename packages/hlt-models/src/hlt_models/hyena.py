@@ -50,6 +50,8 @@ class HyenaFilter(nn.Module):
     Parameter count is independent of the sequence length, so one model serves any L.
     """
 
+    decay: torch.Tensor  # a buffer
+
     def __init__(
         self,
         channels: int,

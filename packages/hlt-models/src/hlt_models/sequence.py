@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -55,7 +57,7 @@ class SequenceModel(nn.Module):
 
     def __init__(
         self,
-        blocks: list[nn.Module],
+        blocks: Sequence[nn.Module],
         dim: int,
         vocab_size: int | None = None,
         input_dim: int | None = None,
@@ -82,8 +84,9 @@ class SequenceModel(nn.Module):
     def reset_mixers(self) -> None:
         """Re-run mixer-specific initialisation that the generic pass overwrote."""
         for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters_after_init"):
-                module.reset_parameters_after_init()
+            reset = getattr(module, "reset_parameters_after_init", None)
+            if module is not self and callable(reset):
+                reset()
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = self.embedding(inputs)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from hlt_tasks.base import Batch, Task
@@ -38,7 +38,7 @@ class ClassificationTask(Task):
         )
 
     def metrics(self, prefix: str) -> MetricCollection:
-        metrics = {
+        metrics: dict[str, Metric | MetricCollection] = {
             "acc": MulticlassAccuracy(self.num_classes, average="micro"),
             "f1": MulticlassF1Score(self.num_classes, average="macro"),
         }

@@ -27,6 +27,9 @@ class TokenPerplexity(Metric):
     full_state_update = False
     higher_is_better = False
 
+    nll: torch.Tensor  # metric states
+    count: torch.Tensor
+
     def __init__(self, ignore_index: int = IGNORE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ignore_index = ignore_index
