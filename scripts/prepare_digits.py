@@ -25,15 +25,21 @@ def save(path: Path, array: np.ndarray) -> None:
     os.replace(partial, path)
 
 
-def main() -> None:
+def write_digits(out: Path) -> int:
+    """Write inputs.npy (scaled to [0, 1]) and targets.npy into ``out``; returns the count."""
+    digits = load_digits()
+    out.mkdir(parents=True, exist_ok=True)
+    save(out / "inputs.npy", (digits.data / 16.0).astype(np.float32))
+    save(out / "targets.npy", digits.target.astype(np.int64))
+    return len(digits.target)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data/digits"), help="output folder")
-    args = parser.parse_args()
-    digits = load_digits()
-    args.out.mkdir(parents=True, exist_ok=True)
-    save(args.out / "inputs.npy", (digits.data / 16.0).astype(np.float32))
-    save(args.out / "targets.npy", digits.target.astype(np.int64))
-    print(f"wrote {len(digits.target)} digits to {args.out}/inputs.npy and targets.npy")
+    args = parser.parse_args(argv)
+    count = write_digits(args.out)
+    print(f"wrote {count} digits to {args.out}/inputs.npy and targets.npy")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
@@ -10,15 +11,25 @@ from omegaconf.errors import ValidationError
 
 from helpers import EXPERIMENTS, QUICK, compose_run
 from hlt_core.run import run, run_or_exit
+from prepare_digits import write_digits
 
 
 def test_there_are_experiments_to_check():
     assert "clusters_mlp" in EXPERIMENTS
 
 
+def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
+    """Experiments on real files get those files written first."""
+    if experiment.startswith("digits"):
+        write_digits(tmp_path / "digits")
+        return [f"data.files.root={tmp_path / 'digits'}"]
+    return []
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_trains_a_step_and_writes_its_run_folder(experiment, run_dir):
-    cfg = compose_run([f"experiment={experiment}", *QUICK], run_dir)
+def test_experiment_trains_a_step_and_writes_its_run_folder(experiment, run_dir, tmp_path):
+    extra = data_overrides(experiment, tmp_path)
+    cfg = compose_run([f"experiment={experiment}", *QUICK, *extra], run_dir)
     metrics = run(cfg)
     assert any(key.startswith("test/") for key in metrics)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -1,7 +1,6 @@
 """The data configs compose with models and tasks through ${data.dims.*}, and the
 digits experiment trains on files through the real datamodule (on a small slice)."""
 
-import importlib.util
 from pathlib import Path
 
 import lightning as L
@@ -11,21 +10,9 @@ from hydra.utils import instantiate
 
 from hlt_core.module import TaskModule
 from hlt_core.schemas import register_schemas
+from prepare_digits import write_digits
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _prepare_digits(out: Path) -> None:
-    spec = importlib.util.spec_from_file_location("prep", ROOT / "scripts/prepare_digits.py")
-    prep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prep)
-    import sys
-
-    argv, sys.argv = sys.argv, ["prepare_digits.py", "--out", str(out)]
-    try:
-        prep.main()
-    finally:
-        sys.argv = argv
 
 
 def _compose(overrides):
@@ -44,7 +31,7 @@ def test_sequence_configs_state_dims_for_models_and_tasks(data):
 
 
 def test_digits_experiment_trains_on_files(tmp_path):
-    _prepare_digits(tmp_path / "digits")
+    write_digits(tmp_path / "digits")
     cfg = _compose(["experiment=digits_mlp", f"data.files.root={tmp_path / 'digits'}"])
     dm = instantiate(cfg.data)
     assert cfg.model.input_dim == 64 and cfg.task.num_classes == 10

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
-from helpers import REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
 from check_versions import violations
+from helpers import REPO
 
 
 def test_repository_versions_are_consistent():
