@@ -39,7 +39,10 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
             row["status"] = "failed"
             row["error"] = "no results.json (the job died)"
         rows.append(row)
-    return sorted(rows, key=lambda r: (not r["job"].isdigit(), int(r["job"]) if r["job"].isdigit() else r["job"]))
+    return sorted(
+        rows,
+        key=lambda r: (not r["job"].isdigit(), int(r["job"]) if r["job"].isdigit() else r["job"]),
+    )
 
 
 def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
