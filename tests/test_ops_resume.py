@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from helpers import compose_run
 
+from helpers import compose_run
 from hlt_core.run import run
 
 # 3 train batches per epoch, 2 epochs: 6 optimizer steps. Dropout on, so the resumed
