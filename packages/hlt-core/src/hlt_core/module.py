@@ -73,6 +73,7 @@ class TaskModule(L.LightningModule):
             )
         self.model = model
         self.task = task
+        self.feature_width = out_features
         self.decoder = task.build_decoder(out_features)
         # one collection per split; a ModuleDict cannot use "train" as a key
         self.train_metrics = task.metrics("train/")

@@ -1,45 +1,55 @@
 """One training run from a composed config: the body of the trainer app.
 
-Instantiates data, model, task, callbacks, loggers and the Trainer from ``cfg``; fits,
-always leaves ``checkpoints/last.ckpt``, tests the best checkpoint, and writes
-``results.json`` (flat final metrics plus what identifies the run) into the run folder.
+Instantiates data, model, task, callbacks, loggers and the Trainer from ``cfg``; fits
+(resuming from ``ckpt_path``), always leaves ``checkpoints/last.ckpt``, tests the best
+checkpoint, optionally predicts, and writes ``results.json`` (flat final metrics plus
+what identifies the run) and a learning-curve PNG into the run folder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from hlt_core.callbacks import FiniteLoss, InterruptCheckpoint, MaxStepsCheckpoint, RngState
+from hlt_core.checkpoints import check_checkpoint_path, check_compatible
 from hlt_core.console import print_config_tree
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
+from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
+from hlt_core.plots import learning_curve
 from hlt_core.records import git_state, host, package_versions
 
+__all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
+log = logging.getLogger(__name__)
 
-def check_checkpoint_path(path: str | None) -> None:
-    """Fail before any work if ``ckpt_path`` is missing or unreadable."""
-    if path is None or path in ("last", "best", "hpc", "registry"):
-        return
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"ckpt_path={path}: no such file")
-    if not os.access(file, os.R_OK):
-        raise UserError(f"ckpt_path={path}: file is not readable")
+
+class Interrupted(Exception):
+    """Training stopped by SIGTERM/SIGINT after saving a checkpoint; not a failure."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def instantiate_each(node: Any) -> list[Any]:
@@ -57,11 +67,71 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, Any]:
+    """What identifies a run, written next to its metrics in results.json."""
+    try:
+        overrides = " ".join(HydraConfig.get().overrides.task)
+    except ValueError:  # HydraConfig not set (run() called outside the app)
+        overrides = ""
+    return {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "run_dir": str(Path(cfg.paths.output_dir).resolve()),
+        "overrides": overrides,
+        **fields,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "host": host(),
+        **git_state(Path.cwd()),
+        **{f"version/{name}": v for name, v in package_versions().items()},
+    }
+
+
+def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def fit(
+    trainer: L.Trainer,
+    module: TaskModule,
+    datamodule: Any,
+    ckpt_path: str | None,
+    interrupt: InterruptCheckpoint,
+    last: Path,
+) -> None:
+    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (SIGTERMException, SystemExit) as error:
+        if interrupt.saved_on is None:
+            raise
+        code = 143 if interrupt.saved_on == "SIGTERM" else 130  # 128 + signal number
+        raise Interrupted(
+            f"{interrupt.saved_on} at step {trainer.global_step}: saved {last}; "
+            f"resume with ckpt_path={last}",
+            code,
+        ) from error
+
+
+def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, out: Path) -> Path:
+    """Predictions on the predict split, concatenated into one tensor file."""
+    batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    if trainer.is_global_zero:
+        torch.save(torch.cat([torch.as_tensor(b) for b in batches or []]), out)
+    return out
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Train and/or test as ``cfg`` says; returns the final metrics."""
+    """Train, test and/or predict as ``cfg`` says; returns the final metrics."""
     started = datetime.now(timezone.utc)
     run_dir = Path(cfg.paths.output_dir)
+    checkpoint_dir = run_dir / "checkpoints"
+    last = checkpoint_dir / "last.ckpt"
     check_checkpoint_path(cfg.ckpt_path)
+    if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
+        raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
+    check_logger_packages(cfg.logger)
     if cfg.print_config:
         print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
@@ -74,61 +144,106 @@ def run(cfg: DictConfig) -> dict[str, float]:
         task=instantiate(cfg.task),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
     )
+    if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
+        check_compatible(cfg.ckpt_path, module)
     loggers = instantiate_each(cfg.logger)
     callbacks = instantiate_each(cfg.callbacks)
     if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    at_max_steps = MaxStepsCheckpoint(checkpoint_dir)
+    interrupt = InterruptCheckpoint(checkpoint_dir)
+    callbacks += [RngState(), FiniteLoss(checkpoint_dir), interrupt, at_max_steps]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     metrics: dict[str, float] = {}
     best = None
+    extra: dict[str, Any] = {}
     if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        fit(trainer, module, datamodule, cfg.ckpt_path, interrupt, last)
         metrics.update(scalar_metrics(trainer.callback_metrics))
-        if trainer.checkpoint_callback is not None:
-            last = run_dir / "checkpoints" / "last.ckpt"
-            trainer.save_checkpoint(last)
-            best = trainer.checkpoint_callback.best_model_path or str(last)
-            export_model(best, cfg.model, module.model.out_features, run_dir / "export")
+        checkpointing = trainer.checkpoint_callback
+        if isinstance(checkpointing, ModelCheckpoint):
+            if not at_max_steps.saved:  # that one holds the resumable mid-epoch state
+                trainer.save_checkpoint(last)
+            best = checkpointing.best_model_path or str(last)
+            export_model(best, cfg.model, module.feature_width, run_dir / "export")
+    evaluated = best if cfg.train else cfg.ckpt_path
     if cfg.test:
-        test_ckpt = best if cfg.train else cfg.ckpt_path
-        trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
+        trainer.test(module, datamodule=datamodule, ckpt_path=evaluated, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
+    if cfg.predict:
+        extra["predictions"] = str(
+            predict(trainer, module, datamodule, evaluated, run_dir / "predictions.pt")
+        )
 
     if trainer.is_global_zero:
-        record = {
-            **dict(sorted(metrics.items())),
-            "name": cfg.name,
-            "seed": cfg.seed,
-            "run_dir": str(run_dir.resolve()),
-            "overrides": " ".join(HydraConfig.get().overrides.task),
-            "best_checkpoint": best,
-            "global_step": trainer.global_step,
-            "started_at": started.isoformat(),
-            "finished_at": datetime.now(timezone.utc).isoformat(),
-            "host": host(),
-            **git_state(Path.cwd()),
-            **{f"version/{name}": v for name, v in package_versions().items()},
-        }
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+        record = run_record(
+            cfg,
+            started,
+            status="ok",
+            evaluated_checkpoint=evaluated,
+            best_checkpoint=best,
+            global_step=trainer.global_step,
+            **extra,
+        )
+        write_results(run_dir, {**dict(sorted(metrics.items())), **record})
+        csv_logs = [lg for lg in loggers if isinstance(lg, CSVLogger)]
+        if cfg.train and csv_logs:
+            learning_curve(
+                Path(csv_logs[0].log_dir) / "metrics.csv", run_dir / "learning_curve.png"
+            )
     return metrics
 
 
-def run_or_exit(cfg: DictConfig) -> dict[str, float]:
+def objective(cfg: DictConfig, metrics: Mapping[str, float]) -> Any:
+    """What the task function returns: ``optimized_metric``'s value (for sweepers)."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return dict(metrics)
+    if name not in metrics:
+        raise UserError(f"optimized_metric={name} was not logged; logged: {', '.join(metrics)}")
+    return metrics[name]
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return " ".join(line.strip() for line in lines) or type(error).__name__
+
+
+def _in_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def run_or_exit(cfg: DictConfig) -> Any:
     """``run`` with user errors shown as one line on stderr and exit status 2.
 
-    ``HYDRA_FULL_ERROR=1`` re-raises them with the full traceback instead.
+    In a multirun a failing job is recorded (``results.json`` with ``status: failed``)
+    and returns NaN instead of stopping the sweep. ``HYDRA_FULL_ERROR=1`` re-raises
+    errors with the full traceback instead.
     """
+    started = datetime.now(timezone.utc)
     try:
-        return run(cfg)
-    except (UserError, InstantiationException, MisconfigurationException) as error:
+        return objective(cfg, run(cfg))
+    except Interrupted as stop:
+        print(f"stopped: {stop}", file=sys.stderr)
+        raise SystemExit(stop.exit_code) from None
+    except Exception as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        message = str(error).strip().splitlines()
-        print(f"error: {' '.join(line.strip() for line in message)}", file=sys.stderr)
+        user = isinstance(error, UserError | InstantiationException | MisconfigurationException)
+        if _in_multirun():
+            log.exception("job failed")
+            record = run_record(cfg, started, status="failed", error=_one_line(error))
+            write_results(Path(cfg.paths.output_dir), record)
+            return math.nan
+        if not user:
+            raise
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         raise SystemExit(2) from None

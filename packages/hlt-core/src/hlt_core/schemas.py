@@ -59,6 +59,7 @@ class TrainerConfig:
     sync_batchnorm: bool = False
     reload_dataloaders_every_n_epochs: int = 0
     default_root_dir: str | None = None
+    plugins: Any = None
 
 
 @dataclass
@@ -71,6 +72,8 @@ class RunConfig:
     train: bool = True
     test: bool = True
     ckpt_path: str | None = None
+    predict: bool = False
+    optimized_metric: str | None = None
     tags: list[str] = field(default_factory=list)
     print_config: bool = True
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -1,0 +1,119 @@
+"""Callbacks every run gets: exact resume, a stop on non-finite loss, a checkpoint on
+SIGTERM/SIGINT. They are added by ``run`` itself because a run without them would be
+silently non-reproducible or lose work."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, cast
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, OnExceptionCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from hlt_core.errors import UserError
+
+
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or Inf; the message names the step."""
+
+
+def _numpy_state() -> tuple[Any, ...]:
+    """NumPy's state with its key as a tensor: checkpoints load with weights_only=True."""
+    state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, key, pos, has_gauss, cached = state
+    return (kind, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(cached))
+
+
+class RngState(Callback):
+    """Stores the Python, NumPy and torch random states in each checkpoint.
+
+    Lightning does not, so without this a resumed run draws different dropout masks
+    (or anything else random) than the uninterrupted run would have.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "python": random.getstate(),
+            "numpy": _numpy_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        random.setstate(state_dict["python"])
+        kind, key, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class FiniteLoss(Callback):
+    """Stops training before the optimizer step that would apply a NaN/Inf loss.
+
+    Raising (rather than ``should_stop``) keeps ``run`` from writing the broken
+    weights over ``last.ckpt``: the last good checkpoint stays as it was.
+    """
+
+    def __init__(self, checkpoint_dir: str | Path) -> None:
+        self.checkpoint_dir = Path(checkpoint_dir)
+
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
+    ) -> None:
+        if torch.isfinite(loss).all():
+            return
+        last = self.checkpoint_dir / "last.ckpt"
+        kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
+        raise NonFiniteLossError(
+            f"training loss is {loss.item()} at step {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}, batch {trainer.fit_loop.batch_idx}); "
+            f"run stopped, {kept}"
+        )
+
+
+class MaxStepsCheckpoint(Callback):
+    """Saves ``last.ckpt`` right after the step that reaches ``trainer.max_steps``.
+
+    Saved there, inside the batch, the loop state says "mid-epoch, k steps done", so a
+    resume continues the epoch; a save after ``fit`` returns would mark the epoch as
+    finished and the resumed run would skip the rest of it.
+    """
+
+    def __init__(self, checkpoint_dir: str | Path) -> None:
+        self.path = Path(checkpoint_dir) / "last.ckpt"
+        self.saved = False
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step and not self.saved:
+            trainer.save_checkpoint(self.path)
+            self.saved = True
+
+
+class InterruptCheckpoint(OnExceptionCheckpoint):
+    """Saves ``last.ckpt`` when SIGTERM or SIGINT (Ctrl+C) stops training, and only then.
+
+    Lightning turns SIGTERM into ``SIGTERMException`` and SIGINT into
+    ``KeyboardInterrupt`` at a batch boundary, so the saved state resumes cleanly.
+    Other exceptions (a NaN loss, a bug) must not overwrite the last good checkpoint.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        super().__init__(dirpath=str(dirpath), filename="last")
+        self.saved_on: str | None = None
+
+    def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        exception = args[-1] if args else kwargs.get("exception")
+        if not isinstance(exception, SIGTERMException | KeyboardInterrupt):
+            return
+        if trainer.state.fn != "fit":
+            return
+        trainer.save_checkpoint(self.ckpt_path)
+        self.saved_on = "SIGTERM" if isinstance(exception, SIGTERMException) else "SIGINT"
+
+    def teardown(self, *args: Any, **kwargs: Any) -> None:
+        """Keep the file: the parent deletes it after a clean run, but here it is last.ckpt."""

@@ -1,0 +1,73 @@
+"""Checks a checkpoint before any work, so that a bad ``ckpt_path`` fails in one line
+naming the path (missing, truncated, corrupt) or the keys (another architecture),
+instead of deep inside Lightning after the run folder has been half written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hlt_core.errors import UserError
+
+LIGHTNING_NAMES = ("last", "best", "hpc", "registry")
+SHOWN = 5  # keys listed per kind of mismatch
+
+
+def check_checkpoint_path(path: str | None) -> None:
+    """Fail if ``ckpt_path`` is missing or unreadable (Lightning's names pass)."""
+    if path is None or path in LIGHTNING_NAMES:
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"ckpt_path={path}: no such file")
+    if not os.access(file, os.R_OK):
+        raise UserError(f"ckpt_path={path}: file is not readable")
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """The checkpoint's contents; a truncated or corrupt file names its path."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise UserError(
+            f"ckpt_path={path}: not a readable checkpoint (truncated or corrupt?): {reason}"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def _listed(keys: list[str]) -> str:
+    more = f" (+{len(keys) - SHOWN} more)" if len(keys) > SHOWN else ""
+    return ", ".join(keys[:SHOWN]) + more
+
+
+def check_compatible(path: str, module: nn.Module) -> None:
+    """Fail naming the mismatched keys if the checkpoint holds another architecture."""
+    saved = load_checkpoint(path)["state_dict"]
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    reshaped = sorted(
+        f"{key} {tuple(saved[key].shape)} vs {tuple(expected[key].shape)}"
+        for key in set(saved) & set(expected)
+        if hasattr(saved[key], "shape") and saved[key].shape != expected[key].shape
+    )
+    problems = [
+        f"{label}: {_listed(keys)}"
+        for label, keys in (
+            ("missing from checkpoint", missing),
+            ("not in this model", unexpected),
+            ("shape (checkpoint vs model)", reshaped),
+        )
+        if keys
+    ]
+    if problems:
+        raise UserError(
+            f"ckpt_path={path} was saved from another architecture; " + "; ".join(problems)
+        )

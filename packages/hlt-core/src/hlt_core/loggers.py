@@ -1,0 +1,37 @@
+"""Optional loggers: each needs a package that hlt-core installs only as an extra.
+
+Checked before anything is built so that ``logger=mlflow`` without MLflow says what to
+install, not a traceback from Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hlt_core.errors import UserError
+
+# Lightning logger class -> (module it needs, hlt-core extra that installs it)
+REQUIREMENTS = {
+    "TensorBoardLogger": ("tensorboard", "tensorboard"),
+    "MLFlowLogger": ("mlflow", "mlflow"),
+    "WandbLogger": ("wandb", "wandb"),
+}
+
+
+def check_logger_packages(loggers: Any) -> None:
+    """Fail naming the extra to install for any configured logger whose package is missing."""
+    for name, conf in dict(loggers or {}).items():
+        target = str((conf or {}).get("_target_", ""))
+        needed = REQUIREMENTS.get(target.rsplit(".", 1)[-1])
+        if needed is None:
+            continue
+        module, extra = needed
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise UserError(
+                f"logger {name} needs the package {module}: pip install 'hlt-core[{extra}]' "
+                f"(in this workspace: uv sync --extra {extra} --package hlt-core, "
+                f"or uv sync with the dev group)"
+            ) from None

@@ -1,0 +1,80 @@
+"""After a multirun: one table of every job (failed ones included) and a comparison PNG.
+
+A Hydra callback (``hydra.callbacks`` in the project's ``hydra/default.yaml``) so it
+works with any sweeper and launcher: it only reads each job's ``results.json``.
+Imports no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from hlt_core.plots import compare_runs
+
+log = logging.getLogger(__name__)
+SHOWN_METRICS = ("val/loss", "test/loss", "test/acc")
+
+
+def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per job folder (those holding ``.hydra``), in job order."""
+    rows = []
+    for job_dir in sweep_dir.iterdir():
+        if not (job_dir / ".hydra").is_dir():
+            continue
+        results = job_dir / "results.json"
+        row: dict[str, Any] = {"job": job_dir.name}
+        if results.is_file():
+            row.update(json.loads(results.read_text()))
+            row.setdefault("status", "ok")
+        else:
+            row["status"] = "failed"
+            row["error"] = "no results.json (the job died)"
+        rows.append(row)
+    return sorted(
+        rows,
+        key=lambda r: (not r["job"].isdigit(), int(r["job"]) if r["job"].isdigit() else r["job"]),
+    )
+
+
+def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
+    """Print the table, write ``summary.csv`` and ``comparison.png`` into the sweep folder."""
+    rows = collect(sweep_dir)
+    columns = ["job", "status", "overrides", metric, *(m for m in SHOWN_METRICS if m != metric)]
+    table = Table(title=f"sweep {sweep_dir}")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column, "")
+            if column == "status" and value == "failed":
+                value = f"failed: {row.get('error', '')}"
+            cells.append(f"{value:.4f}" if isinstance(value, float) else str(value))
+        table.add_row(*cells)
+    Console().print(table)
+    with (sweep_dir / "summary.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*columns, "error"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    compare_runs(rows, metric, sweep_dir / "comparison.png")
+    return rows
+
+
+class SweepSummary(Callback):
+    """Hydra callback: ``summarize`` the sweep folder when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        metric = config.get("optimized_metric") or "val/loss"
+        summarize(sweep_dir, metric)

@@ -1,0 +1,141 @@
+"""Training operations through the command line: sweeps (grid, Optuna, failing job,
+joblib, submitit), DDP on 2 CPU processes, and SIGTERM/SIGINT during training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "apps" / "trainer"
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+    "print_config=false",
+]
+
+pytestmark = pytest.mark.cli
+
+
+class SignalAt(Callback):
+    """Sends ``signum`` to this very process after training step ``step``."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def trainer(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, str(APP), *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "summary.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_grid_sweep_in_parallel_records_a_failing_job_and_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = trainer(
+        "-m", *TINY, "hydra/launcher=local_parallel", "optimizer.lr=0.01,-1",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ok, failed = rows(sweep)
+    assert ok["status"] == "ok" and float(ok["val/loss"]) > 0
+    assert failed["status"] == "failed" and "Invalid learning rate: -1" in failed["error"]
+    assert "failed: " in done.stdout  # the terminal table
+    assert (sweep / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_over_an_unknown_key_names_it_before_any_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = trainer("-m", *TINY, "no_such_key=1,2", f"hydra.sweep.dir={sweep}")
+    assert done.returncode != 0
+    assert "no_such_key" in done.stderr and "Traceback" not in done.stderr
+    assert not list(sweep.glob("*/results.json"))
+
+
+def test_optuna_search_minimises_the_returned_metric(tmp_path):
+    sweep = tmp_path / "optuna"
+    done = trainer(
+        "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    trials = rows(sweep)
+    assert len(trials) == 4 and all(t["status"] == "ok" for t in trials)
+    assert best["best_value"] == pytest.approx(min(float(t["val/loss"]) for t in trials))
+    assert set(best["best_params"]) == {"optimizer.lr", "model.hidden_dim", "model.dropout"}
+    print(done.stdout)
+
+
+def test_submitit_local_launcher_runs_the_job(tmp_path):
+    sweep = tmp_path / "submitit"
+    done = trainer("-m", *TINY, "hydra/launcher=local_submitit", f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((sweep / "0" / "results.json").read_text())
+    assert results["status"] == "ok" and "test/acc" in results
+    assert list((sweep / ".submitit").rglob("*_result.pkl"))
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_training_saves_a_checkpoint_and_exits_cleanly(signum, code, tmp_path):
+    run_dir = tmp_path / "run"
+    done = trainer(
+        *TINY, "trainer.limit_train_batches=10", f"hydra.run.dir={run_dir}",
+        f"+callbacks.kill._target_={__name__}.SignalAt", "+callbacks.kill.step=3",
+        f"+callbacks.kill.signum={int(signum)}",
+    )  # fmt: skip
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert done.returncode == code, done.stderr[-2000:]
+    assert f"{signal.Signals(signum).name} at step 3: saved {last}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert torch.load(last, weights_only=False)["global_step"] == 3
+    resumed = trainer(*TINY, "trainer.limit_train_batches=10", f"ckpt_path={last}",
+                      f"hydra.run.dir={tmp_path / 'resumed'}")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((tmp_path / "resumed" / "results.json").read_text())["global_step"] == 10
+
+
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
+    # Same global batch (2 x 32 vs 64) and the same number of steps (2 epochs x 20).
+    common = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "print_config=false",
+              "data.val_batches=20", "data.test_batches=20"]  # fmt: skip
+    one = trainer(*common, "data.batch_size=64", "data.train_batches=20",
+                  f"hydra.run.dir={tmp_path / 'one'}")  # fmt: skip
+    two = trainer(*common, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                  "data.batch_size=32", "data.train_batches=40",
+                  f"hydra.run.dir={tmp_path / 'two'}")  # fmt: skip
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = json.loads((tmp_path / "one" / "results.json").read_text())
+    b = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert a["global_step"] == b["global_step"] == 40
+    # one run folder: no second timestamped folder from the second rank
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    assert len(list((tmp_path / "two" / "checkpoints").glob("last.ckpt"))) == 1
+    print(f"DDP test/loss 1 proc {a['test/loss']:.4f}, 2 procs {b['test/loss']:.4f}")
+    assert abs(a["test/loss"] - b["test/loss"]) < 0.05

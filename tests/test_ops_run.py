@@ -1,0 +1,152 @@
+"""Training operations in-process: NaN stop, bad checkpoints, evaluate and predict,
+loggers, run records and debug presets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import lightning as L
+import mlflow
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from helpers import QUICK, compose_run
+from hlt_core.callbacks import NonFiniteLossError
+from hlt_core.errors import UserError
+from hlt_core.run import run, run_or_exit
+
+SHORT = [*QUICK, "trainer.max_epochs=2"]
+
+
+class PoisonAt(Callback):
+    """Puts a NaN into the first weight before training step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, *args) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                next(pl_module.parameters()).view(-1)[0] = float("nan")
+
+
+def trained(tmp_path: Path, *extra: str) -> Path:
+    run_dir = tmp_path / "trained"
+    run(compose_run([*SHORT, *extra], run_dir))
+    return run_dir
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(run_dir):
+    poison = f"+callbacks.poison._target_={__name__}.PoisonAt"
+    cfg = compose_run([*SHORT, poison, "+callbacks.poison.step=4"], run_dir)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 \(epoch 1, batch 1\)"):
+        run(cfg)
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3  # the end of the first epoch, before the NaN
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
+
+
+def test_evaluate_a_checkpoint_writes_results_without_training(tmp_path, run_dir):
+    ckpt = trained(tmp_path) / "checkpoints" / "last.ckpt"
+    run_or_exit(compose_run([*QUICK, "train=false", f"ckpt_path={ckpt}"], run_dir))
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["evaluated_checkpoint"] == str(ckpt)
+    assert 0.0 <= results["test/acc"] <= 1.0 and "val/loss" not in results
+    assert not (run_dir / "checkpoints").exists()  # nothing was trained
+
+
+def test_predict_writes_predictions_into_the_run_folder(tmp_path, run_dir):
+    ckpt = trained(tmp_path) / "checkpoints" / "last.ckpt"
+    overrides = ["train=false", "test=false", "predict=true", f"ckpt_path={ckpt}"]
+    run(compose_run([*QUICK, *overrides], run_dir))
+    predictions = torch.load(run_dir / "predictions.pt")
+    assert predictions.shape == (40 * 64,)  # every batch of the test split, one class each
+    assert predictions.dtype == torch.int64 and set(predictions.tolist()) <= {0, 1, 2, 3}
+    assert json.loads((run_dir / "results.json").read_text())["predictions"].endswith(
+        "predictions.pt"
+    )
+
+
+def test_train_false_without_a_checkpoint_is_refused(run_dir):
+    with pytest.raises(UserError, match="train=false needs ckpt_path"):
+        run(compose_run([*QUICK, "train=false"], run_dir))
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [(b"", "not a readable checkpoint"), (b"PK\x03\x04garbage", "not a readable checkpoint")],
+)
+def test_corrupt_checkpoint_names_its_path(content, named, tmp_path, run_dir):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(content)
+    with pytest.raises(UserError, match=f"ckpt_path={bad}: {named}"):
+        run(compose_run([*QUICK, f"ckpt_path={bad}"], run_dir))
+
+
+def test_truncated_checkpoint_names_its_path(tmp_path, run_dir):
+    good = trained(tmp_path) / "checkpoints" / "last.ckpt"
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(UserError, match=f"ckpt_path={cut}: not a readable checkpoint"):
+        run(compose_run([*QUICK, f"ckpt_path={cut}"], run_dir))
+
+
+def test_checkpoint_of_another_architecture_names_the_keys(tmp_path, run_dir):
+    ckpt = trained(tmp_path) / "checkpoints" / "last.ckpt"
+    other = ["model.num_layers=3", "model.hidden_dim=32", f"ckpt_path={ckpt}"]
+    with pytest.raises(UserError, match="another architecture") as error:
+        run(compose_run([*QUICK, *other], run_dir))
+    assert "model.net." in str(error.value) and "(128, 16) vs (32, 16)" in str(error.value)
+
+
+def test_results_record_identifies_the_run_and_a_learning_curve_is_drawn(tmp_path):
+    run_dir = trained(tmp_path, "seed=3")
+    results = json.loads((run_dir / "results.json").read_text())
+    for key in ("val/loss", "test/loss", "test/acc", "git_commit", "git_dirty", "host"):
+        assert key in results
+    assert results["seed"] == 3 and results["status"] == "ok"
+    assert results["started_at"] < results["finished_at"]
+    for package in ("hlt-core", "hlt-data", "hlt-models", "hlt-tasks", "torch", "lightning"):
+        assert results[f"version/{package}"]
+    png = run_dir / "learning_curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mlflow_logs_into_a_sqlite_store_read_back_by_the_client(tmp_path, run_dir):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run(compose_run([*QUICK, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"], run_dir))
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("clusters_mlp")
+    (logged,) = client.search_runs([experiment.experiment_id])
+    assert logged.info.status == "FINISHED"
+    assert "val/loss" in logged.data.metrics and logged.data.params["seed"] == "42"
+
+
+def test_tensorboard_writes_event_files(run_dir):
+    run(compose_run([*QUICK, "logger=tensorboard"], run_dir))
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_wandb_runs_offline_into_the_run_folder(run_dir, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run(compose_run([*QUICK, "logger=wandb"], run_dir))
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_a_logger_that_is_not_installed_says_how_to_install_it(run_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now fails
+    with pytest.raises(UserError, match=r"pip install 'hlt-core\[mlflow\]'"):
+        run(compose_run([*QUICK, "logger=mlflow"], run_dir))
+
+
+# debug=overfit is left out: it fails in hlt-data (Lightning needs len() of the dataset
+# to overfit and _SampledBatches has none); reported to the data issue.
+@pytest.mark.parametrize("preset", ["fast_dev_run", "limit", "profiler", "anomaly"])
+def test_debug_presets_run(preset, run_dir):
+    metrics = run(compose_run([*QUICK, f"debug={preset}"], run_dir))
+    assert "test/loss" in metrics
+    if preset == "profiler":
+        assert list(run_dir.glob("*profile*.txt"))
