@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from hlt_core.console import print_config_tree
 from hlt_core.errors import UserError
 from hlt_core.module import TaskModule
+from hlt_core.performance import apply_performance_settings
 from hlt_core.records import git_state, host, package_versions
 
 
@@ -73,6 +74,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
+    module = apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
     callbacks = instantiate_each(cfg.callbacks)
     if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
