@@ -31,8 +31,8 @@ import argparse
 import contextlib
 import functools
 import json
-import math
 import platform
+import statistics
 import sys
 import time
 import traceback
@@ -338,7 +338,7 @@ def main() -> None:
         models[kind] = entry
 
         @section(f"{kind}/size")
-        def size():
+        def size(kind=kind, entry=entry):
             m = fresh(kind, args, fallback)
             params = sum(p.numel() for p in m.parameters()) + (m.out_features + 1) * args.vocab
             entry["parameters"] = params
@@ -355,7 +355,7 @@ def main() -> None:
             for variant in order:
 
                 @section(f"{kind}/{variant}/{r}")
-                def one(variant=variant):
+                def one(variant=variant, kind=kind, entry=entry):
                     if variant == "raw":
                         t = run_raw(kind, args, batches, fallback, device)
                     else:
@@ -367,11 +367,7 @@ def main() -> None:
             times = sorted(entry[f"{variant}_s_per_step"])
             if not times:
                 continue
-            med = (
-                times[len(times) // 2]
-                if len(times) % 2
-                else sum(times[len(times) // 2 - 1 : len(times) // 2 + 1]) / 2
-            )  # noqa: E501
+            med = statistics.median(times)
             entry[f"{variant}_tokens_per_s"] = round(tokens_per_step / med)
             if peak and "flops_per_token" in entry:
                 mfu = entry["flops_per_token"] * tokens_per_step / med / (peak * 1e12)
