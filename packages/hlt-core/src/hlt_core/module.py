@@ -20,10 +20,18 @@ Batch = Mapping[str, torch.Tensor]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
+class MetricsLike(Protocol):
+    """What the module needs of a task's metrics: a torchmetrics ``MetricCollection``."""
+
+    def update(self, *args: Any) -> None: ...
+    def compute(self) -> dict[str, Any]: ...
+    def reset(self) -> None: ...
+
+
 class TaskLike(Protocol):
     def build_decoder(self, in_features: int) -> nn.Module: ...
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor: ...
-    def metrics(self, prefix: str) -> nn.ModuleDict: ...  # a torchmetrics MetricCollection
+    def metrics(self, prefix: str) -> MetricsLike: ...
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
@@ -63,6 +71,7 @@ class TaskModule(L.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
+        train_metrics_every_n_steps: int | None = None,
     ) -> None:
         super().__init__()
         out_features = getattr(model, "out_features", None)
@@ -82,35 +91,85 @@ class TaskModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.run_config = dict(config) if config else None
+        self.train_metrics_every_n_steps = train_metrics_every_n_steps
+        self._train_metrics_updated = False
+        self._loss_sum: torch.Tensor | None = None
+        self._loss_count = 0
+        # tensors shown by hlt_core.performance.ProgressBar, read only when it refreshes
+        self.progress_metrics: dict[str, torch.Tensor] = {}
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.model(inputs))
 
-    def _step(self, batch: Batch, split: str) -> torch.Tensor:
+    def _is_metric_step(self) -> bool:
+        """Whether this training batch updates the train metrics (see the class doc)."""
+        if self._trainer is None:
+            return True
+        every = (
+            self.train_metrics_every_n_steps or getattr(self.trainer, "log_every_n_steps", 1) or 1
+        )
+        return (self.global_step + 1) % every == 0 or self.trainer.is_last_batch
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         outputs = self(batch["inputs"])
         loss = self.task.loss(outputs, batch)
-        metrics = getattr(self, f"{split}_metrics")
-        metrics.update(*self.task.metric_inputs(outputs.detach(), batch))
         batch_size = batch["targets"].shape[0]
+        # the epoch mean is accumulated on the device: no host sync, no `self.log` call
+        if self._loss_sum is None or self._loss_sum.device != loss.device:
+            self._loss_sum = torch.zeros((), device=loss.device)
+            self._loss_count = 0
+        self._loss_sum += loss.detach() * batch_size
+        self._loss_count += batch_size
+        if self._is_metric_step():
+            # prog_bar=False: Lightning converts progress-bar values with `.item()` on
+            # every later batch; hlt's ProgressBar reads `progress_metrics` on refresh
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False)
+            self.progress_metrics["train/loss_step"] = loss.detach()
+            self.train_metrics.update(*self.task.metric_inputs(outputs.detach(), batch))
+            self._train_metrics_updated = True
+        return loss
+
+    def _eval_step(self, batch: Batch, split: str) -> None:
+        outputs = self(batch["inputs"])
+        loss = self.task.loss(outputs, batch)
+        getattr(self, f"{split}_metrics").update(*self.task.metric_inputs(outputs, batch))
         self.log(
             f"{split}/loss",
             loss,
-            on_step=split == "train",
+            on_step=False,
             on_epoch=True,
             prog_bar=True,
-            batch_size=batch_size,
+            batch_size=batch["targets"].shape[0],
         )
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
-        return loss
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+    def _log_metrics(self, split: str) -> None:
+        """Compute a split's metrics once per epoch (torchmetrics syncs them across
+        processes itself), log them and reset them."""
+        metrics = getattr(self, f"{split}_metrics")
+        self.log_dict(metrics.compute())
+        metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._eval_step(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+        self._eval_step(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        if self._loss_sum is not None and self._loss_count:
+            mean = self._loss_sum / self._loss_count
+            self.log("train/loss", mean, sync_dist=True)
+            self.progress_metrics["train/loss"] = mean
+            self._loss_sum, self._loss_count = None, 0
+        if self._train_metrics_updated:
+            self._log_metrics("train")
+            self._train_metrics_updated = False
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self.task.predict(self(batch["inputs"]))

@@ -37,6 +37,7 @@ from hlt_core.errors import UserError
 from hlt_core.export import export_model
 from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
+from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
 from hlt_core.records import git_state, host, package_versions
 
@@ -148,6 +149,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
         check_compatible(cfg.ckpt_path, module)
+    module = apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
     callbacks = instantiate_each(cfg.callbacks)
     if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback

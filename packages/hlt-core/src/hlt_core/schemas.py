@@ -85,6 +85,11 @@ class RunConfig:
     logger: Any = None
     callbacks: Any = None
     paths: Any = None
+    # performance (applied by hlt_core.performance.apply_performance_settings)
+    matmul_precision: str | None = None  # highest | high | medium (TF32 on GPUs)
+    compile: bool = False  # torch.compile the model and decoder in place
+    compile_options: Any = None  # keyword arguments of torch.compile
+    train_metrics_every_n_steps: int | None = None  # null: on logging steps
 
 
 def register_schemas() -> None:

@@ -1,0 +1,66 @@
+"""Performance settings of a run, applied once by ``hlt_core.run.run``.
+
+- ``matmul_precision`` (``highest``, ``high``, ``medium``; null leaves torch's default):
+  ``torch.set_float32_matmul_precision``; ``high`` lets float32 matmuls use TF32 on
+  Ampere and later GPUs.
+- ``compile`` (bool) and ``compile_options`` (keyword arguments of ``torch.compile``):
+  compile the model and the decoder in place (``nn.Module.compile``), so parameter names
+  and checkpoints are unchanged.
+- ``train_metrics_every_n_steps``: how often the train metrics are updated (null: on the
+  trainer's logging steps and the last batch of each epoch; 1: every batch).
+
+Mixed precision is Lightning's own ``trainer.precision`` (presets ``trainer=gpu_bf16`` and
+``trainer=gpu_fp16``); pinned memory is ``data.pin_memory=true`` and Lightning already
+moves batches with ``non_blocking=True`` to CUDA.
+
+``ProgressBar`` is Lightning's TQDM bar that also shows the module's ``progress_metrics``
+(tensors), converting them to numbers only when the bar refreshes: values logged with
+``prog_bar=True`` are converted with ``.item()`` on every batch by Lightning, a host-device
+synchronisation per step on a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+from hlt_core.errors import UserError
+from hlt_core.module import TaskModule
+
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+def apply_performance_settings(cfg: Any, module: TaskModule) -> TaskModule:
+    """Apply the run's performance keys (see the module doc); returns ``module``."""
+    precision = cfg.get("matmul_precision")
+    if precision is not None:
+        if precision not in MATMUL_PRECISIONS:
+            raise UserError(
+                f"matmul_precision={precision}: choose one of {', '.join(MATMUL_PRECISIONS)}"
+            )
+        torch.set_float32_matmul_precision(precision)
+    every = cfg.get("train_metrics_every_n_steps")
+    if every is not None:
+        module.train_metrics_every_n_steps = int(every)
+    if cfg.get("compile"):
+        options = dict(cfg.get("compile_options") or {})
+        for name in ("model", "decoder"):
+            part = getattr(module, name, None)
+            if isinstance(part, torch.nn.Module):
+                part.compile(**options)
+    return module
+
+
+class ProgressBar(TQDMProgressBar):
+    """TQDM bar that shows ``pl_module.progress_metrics`` (read only on refresh)."""
+
+    def get_metrics(
+        self, trainer: L.Trainer, pl_module: L.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        items = super().get_metrics(trainer, pl_module)
+        for key, value in getattr(pl_module, "progress_metrics", {}).items():
+            items[key] = float(value)
+        return items
