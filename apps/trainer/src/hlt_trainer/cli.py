@@ -9,9 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from hlt_trainer.paths import project_root
 from hlt_trainer.scaffold import KINDS, ScaffoldError, lock, new_package
-
-ROOT = Path(__file__).resolve().parents[4]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     new = commands.add_parser("new", help="create a workspace package holding one component")
     new.add_argument("kind", choices=sorted(KINDS), help="what the package provides")
     new.add_argument("name", help="its config option name, e.g. my_net (model=my_net)")
-    new.add_argument("--root", type=Path, default=ROOT, help="the repository root")
+    new.add_argument("--root", type=Path, default=project_root(), help="the repository root")
     args = parser.parse_args(argv)
     try:
         folder = new_package(args.root, args.kind, args.name)

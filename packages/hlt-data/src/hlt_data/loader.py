@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hlt_data.batch import Batch
@@ -32,6 +33,10 @@ class ResumableLoader(DataLoader):
 
     def __init__(self, dataset: Dataset, keys: BatchKeys, **kwargs: Any) -> None:
         kwargs.setdefault("collate_fn", whole_batch)
+        # Every iterator draws a base seed for its workers. From a private generator it
+        # leaves the global RNG alone, so a run resumed mid-epoch draws the same dropout
+        # masks as the uninterrupted one (batches depend on their key, not on this seed).
+        kwargs.setdefault("generator", torch.Generator().manual_seed(0))
         super().__init__(dataset, sampler=keys, batch_size=None, **kwargs)
         self.keys = keys
         self.position = 0
