@@ -23,6 +23,23 @@ def unpinned(wheel: Path) -> list[str]:
     return [str(r) for r in requirements if r.name.startswith("hlt-") and not r.specifier]
 
 
+def configless(wheel: Path) -> list[str]:
+    """``hlt.configs`` entry points whose package holds no YAML file in the wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")] or [""]
+        lines = archive.read(entry_points).decode().splitlines() if entry_points else []
+    section, missing = "", []
+    for line in map(str.strip, lines):
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section == "hlt.configs" and "=" in line:
+            folder = line.split("=", 1)[1].strip().replace(".", "/") + "/"
+            if not any(n.startswith(folder) and n.endswith(".yaml") for n in names):
+                missing.append(folder)
+    return missing
+
+
 def main() -> int:
     wheels = sorted(Path(sys.argv[1]).glob("*.whl"))
     if not wheels:
@@ -32,6 +49,10 @@ def main() -> int:
         f"{wheel.name} requires {req} without a version range"
         for wheel in wheels
         for req in unpinned(wheel)
+    ] + [
+        f"{wheel.name} ships no config files under {folder} (ignored by a .gitignore?)"
+        for wheel in wheels
+        for folder in configless(wheel)
     ]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -35,3 +35,28 @@ def test_requirement_without_a_range_is_named(tmp_path):
     pyproject = root / "apps" / "trainer" / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"hlt-tasks>=0.1,<0.2"', '"hlt-tasks"'))
     assert violations(root) == ["hlt-trainer requires hlt-tasks without a version range"]
+
+
+def fake_wheel(path: Path, files: dict[str, str]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+def test_wheel_checks_name_unranged_requirements_and_missing_configs(tmp_path):
+    from check_wheels import configless, unpinned
+
+    wheel = fake_wheel(
+        tmp_path / "hlt_x-0.1.0-py3-none-any.whl",
+        {
+            "hlt_x-0.1.0.dist-info/METADATA": "Name: hlt-x\nRequires-Dist: hlt-core\n"
+            "Requires-Dist: hlt-data>=0.2,<0.3\nRequires-Dist: torch\n",
+            "hlt_x-0.1.0.dist-info/entry_points.txt": "[hlt.configs]\nhlt-x = hlt_x.configs\n",
+            "hlt_x/configs/__init__.py": "",
+        },
+    )
+    assert unpinned(wheel) == ["hlt-core"]
+    assert configless(wheel) == ["hlt_x/configs/"]
