@@ -1,10 +1,14 @@
 """Throughput of hlt-data's datamodules against two baselines, as JSON.
 
     uv run benchmarks/bench_data.py [--batch-size 256] [--batches 200] [--workers 2]
+                                    [--worker-chunk 32]
 
 For each datamodule: batches/s and samples/s, against (a) a naive per-sample Dataset
 with the default collate and (b) slicing a preloaded tensor (the practical limit), all
-measured in the same run. Goals: simulated >= 10x naive and within 2x of slicing
+measured in the same run; slicing and the datamodules of a section take turns pass by
+pass, so a busy spell on a shared machine hits them alike. With workers, the .npy
+datamodule is measured with ``worker_chunk=1`` (one batch per worker item) and with
+``--worker-chunk``. Goals: simulated >= 10x naive and within 2x of slicing
 (``vs_slicing`` >= 0.5); .npy files within 2x of slicing with workers.
 """
 
@@ -23,17 +27,32 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hlt_data import FileDataModule, GaussianClusters, GlobFiles, NpyReader, SimulatedDataModule
+from hlt_data.loader import WORKER_CHUNK
 
 
 def rate(batches: Iterable, batch_size: int, repeats: int = 5) -> dict[str, float]:
     """Best of ``repeats`` full passes (the first also warms up workers and caches)."""
-    best = float("inf")
-    count = 0
+    return rates({"it": batches}, batch_size, repeats)["it"]
+
+
+def rates(
+    named: dict[str, Iterable], batch_size: int, repeats: int = 5
+) -> dict[str, dict[str, float]]:
+    """Best of ``repeats`` full passes of each, taking turns pass by pass."""
+    best = dict.fromkeys(named, float("inf"))
+    counts = dict.fromkeys(named, 0)
     for _ in range(repeats):
-        start = time.perf_counter()
-        count = sum(1 for _ in batches)
-        best = min(best, time.perf_counter() - start)
-    return {"batches_per_s": count / best, "samples_per_s": count * batch_size / best}
+        for name, batches in named.items():
+            start = time.perf_counter()
+            counts[name] = sum(1 for _ in batches)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {
+        name: {
+            "batches_per_s": counts[name] / best[name],
+            "samples_per_s": counts[name] * batch_size / best[name],
+        }
+        for name in named
+    }
 
 
 class NaiveClusters(Dataset):
@@ -98,6 +117,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--input-dim", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-chunk", type=int, default=WORKER_CHUNK)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     b, n, d = args.batch_size, args.batches, args.input_dim
     torch.manual_seed(0)
@@ -114,11 +135,19 @@ def main() -> None:
     sim = SimulatedDataModule(sampler, batch_size=b, train_batches=n)
     naive = rate(DataLoader(NaiveClusters(sampler, n * b), batch_size=b), b, repeats=1)
     drawn = sampler.sample(n * b, torch.Generator().manual_seed(0))
-    slicing = rate(Slices(drawn["inputs"], drawn["targets"], b), b)
+    measured = rates(
+        {
+            "tensor_slicing": Slices(drawn["inputs"], drawn["targets"], b),
+            "datamodule": sim.train_dataloader(),
+        },
+        b,
+        args.repeats,
+    )
+    slicing = measured["tensor_slicing"]
     out["simulated"] = {
         "naive_per_sample": naive,
         "tensor_slicing": slicing,
-        "datamodule": ratios(rate(sim.train_dataloader(), b), naive, slicing),
+        "datamodule": ratios(measured["datamodule"], naive, slicing),
     }
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,9 +160,14 @@ def main() -> None:
         naive = rate(
             DataLoader(NaiveArrays(mapped, targets), batch_size=b, shuffle=True), b, repeats=1
         )
-        slicing = rate(Slices(torch.from_numpy(inputs), torch.from_numpy(targets), b), b)
-        section = {"naive_per_sample": naive, "tensor_slicing": slicing}
-        for workers in sorted({0, args.workers}):
+        loaders: dict[str, Iterable] = {
+            "tensor_slicing": Slices(torch.from_numpy(inputs), torch.from_numpy(targets), b)
+        }
+        chunks: dict[str, int] = {}
+        settings = [(0, 1)]
+        if args.workers > 0:
+            settings += [(args.workers, 1), (args.workers, args.worker_chunk)]
+        for workers, chunk in dict.fromkeys(settings):
             dm = FileDataModule(
                 GlobFiles(root, "inputs.npy"),
                 NpyReader(),
@@ -141,10 +175,20 @@ def main() -> None:
                 split_fractions={"train": 0.9, "val": 0.05, "test": 0.05},
                 num_workers=workers,
                 persistent_workers=workers > 0,
+                worker_chunk=chunk,
             )
-            section[f"datamodule_workers_{workers}"] = ratios(
-                rate(dm.train_dataloader(), b), naive, slicing
-            )
+            name = f"datamodule_workers_{workers}"
+            name = name if workers == 0 else f"{name}_chunk_{chunk}"
+            loaders[name], chunks[name] = dm.train_dataloader(), chunk
+        measured = rates(loaders, b, args.repeats)
+        slicing = measured.pop("tensor_slicing")
+        section = {"naive_per_sample": naive, "tensor_slicing": slicing}
+        for name, result in measured.items():
+            section[name] = {
+                **ratios(result, naive, slicing),
+                "worker_chunk": chunks[name],
+                "batches_per_worker_item": loaders[name].chunk,
+            }
         out["npy_files"] = section
 
     print(json.dumps(out, indent=2))

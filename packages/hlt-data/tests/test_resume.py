@@ -79,7 +79,12 @@ def _files(root, num_workers):
 
 @pytest.mark.parametrize(
     ("kind", "num_workers", "estimate_steps"),
-    [("simulated", 0, False), ("simulated", 2, True), ("files", 0, True)],
+    [
+        ("simulated", 0, False),
+        ("simulated", 2, True),
+        ("files", 0, True),
+        ("files", 2, False),  # chunks of 3 batches: position 2 is inside the first
+    ],
 )
 def test_resume_mid_epoch_sees_the_uninterrupted_batches(
     tmp_path, npy_pair, kind, num_workers, estimate_steps

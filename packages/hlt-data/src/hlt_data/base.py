@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import BatchKeys
-from hlt_data.loader import ResumableLoader
+from hlt_data.loader import WORKER_CHUNK, ResumableLoader
 
 SPLITS = ("train", "val", "test")
 
@@ -32,14 +32,23 @@ class KeyedDataModule(L.LightningDataModule):
     Subclasses give ``dims``, ``num_batches(split)`` and ``dataset(split)``. The train
     loader's position is part of this datamodule's ``state_dict``, so a run resumed from
     a mid-epoch checkpoint reads exactly the batches an uninterrupted run would.
+    With workers, each worker item carries ``worker_chunk`` consecutive batches (see
+    ``hlt_data.chunks``); the stream is the same for any ``num_workers`` and chunk.
     """
 
     def __init__(
-        self, num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False
+        self,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        worker_chunk: int = WORKER_CHUNK,
     ) -> None:
         super().__init__()
         if num_workers < 0:
             raise DataConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        if worker_chunk < 1:
+            raise DataConfigError(f"data.worker_chunk must be >= 1, got {worker_chunk}")
+        self.worker_chunk = worker_chunk
         self.loader_kwargs = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -75,7 +84,9 @@ class KeyedDataModule(L.LightningDataModule):
             world_size=default_world if world_size is None else world_size,
             even=split == "train",
         )
-        return ResumableLoader(self.dataset(split), keys, **self.loader_kwargs)
+        return ResumableLoader(
+            self.dataset(split), keys, chunk=self.worker_chunk, **self.loader_kwargs
+        )
 
     def train_dataloader(self) -> ResumableLoader:
         self._train_loader = self.loader("train")

@@ -15,6 +15,7 @@ from hlt_data.base import SPLITS, KeyedDataModule, check_dims
 from hlt_data.batch import INPUTS, TARGETS, Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import batch_seed
+from hlt_data.loader import WORKER_CHUNK
 from hlt_data.readers import IGNORE_INDEX, Reader, Table
 from hlt_data.splits import split_indices
 
@@ -122,11 +123,23 @@ class FileBatches(Dataset):
             self._order = (epoch, self.rows[rng.permutation(len(self.rows))])
         return self._order[1]
 
-    def __getitem__(self, key: tuple[int, int]) -> Batch:
+    def rows_of(self, key: tuple[int, int]) -> np.ndarray:
         epoch, index = key
         start = index * self.batch_size
-        rows = np.sort(self.order(epoch)[start : start + self.batch_size])
-        return self.examples.gather(rows)
+        return np.sort(self.order(epoch)[start : start + self.batch_size])
+
+    def __getitem__(self, key: tuple[int, int]) -> Batch:
+        return self.examples.gather(self.rows_of(key))
+
+    def read_joined(self, keys: list[tuple[int, int]]) -> tuple[Batch, list[int]]:
+        """The batches at ``keys`` concatenated, read at once from a single file (a worker
+        chunk, ``hlt_data.chunks``); several files are read batch by batch."""
+        rows = [self.rows_of(key) for key in keys]
+        sizes = [len(r) for r in rows]
+        if len(self.examples.tables) == 1:
+            return self.examples.gather(np.concatenate(rows)), sizes
+        batches = [self.examples.gather(r) for r in rows]
+        return {name: torch.cat([b[name] for b in batches]) for name in batches[0]}, sizes
 
 
 class FileDataModule(KeyedDataModule):
@@ -152,9 +165,10 @@ class FileDataModule(KeyedDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        worker_chunk: int = WORKER_CHUNK,
         dims: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(num_workers, pin_memory, persistent_workers)
+        super().__init__(num_workers, pin_memory, persistent_workers, worker_chunk)
         if batch_size < 1:
             raise DataConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         self.reader = reader

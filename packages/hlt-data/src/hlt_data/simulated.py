@@ -12,6 +12,7 @@ from hlt_data.base import KeyedDataModule, check_dims
 from hlt_data.batch import Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import batch_seed
+from hlt_data.loader import WORKER_CHUNK
 
 
 @runtime_checkable
@@ -69,9 +70,10 @@ class SimulatedDataModule(KeyedDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        worker_chunk: int = WORKER_CHUNK,
         dims: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(num_workers, pin_memory, persistent_workers)
+        super().__init__(num_workers, pin_memory, persistent_workers, worker_chunk)
         if not isinstance(sampler, Sampler):
             raise TypeError(
                 f"sampler {type(sampler).__name__} lacks the Sampler protocol "
