@@ -83,9 +83,17 @@ class ResumableLoader(DataLoader):
     def __len__(self) -> int:
         return len(self.keys)  # batches, not chunks
 
+    def _in_process(self) -> Iterator[Batch]:
+        """Without workers or pinning, read each key straight from the dataset: the
+        DataLoader's single-process iterator only adds per-batch overhead (a profiler
+        record, a fetcher, an identity collate) to items that are whole batches."""
+        dataset, keys = self.dataset, iter(self.keys)  # keys fixed now, as DataLoader does
+        return (dataset[key] for key in keys)
+
     def __iter__(self) -> Iterator[Batch]:  # type: ignore[override]
         self.position = 0
-        items = super().__iter__()
+        in_process = self.num_workers == 0 and not self.pin_memory
+        items = self._in_process() if in_process else super().__iter__()
         self.keys.clear_resume()  # consumed by the iterator just built
         self.position = self.keys.last_start
         for item in items:
