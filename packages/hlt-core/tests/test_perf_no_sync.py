@@ -18,13 +18,16 @@ import traceback
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from hlt_core.callbacks import FiniteLoss, InterruptCheckpoint, MaxStepsCheckpoint, RngState
 from hlt_core.module import TaskModule
+from hlt_core.performance import ProgressBar
 
 aten = torch.ops.aten
 SYNC_OPS = {
@@ -158,8 +161,16 @@ def train_and_count(monkeypatch, tmp_path, task, num_batches=40, every=10, epoch
         log_every_n_steps=every,
         default_root_dir=tmp_path,
         logger=L.pytorch.loggers.CSVLogger(tmp_path),
-        callbacks=[counter, L.pytorch.callbacks.TQDMProgressBar(refresh_rate=every)],
-        enable_checkpointing=False,
+        # what `run` adds to every run, and the default checkpointing and progress bar
+        callbacks=[
+            counter,
+            ProgressBar(refresh_rate=every),
+            ModelCheckpoint(dirpath=tmp_path, monitor="val/loss", save_last=True),
+            RngState(),
+            FiniteLoss(tmp_path),
+            InterruptCheckpoint(tmp_path),
+            MaxStepsCheckpoint(tmp_path),
+        ],
         enable_model_summary=False,
         limit_val_batches=2,
     )

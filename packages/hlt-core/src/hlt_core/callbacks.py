@@ -53,27 +53,58 @@ class RngState(Callback):
 
 
 class FiniteLoss(Callback):
-    """Stops training before the optimizer step that would apply a NaN/Inf loss.
+    """Stops the run when the training loss becomes NaN or Inf, naming the first such step,
+    and never lets a checkpoint be written after it: the last good one stays.
 
-    Raising (rather than ``should_stop``) keeps ``run`` from writing the broken
-    weights over ``last.ckpt``: the last good checkpoint stays as it was.
+    Reading the loss on the host every step would stall a GPU, so the first bad step is
+    recorded on the device and read only where the host waits anyway: on logging steps,
+    at the end of an epoch and before any checkpoint is saved.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.checkpoint_dir = Path(checkpoint_dir)
+        self._where: list[tuple[int, int, int]] = []  # (step, epoch, batch) since last check
+        self._first_bad: torch.Tensor | None = None  # index into _where, -1 while all finite
+        self._bad_loss: torch.Tensor | None = None
 
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
     ) -> None:
-        if torch.isfinite(loss).all():
+        if self._first_bad is None or self._first_bad.device != loss.device:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
+            self._bad_loss = torch.zeros((), device=loss.device)
+        loss = loss.detach().float()
+        first = ~torch.isfinite(loss) & (self._first_bad < 0)
+        self._first_bad = torch.where(first, len(self._where), self._first_bad)
+        self._bad_loss = torch.where(first, loss, cast(torch.Tensor, self._bad_loss))
+        self._where.append((trainer.global_step, trainer.current_epoch, trainer.fit_loop.batch_idx))
+
+    def check(self) -> None:
+        """Raise if a non-finite loss was seen since the last check (one host read)."""
+        if self._first_bad is None or not self._where:
             return
-        last = self.checkpoint_dir / "last.ckpt"
-        kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
-        raise NonFiniteLossError(
-            f"training loss is {loss.item()} at step {trainer.global_step} "
-            f"(epoch {trainer.current_epoch}, batch {trainer.fit_loop.batch_idx}); "
-            f"run stopped, {kept}"
-        )
+        first = int(self._first_bad)
+        if first >= 0:
+            step, epoch, batch = self._where[first]
+            last = self.checkpoint_dir / "last.ckpt"
+            kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
+            raise NonFiniteLossError(
+                f"training loss is {float(cast(torch.Tensor, self._bad_loss))} at step {step} "
+                f"(epoch {epoch}, batch {batch}); run stopped, {kept}"
+            )
+        self._where.clear()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step % (trainer.log_every_n_steps or 1) == 0:
+            self.check()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check()
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self.check()  # raising here keeps the checkpoint from being written
 
 
 class MaxStepsCheckpoint(Callback):

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import BatchKeys
-from hlt_data.loader import WORKER_CHUNK, ResumableLoader
+from hlt_data.loader import WORKER_CHUNK, ResumableLoader, whole_batch
 
 SPLITS = ("train", "val", "test")
 
@@ -101,8 +101,19 @@ class KeyedDataModule(L.LightningDataModule):
     def test_dataloader(self) -> ResumableLoader:
         return self.loader("test")
 
-    def predict_dataloader(self) -> ResumableLoader:
-        return self.loader("test")
+    def predict_dataloader(self) -> DataLoader:
+        """The test split in a plain DataLoader: Lightning rebuilds predict loaders from
+        their arguments (to track batch indices), which a ``ResumableLoader``'s own
+        arguments do not allow, and predicting needs no resume."""
+        rank, world_size = self._rank_and_world()
+        keys = BatchKeys(self.num_batches("test"), rank, world_size, even=False)
+        return DataLoader(
+            self.dataset("test"),
+            sampler=keys,
+            batch_size=None,
+            collate_fn=whole_batch,
+            **self.loader_kwargs,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         if self._train_loader is None:
