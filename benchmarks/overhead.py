@@ -44,7 +44,9 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hlt_core.callbacks import run_callbacks
 from hlt_core.module import TaskModule
+from hlt_core.performance import apply_performance_settings
 from hlt_core.run import instantiate_each
 from hlt_core.schemas import register_schemas
 from hlt_models import MLP
@@ -168,11 +170,9 @@ def run_hlt(size, batches, cfg) -> float:
         optimizer=instantiate(cfg.optimizer),
         config=None,
     )
-    with contextlib.suppress(ImportError):  # the GPU/perf settings step, where present
-        from hlt_core.performance import apply_performance_settings
-
-        module = apply_performance_settings(cfg, module)
-    callbacks = instantiate_each(cfg.callbacks)
+    module = apply_performance_settings(cfg, module)
+    # the configured callbacks plus those `run` adds to every run
+    callbacks = [*instantiate_each(cfg.callbacks), *run_callbacks(cfg.paths.output_dir).as_list()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_each(cfg.logger))
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return model.per_step_ms(size["warmup"])

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from hlt_core.callbacks import FiniteLoss, InterruptCheckpoint, MaxStepsCheckpoint, RngState
+from hlt_core.callbacks import run_callbacks
 from hlt_core.module import TaskModule
 from hlt_core.performance import ProgressBar
 
@@ -166,10 +166,7 @@ def train_and_count(monkeypatch, tmp_path, task, num_batches=40, every=10, epoch
             counter,
             ProgressBar(refresh_rate=every),
             ModelCheckpoint(dirpath=tmp_path, monitor="val/loss", save_last=True),
-            RngState(),
-            FiniteLoss(tmp_path),
-            InterruptCheckpoint(tmp_path),
-            MaxStepsCheckpoint(tmp_path),
+            *run_callbacks(tmp_path).as_list(),
         ],
         enable_model_summary=False,
         limit_val_batches=2,

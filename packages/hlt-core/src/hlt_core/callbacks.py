@@ -5,6 +5,7 @@ silently non-reproducible or lose work."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -95,7 +96,7 @@ class FiniteLoss(Callback):
         self._where.clear()
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step % (trainer.log_every_n_steps or 1) == 0:
+        if trainer.global_step % (getattr(trainer, "log_every_n_steps", 1) or 1) == 0:
             self.check()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -148,3 +149,24 @@ class InterruptCheckpoint(OnExceptionCheckpoint):
 
     def teardown(self, *args: Any, **kwargs: Any) -> None:
         """Keep the file: the parent deletes it after a clean run, but here it is last.ckpt."""
+
+
+@dataclass
+class RunCallbacks:
+    """The callbacks ``run`` adds to every run, kept by name where ``run`` reads them."""
+
+    interrupt: InterruptCheckpoint
+    at_max_steps: MaxStepsCheckpoint
+    others: list[Callback]
+
+    def as_list(self) -> list[Callback]:
+        return [*self.others, self.interrupt, self.at_max_steps]
+
+
+def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
+    """Exact resume, the non-finite loss stop and the checkpoints on signal or max_steps."""
+    return RunCallbacks(
+        interrupt=InterruptCheckpoint(checkpoint_dir),
+        at_max_steps=MaxStepsCheckpoint(checkpoint_dir),
+        others=[RngState(), FiniteLoss(checkpoint_dir)],
+    )

@@ -30,7 +30,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from hlt_core.callbacks import FiniteLoss, InterruptCheckpoint, MaxStepsCheckpoint, RngState
+from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
 from hlt_core.checkpoints import check_checkpoint_path, check_compatible
 from hlt_core.console import print_config_tree
 from hlt_core.errors import UserError
@@ -154,9 +154,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_each(cfg.callbacks)
     if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    at_max_steps = MaxStepsCheckpoint(checkpoint_dir)
-    interrupt = InterruptCheckpoint(checkpoint_dir)
-    callbacks += [RngState(), FiniteLoss(checkpoint_dir), interrupt, at_max_steps]
+    always = run_callbacks(checkpoint_dir)
+    callbacks += always.as_list()
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -165,11 +164,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     best = None
     extra: dict[str, Any] = {}
     if cfg.train:
-        fit(trainer, module, datamodule, cfg.ckpt_path, interrupt, last)
+        fit(trainer, module, datamodule, cfg.ckpt_path, always.interrupt, last)
         metrics.update(scalar_metrics(trainer.callback_metrics))
         checkpointing = trainer.checkpoint_callback
         if isinstance(checkpointing, ModelCheckpoint):
-            if not at_max_steps.saved:  # that one holds the resumable mid-epoch state
+            if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
                 trainer.save_checkpoint(last)
             best = checkpointing.best_model_path or str(last)
             export_model(best, cfg.model, module.feature_width, run_dir / "export")

@@ -49,7 +49,7 @@ class KeyedDataModule(L.LightningDataModule):
         if worker_chunk < 1:
             raise DataConfigError(f"data.worker_chunk must be >= 1, got {worker_chunk}")
         self.worker_chunk = worker_chunk
-        self.loader_kwargs = {
+        self.loader_kwargs: dict[str, Any] = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
             "persistent_workers": persistent_workers and num_workers > 0,

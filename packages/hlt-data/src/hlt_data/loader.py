@@ -30,7 +30,7 @@ def chunk_size(dataset: Dataset, keys: BatchKeys, chunk: int, limit: int = CHUNK
     return max(1, min(chunk, limit // max(1, size)))
 
 
-def whole_batch(batch: Batch) -> Batch:
+def whole_batch(batch: Any) -> Any:
     """The collate of a loader whose items are already batches: nothing to do."""
     return batch
 
@@ -93,7 +93,7 @@ class ResumableLoader(DataLoader):
     def __iter__(self) -> Iterator[Batch]:  # type: ignore[override]
         self.position = 0
         in_process = self.num_workers == 0 and not self.pin_memory
-        items = self._in_process() if in_process else super().__iter__()
+        items: Iterator[Any] = self._in_process() if in_process else super().__iter__()
         self.keys.clear_resume()  # consumed by the iterator just built
         self.position = self.keys.last_start
         for item in items:
