@@ -150,3 +150,14 @@ def test_debug_presets_run(preset, run_dir):
     assert "test/loss" in metrics
     if preset == "profiler":
         assert list(run_dir.glob("*profile*.txt"))
+
+
+def test_a_run_folder_holding_a_checkpoint_is_not_resumed_unasked(run_dir):
+    first = run(compose_run([*SHORT, "test=false"], run_dir))
+    steps = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    again = run(compose_run([*SHORT, "test=false"], run_dir))  # same folder, no ckpt_path
+    assert (
+        torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+        == steps
+    )
+    assert again["train/loss"] == first["train/loss"]  # trained again from the start

@@ -12,7 +12,7 @@ from typing import Any, cast
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, OnExceptionCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hlt_core.errors import UserError
@@ -126,16 +126,20 @@ class MaxStepsCheckpoint(Callback):
             self.saved = True
 
 
-class InterruptCheckpoint(OnExceptionCheckpoint):
+class InterruptCheckpoint(Callback):
     """Saves ``last.ckpt`` when SIGTERM or SIGINT (Ctrl+C) stops training, and only then.
 
     Lightning turns SIGTERM into ``SIGTERMException`` and SIGINT into
     ``KeyboardInterrupt`` at a batch boundary, so the saved state resumes cleanly.
     Other exceptions (a NaN loss, a bug) must not overwrite the last good checkpoint.
+
+    Not an ``OnExceptionCheckpoint``: with one of those among the callbacks, Lightning
+    turns ``fit(ckpt_path=None)`` into ``ckpt_path="last"`` and silently resumes from a
+    checkpoint left in the run folder. Resuming is asked for with ``ckpt_path=`` only.
     """
 
     def __init__(self, dirpath: str | Path) -> None:
-        super().__init__(dirpath=str(dirpath), filename="last")
+        self.ckpt_path = str(Path(dirpath) / "last.ckpt")
         self.saved_on: str | None = None
 
     def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
@@ -146,9 +150,6 @@ class InterruptCheckpoint(OnExceptionCheckpoint):
             return
         trainer.save_checkpoint(self.ckpt_path)
         self.saved_on = "SIGTERM" if isinstance(exception, SIGTERMException) else "SIGINT"
-
-    def teardown(self, *args: Any, **kwargs: Any) -> None:
-        """Keep the file: the parent deletes it after a clean run, but here it is last.ckpt."""
 
 
 @dataclass
