@@ -57,43 +57,38 @@ class FiniteLoss(Callback):
     """Stops the run when the training loss becomes NaN or Inf, naming the first such step,
     and never lets a checkpoint be written after it: the last good one stays.
 
-    Reading the loss on the host every step would stall a GPU, so the first bad step is
-    recorded on the device and read only where the host waits anyway: on logging steps,
-    at the end of an epoch and before any checkpoint is saved.
+    Reading the loss on the host every step would stall a GPU, so each step only keeps a
+    reference to its (detached) loss; they are checked together, with one host read,
+    where the host waits anyway: on logging steps, at the end of an epoch and before any
+    checkpoint is saved.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.checkpoint_dir = Path(checkpoint_dir)
-        self._where: list[tuple[int, int, int]] = []  # (step, epoch, batch) since last check
-        self._first_bad: torch.Tensor | None = None  # index into _where, -1 while all finite
-        self._bad_loss: torch.Tensor | None = None
+        # (loss, step, epoch, batch) of the steps since the last check
+        self._recent: list[tuple[torch.Tensor, int, int, int]] = []
 
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
     ) -> None:
-        if self._first_bad is None or self._first_bad.device != loss.device:
-            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
-            self._bad_loss = torch.zeros((), device=loss.device)
-        loss = loss.detach().float()
-        first = ~torch.isfinite(loss) & (self._first_bad < 0)
-        self._first_bad = torch.where(first, len(self._where), self._first_bad)
-        self._bad_loss = torch.where(first, loss, cast(torch.Tensor, self._bad_loss))
-        self._where.append((trainer.global_step, trainer.current_epoch, trainer.fit_loop.batch_idx))
+        where = (trainer.global_step, trainer.current_epoch, trainer.fit_loop.batch_idx)
+        self._recent.append((loss.detach(), *where))
 
     def check(self) -> None:
-        """Raise if a non-finite loss was seen since the last check (one host read)."""
-        if self._first_bad is None or not self._where:
+        """Raise if a loss since the last check was not finite."""
+        if not self._recent:
             return
-        first = int(self._first_bad)
-        if first >= 0:
-            step, epoch, batch = self._where[first]
+        finite = torch.isfinite(torch.stack([loss.float() for loss, *_ in self._recent]))
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0])
+            loss, step, epoch, batch = self._recent[first]
             last = self.checkpoint_dir / "last.ckpt"
             kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
             raise NonFiniteLossError(
-                f"training loss is {float(cast(torch.Tensor, self._bad_loss))} at step {step} "
-                f"(epoch {epoch}, batch {batch}); run stopped, {kept}"
+                f"training loss is {float(loss)} at step {step} (epoch {epoch}, batch {batch}); "
+                f"run stopped, {kept}"
             )
-        self._where.clear()
+        self._recent.clear()
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         if trainer.global_step % (getattr(trainer, "log_every_n_steps", 1) or 1) == 0:

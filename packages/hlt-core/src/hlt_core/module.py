@@ -118,7 +118,7 @@ class TaskModule(L.LightningModule):
         if self._loss_sum is None or self._loss_sum.device != loss.device:
             self._loss_sum = torch.zeros((), device=loss.device)
             self._loss_count = 0
-        self._loss_sum += loss.detach() * batch_size
+        self._loss_sum.add_(loss.detach(), alpha=batch_size)
         self._loss_count += batch_size
         if self._is_metric_step():
             # prog_bar=False: Lightning converts progress-bar values with `.item()` on
