@@ -31,7 +31,7 @@ def check_checkpoint_path(path: str | None) -> None:
 def load_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint's contents; a truncated or corrupt file names its path."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise UserError(

@@ -103,7 +103,7 @@ def fit(
 ) -> None:
     """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except (SIGTERMException, SystemExit) as error:
         if interrupt.saved_on is None:
             raise
