@@ -142,14 +142,17 @@ def test_a_logger_that_is_not_installed_says_how_to_install_it(run_dir, monkeypa
         run(compose_run([*QUICK, "logger=mlflow"], run_dir))
 
 
-# debug=overfit is left out: it fails in hlt-data (Lightning needs len() of the dataset
-# to overfit and _SampledBatches has none); reported to the data issue.
-@pytest.mark.parametrize("preset", ["fast_dev_run", "limit", "profiler", "anomaly"])
+@pytest.mark.parametrize("preset", ["fast_dev_run", "limit", "profiler", "anomaly", "overfit"])
 def test_debug_presets_run(preset, run_dir):
-    metrics = run(compose_run([*QUICK, f"debug={preset}"], run_dir))
+    overrides = [*QUICK, f"debug={preset}"]
+    if preset == "overfit":  # its own batch counts; fewer epochs to stay quick
+        overrides = [o for o in overrides if "limit_" not in o] + ["trainer.max_epochs=2"]
+    metrics = run(compose_run(overrides, run_dir))
     assert "test/loss" in metrics
     if preset == "profiler":
         assert list(run_dir.glob("*profile*.txt"))
+    if preset == "overfit":  # 3 batches a epoch, the same ones each time
+        assert json.loads((run_dir / "results.json").read_text())["global_step"] == 6
 
 
 def test_a_run_folder_holding_a_checkpoint_is_not_resumed_unasked(run_dir):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DistributedSampler, SequentialSampler
 
 
 def batch_seed(seed: int, split: str, epoch: int, index: int) -> int:
@@ -35,12 +35,14 @@ def rank_share(num_batches: int, rank: int, world_size: int, even: bool) -> rang
     return range(rank, stop, world_size)
 
 
-class BatchKeys(DistributedSampler):
+class BatchKeys(DistributedSampler, SequentialSampler):
     """Yields this rank's ``(epoch, index)`` keys, from a resume position if one is set.
 
-    It is a ``DistributedSampler`` only so that Lightning, seeing the data already
-    sharded, does not wrap it in another one; ``DistributedSampler.__init__`` is not run.
-    Lightning calls ``set_epoch`` before each training epoch.
+    The keys come in a fixed order (what is random lives in the batch a key names). It is
+    a ``DistributedSampler`` so that Lightning, seeing the data already sharded, does not
+    wrap it in another one, and a ``SequentialSampler`` so that ``overfit_batches`` (which
+    swaps any other sampler for a sequential one) leaves it in place; neither base's
+    ``__init__`` is run. Lightning calls ``set_epoch`` before each training epoch.
     """
 
     def __init__(
