@@ -82,7 +82,7 @@ class BatchKeys(DistributedSampler, SequentialSampler):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]  # keys
         epoch, start = self.epoch, self.start()
         self.last_start = start
         return ((epoch, index) for index in self.indices[start:])
