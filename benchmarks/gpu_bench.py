@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stamped import Stamped
+
 RESULT: dict[str, Any] = {"benchmark": "gpu", "errors": {}}
 
 
@@ -78,22 +80,6 @@ class TokenMLP(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.embed(inputs))
-
-
-class Stamped(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.inner = model
-        self.out_features = model.out_features
-        self.stamps: list[float] = []
-        self.sync_at: set[int] = set()
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            if len(self.stamps) in self.sync_at and torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.stamps.append(time.perf_counter())
-        return self.inner(inputs)
 
 
 class NextToken:

@@ -30,7 +30,6 @@ import logging
 import platform
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from hlt_core.performance import apply_performance_settings
 from hlt_core.run import instantiate_each
 from hlt_core.schemas import register_schemas
 from hlt_models import MLP
+from stamped import Stamped
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -61,25 +61,6 @@ SIZES: dict[str, dict[str, int]] = {
     "medium": {"input_dim": 256, "num_classes": 10, "hidden_dim": 512, "num_layers": 2,
                "batch_size": 384, "steps": 150, "warmup": 20},
 }  # fmt: skip
-
-
-class Stamped(nn.Module):
-    """Wraps the model; records the time of every training-mode forward."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.inner = model
-        self.out_features = model.out_features
-        self.stamps: list[float] = []
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.stamps.append(time.perf_counter())
-        return self.inner(inputs)
-
-    def per_step_ms(self, warmup: int) -> float:
-        s = self.stamps[warmup:]
-        return 1000.0 * (s[-1] - s[0]) / (len(s) - 1)
 
 
 def make_batches(size: dict[str, int]) -> list[dict[str, torch.Tensor]]:

@@ -1,0 +1,34 @@
+"""A model wrapper that timestamps every training-mode forward, for per-step timings that
+leave out start-up, compilation and the end of the run."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+
+class Stamped(nn.Module):
+    """Wraps ``model`` (keeping its ``out_features``); ``stamps`` holds the time of each
+    training forward. On CUDA, steps whose index is in ``sync_at`` synchronise first, so
+    that a window between two of them measures finished work."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+        self.out_features = model.out_features
+        self.stamps: list[float] = []
+        self.sync_at: set[int] = set()
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            if len(self.stamps) in self.sync_at and torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.stamps.append(time.perf_counter())
+        return self.inner(inputs)
+
+    def per_step_ms(self, warmup: int) -> float:
+        """Mean milliseconds per step after the first ``warmup`` steps."""
+        s = self.stamps[warmup:]
+        return 1000.0 * (s[-1] - s[0]) / (len(s) - 1)
