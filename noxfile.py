@@ -131,6 +131,46 @@ def package(session: nox.Session, package: str) -> None:
     session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)
 
 
+def trainer_extras(*names: str) -> list[str]:
+    """The requirements of hlt-trainer's optional extras, as pinned in its pyproject."""
+    project = nox.project.load_toml("apps/trainer/pyproject.toml")["project"]
+    return [req for name in names for req in project["optional-dependencies"][name]]
+
+
+@nox.session(python=PYTHONS, tags=["matrix"])
+def sweep_plugins(session: nox.Session) -> None:
+    """The pinned Hydra sweeper and launcher plugins run a sweep on this Python."""
+    hydra_core = next(
+        d
+        for d in nox.project.load_toml("apps/trainer/pyproject.toml")["project"]["dependencies"]
+        if d.startswith("hydra-core")
+    )
+    session.install(hydra_core, *trainer_extras("optuna", "joblib", "submitit"))
+    app = "tests/sweep_plugins_app.py"
+    with tempfile.TemporaryDirectory() as out:
+        session.run(
+            "python",
+            app,
+            "-m",
+            "+x=interval(0,4)",
+            "hydra/sweeper=optuna",
+            "hydra.sweeper.n_trials=3",
+            f"hydra.sweep.dir={out}/optuna",
+        )
+        session.run(
+            "python", app, "-m", "+x=1,3", "hydra/launcher=joblib", f"hydra.sweep.dir={out}/joblib"
+        )
+        session.run(
+            "python",
+            app,
+            "-m",
+            "+x=1",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=5",
+            f"hydra.sweep.dir={out}/submitit",
+        )
+
+
 @nox.session(python=DEFAULT_PYTHON, tags=["lowest"])
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def lowest(session: nox.Session, package: str) -> None:
