@@ -131,21 +131,13 @@ def package(session: nox.Session, package: str) -> None:
     session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)
 
 
-def trainer_extras(*names: str) -> list[str]:
-    """The requirements of hlt-trainer's optional extras, as pinned in its pyproject."""
-    project = nox.project.load_toml("apps/trainer/pyproject.toml")["project"]
-    return [req for name in names for req in project["optional-dependencies"][name]]
-
-
 @nox.session(python=PYTHONS, tags=["matrix"])
 def sweep_plugins(session: nox.Session) -> None:
     """The pinned Hydra sweeper and launcher plugins run a sweep on this Python."""
-    hydra_core = next(
-        d
-        for d in nox.project.load_toml("apps/trainer/pyproject.toml")["project"]["dependencies"]
-        if d.startswith("hydra-core")
-    )
-    session.install(hydra_core, *trainer_extras("optuna", "joblib", "submitit"))
+    project = nox.project.load_toml("apps/trainer/pyproject.toml")["project"]
+    hydra_core = next(d for d in project["dependencies"] if d.startswith("hydra-core"))
+    extras = project["optional-dependencies"]
+    session.install(hydra_core, *extras["optuna"], *extras["joblib"], *extras["submitit"])
     app = "tests/sweep_plugins_app.py"
     with tempfile.TemporaryDirectory() as out:
         session.run(

@@ -150,8 +150,9 @@ def run_hlt(size, batches, cfg) -> float:
         task=instantiate(cfg.task),
         optimizer=instantiate(cfg.optimizer),
         config=None,
+        train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
     )
-    module = apply_performance_settings(cfg, module)
+    apply_performance_settings(cfg, module)
     # the configured callbacks plus those `run` adds to every run
     callbacks = [*instantiate_each(cfg.callbacks), *run_callbacks(cfg.paths.output_dir).as_list()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_each(cfg.logger))

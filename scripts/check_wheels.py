@@ -6,6 +6,7 @@ no range for workspace sources, so each pyproject must state one).
 
 from __future__ import annotations
 
+import configparser
 import sys
 import zipfile
 from pathlib import Path
@@ -25,19 +26,20 @@ def unpinned(wheel: Path) -> list[str]:
 
 def configless(wheel: Path) -> list[str]:
     """``hlt.configs`` entry points whose package holds no YAML file in the wheel."""
+    entry_points = configparser.ConfigParser(delimiters=("=",))  # the file is INI
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")] or [""]
-        lines = archive.read(entry_points).decode().splitlines() if entry_points else []
-    section, missing = "", []
-    for line in map(str.strip, lines):
-        if line.startswith("["):
-            section = line.strip("[]")
-        elif section == "hlt.configs" and "=" in line:
-            folder = line.split("=", 1)[1].strip().replace(".", "/") + "/"
-            if not any(n.startswith(folder) and n.endswith(".yaml") for n in names):
-                missing.append(folder)
-    return missing
+        for name in names:
+            if name.endswith(".dist-info/entry_points.txt"):
+                entry_points.read_string(archive.read(name).decode())
+    if not entry_points.has_section("hlt.configs"):
+        return []
+    folders = [v.strip().replace(".", "/") + "/" for v in entry_points["hlt.configs"].values()]
+    return [
+        folder
+        for folder in folders
+        if not any(n.startswith(folder) and n.endswith(".yaml") for n in names)
+    ]
 
 
 def main() -> int:

@@ -102,7 +102,9 @@ class TaskModule(L.LightningModule):
         return self.decoder(self.model(inputs))
 
     def _is_metric_step(self) -> bool:
-        """Whether this training batch updates the train metrics (see the class doc)."""
+        """Whether this training batch logs its loss and updates the train metrics: every
+        ``train_metrics_every_n_steps`` (by default the trainer's ``log_every_n_steps``)
+        and on the last batch of an epoch, so metrics cost nothing on the other steps."""
         if self._trainer is None:
             return True
         every = (

@@ -33,25 +33,19 @@ from hlt_core.module import TaskModule
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 
 
-def apply_performance_settings(cfg: Any, module: TaskModule) -> TaskModule:
-    """Apply the run's performance keys (see the module doc); returns ``module``."""
-    precision = cfg.get("matmul_precision")
+def apply_performance_settings(cfg: Any, module: TaskModule) -> None:
+    """Apply the run's ``matmul_precision`` and ``compile`` keys (see the module doc)."""
+    precision = cfg.matmul_precision
     if precision is not None:
         if precision not in MATMUL_PRECISIONS:
             raise UserError(
                 f"matmul_precision={precision}: choose one of {', '.join(MATMUL_PRECISIONS)}"
             )
         torch.set_float32_matmul_precision(precision)
-    every = cfg.get("train_metrics_every_n_steps")
-    if every is not None:
-        module.train_metrics_every_n_steps = int(every)
-    if cfg.get("compile"):
-        options = dict(cfg.get("compile_options") or {})
-        for name in ("model", "decoder"):
-            part = getattr(module, name, None)
-            if isinstance(part, torch.nn.Module):
-                part.compile(**options)
-    return module
+    if cfg.compile:
+        options = dict(cfg.compile_options or {})
+        module.model.compile(**options)
+        module.decoder.compile(**options)
 
 
 class ProgressBar(TQDMProgressBar):

@@ -146,10 +146,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
         config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
+        train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
     )
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
         check_compatible(cfg.ckpt_path, module)
-    module = apply_performance_settings(cfg, module)
+    apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
     callbacks = instantiate_each(cfg.callbacks)
     if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
