@@ -29,9 +29,13 @@ def check_checkpoint_path(path: str | None) -> None:
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
-    """The checkpoint's contents; a truncated or corrupt file names its path."""
+    """The checkpoint's contents; a truncated or corrupt file names its path.
+
+    Memory-mapped: the check before a resume reads shapes and keys without a second copy
+    of the weights in memory (Lightning loads the file again to restore it).
+    """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise UserError(
