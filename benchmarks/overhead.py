@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hlt_core.callbacks import run_callbacks
+from hlt_core.data_facts import build_datamodule, fill_dims
 from hlt_core.module import TaskModule
 from hlt_core.performance import apply_performance_settings
 from hlt_core.run import instantiate_each
@@ -82,13 +83,13 @@ def make_model(size: dict[str, int]) -> Stamped:
 def compose_cfg(size: dict[str, int], out: str, overrides: list[str]) -> Any:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(
+        cfg = compose(
             "train",
             overrides=[
                 "experiment=clusters_mlp",
                 f"paths.output_dir={out}",
-                f"data.dims.input_dim={size['input_dim']}",
-                f"data.dims.num_classes={size['num_classes']}",
+                f"data.sampler.input_dim={size['input_dim']}",
+                f"data.sampler.num_classes={size['num_classes']}",
                 f"model.hidden_dim={size['hidden_dim']}",
                 f"model.num_layers={size['num_layers']}",
                 "trainer.max_epochs=1",
@@ -96,6 +97,8 @@ def compose_cfg(size: dict[str, int], out: str, overrides: list[str]) -> Any:
                 *overrides,
             ],
         )
+    fill_dims(cfg, build_datamodule(cfg.data))  # as a run does: the task reads data.dims
+    return cfg
 
 
 def run_raw(size, batches, cfg) -> float:

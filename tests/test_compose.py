@@ -22,7 +22,7 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
     """Experiments on real files get those files written first."""
     if experiment.startswith("digits"):
         write_digits(tmp_path / "digits")
-        return [f"data.files.root={tmp_path / 'digits'}"]
+        return [f"data.path={tmp_path / 'digits'}"]
     return []
 
 

@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from hlt_core.data_facts import build_datamodule, fill_dims
 from hlt_core.module import TaskModule
 from hlt_core.schemas import register_schemas
 from prepare_digits import write_digits
@@ -23,17 +24,18 @@ def _compose(overrides):
 
 @pytest.mark.parametrize("data", ["associative_recall", "induction_heads"])
 def test_sequence_configs_state_dims_for_models_and_tasks(data):
-    cfg = _compose([f"data={data}", "data.dims.vocab_size=12", "data.dims.seq_len=33"])
-    dm = instantiate(cfg.data)
-    assert dm.dims == {"vocab_size": 12, "seq_len": 33, "num_classes": 12}
-    assert cfg.task.num_classes == 12  # interpolated, not repeated
+    cfg = _compose([f"data={data}", "data.sampler.vocab_size=12", "data.sampler.seq_len=33"])
+    dm = build_datamodule(cfg.data)
+    assert fill_dims(cfg, dm) == {"vocab_size": 12, "seq_len": 33, "num_classes": 12}
+    assert cfg.task.num_classes == 12 and cfg.model.max_len == 33  # filled from the data
     assert next(iter(dm.train_dataloader()))["inputs"].shape == (64, 33)
 
 
 def test_digits_experiment_trains_on_files(tmp_path):
     write_digits(tmp_path / "digits")
-    cfg = _compose(["experiment=digits_mlp", f"data.files.root={tmp_path / 'digits'}"])
-    dm = instantiate(cfg.data)
+    cfg = _compose(["experiment=digits_mlp", f"data.path={tmp_path / 'digits'}"])
+    dm = build_datamodule(cfg.data)
+    fill_dims(cfg, dm)
     assert cfg.model.input_dim == 64 and cfg.task.num_classes == 10
     module = TaskModule(instantiate(cfg.model), instantiate(cfg.task), instantiate(cfg.optimizer))
     trainer = L.Trainer(
@@ -50,7 +52,7 @@ def test_digits_experiment_trains_on_files(tmp_path):
     assert result["test/acc"] > 0.8  # chance is 0.1; the full experiment reaches > 0.95
 
 
-def test_a_wrong_data_root_fails_before_training_naming_root_and_pattern(tmp_path):
-    cfg = _compose(["experiment=digits_mlp", f"data.files.root={tmp_path}"])
-    with pytest.raises(Exception, match=r"no files match pattern '\*inputs\.npy' under root"):
-        instantiate(cfg.data)
+def test_a_wrong_data_path_fails_before_training_naming_the_path(tmp_path):
+    cfg = _compose(["experiment=digits_mlp", f"data.path={tmp_path}"])
+    with pytest.raises(Exception, match=r"data\.path=.*: the folder has no inputs\.npy files"):
+        build_datamodule(cfg.data)

@@ -77,10 +77,11 @@ def test_export_holds_the_best_checkpoint_model_and_its_config(trained_run):
 
 
 def test_export_reproduces_outputs_in_a_venv_without_lightning(trained_run, tmp_path):
-    # reference: the model as the trainer built it (Hydra), with the best checkpoint's weights
-    cfg = OmegaConf.load(trained_run / ".hydra" / "config.yaml")
-    model = instantiate(cfg.model)
+    # reference: the model as the trainer built it (Hydra, from the filled config that the
+    # checkpoint holds), with the best checkpoint's weights
     best = json.loads((trained_run / "results.json").read_text())["best_checkpoint"]
+    cfg = OmegaConf.create(torch.load(best, weights_only=True)["hlt_config"])
+    model = instantiate(cfg.model)
     model.load_state_dict(model_state_from_checkpoint(best), strict=True)
     tokens = torch.randint(16, (4, 65), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -4,7 +4,6 @@ import torch
 
 from hlt_data import (
     CharTokenizer,
-    CsvReader,
     DataConfigError,
     FileDataModule,
     GlobFiles,
@@ -12,13 +11,14 @@ from hlt_data import (
     NpyReader,
     NpzReader,
     SequenceReader,
+    TableReader,
 )
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
 def _dm(files, reader=None, **kwargs):
-    options = {"batch_size": 4, "split_fractions": FRACTIONS}
+    options = {"batch_size": 4, "split_fractions": FRACTIONS, "normalize": False}
     options.update(kwargs)
     return FileDataModule(files, reader or NpyReader(), **options)
 
@@ -29,9 +29,9 @@ def _all(loader):
 
 def test_npy_files_are_memory_mapped_and_dims_are_stated(npy_pair):
     root = npy_pair[0]
-    dm = _dm(GlobFiles(root, "inputs.npy"), dims={"input_dim": 3, "num_classes": 4})
+    dm = _dm(GlobFiles(root, "inputs.npy"))
     assert isinstance(dm.examples["train"].tables[0].inputs, np.memmap)
-    assert dm.dims == {"input_dim": 3, "num_classes": 4}
+    assert dm.dims == {"input_dim": 3, "num_classes": 4, "labels": ["0", "1", "2", "3"]}
     batch = next(iter(dm.train_dataloader()))
     assert batch["inputs"].dtype == torch.float32 and batch["targets"].dtype == torch.int64
 
@@ -81,33 +81,34 @@ def test_workers_and_ranks_read_each_training_example_once(npy_pair):
 def test_npz_and_csv_readers(tmp_path):
     np.savez(tmp_path / "a.npz", inputs=np.ones((10, 2)), targets=np.arange(10) % 3)
     dm = _dm([tmp_path / "a.npz"], NpzReader(), batch_size=2)
-    assert dm.dims == {"input_dim": 2, "num_classes": 3}
+    assert dm.dims == {"input_dim": 2, "num_classes": 3, "labels": ["0", "1", "2"]}
     (tmp_path / "t.csv").write_text("x,y,label,score\n" + "1,2,0,0.5\n3,4,1,1.5\n" * 5)
-    dm = _dm([tmp_path / "t.csv"], CsvReader(target_columns=["score"]), batch_size=2)
+    dm = _dm([tmp_path / "t.csv"], TableReader(target=["score"]), batch_size=2)
     assert dm.dims == {"input_dim": 3, "output_dim": 1}
     dm = _dm(
         [tmp_path / "t.csv"],
-        CsvReader(target_columns="label", feature_columns=["y"]),
+        TableReader(target="label", features=["y"]),
         batch_size=2,
+        normalize=False,
     )
-    assert dm.dims == {"input_dim": 1, "num_classes": 2}
+    assert dm.dims == {"input_dim": 1, "num_classes": 2, "labels": ["0", "1"]}
     assert set(_all(dm.train_dataloader()).flatten().tolist()) <= {2.0, 4.0}
 
 
-def test_fasta_with_labels_and_text_with_next_token_targets(tmp_path):
+def test_fasta_with_labels_and_unlabelled_text_with_a_padding_mask(tmp_path):
     fasta = "".join(f">s{i} label={i % 2}\nACGT\nAC\n" for i in range(10))
     (tmp_path / "a.fa").write_text(fasta)
     reader = SequenceReader(CharTokenizer("ACGT"), seq_len=8, label_key="label")
     dm = _dm([tmp_path / "a.fa"], reader, batch_size=2)
-    assert dm.dims == {"seq_len": 8, "vocab_size": 6, "num_classes": 2}
+    assert dm.dims == {"seq_len": 8, "vocab_size": 6, "num_classes": 2, "labels": ["0", "1"]}
     batch = next(iter(dm.val_dataloader()))
     assert batch["inputs"][0].tolist() == [2, 3, 4, 5, 2, 3, 0, 0]
-    assert batch["lengths"].tolist() == [6, 6]
+    assert batch["mask"][0].tolist() == [True] * 6 + [False] * 2
     (tmp_path / "b.txt").write_text("acgtacgtac\nGA\n" * 5)
     table = SequenceReader(CharTokenizer("ACGT"), seq_len=4)(tmp_path / "b.txt")
-    assert table.inputs[0].tolist() == [2, 3, 4, 5] and table.targets[0].tolist() == [3, 4, 5, 2]
-    assert table.inputs[1].tolist() == [4, 2, 0, 0]
-    assert table.targets[1].tolist() == [2, -100, -100, -100]
+    assert table.targets is None and table.ids is not None and table.ids[1] == "line_2"
+    assert table.inputs[0].tolist() == [2, 3, 4, 5] and table.inputs[1].tolist() == [4, 2, 0, 0]
+    assert table.extras["mask"][1].tolist() == [True, True, False, False]
 
 
 def test_a_getter_that_matches_nothing_names_root_and_pattern(tmp_path):
@@ -133,9 +134,9 @@ def test_corrupt_and_unreadable_files_are_named(tmp_path, npy_pair):
     np.save(tmp_path / "x.npy", np.zeros((4, 2)))
     with pytest.raises(DataConfigError, match=r"x\.npy: name lacks the inputs tag 'inputs'"):
         _dm([tmp_path / "x.npy"])
-    (tmp_path / "bad.csv").write_text("a,target\n1,oops\n")
-    with pytest.raises(DataConfigError, match=r"bad\.csv: bad value"):
-        _dm([tmp_path / "bad.csv"], CsvReader())
+    (tmp_path / "bad.csv").write_text("a,target\n1,2\noops,3\n")
+    with pytest.raises(DataConfigError, match=r"bad\.csv line 3 column 'a': 'oops' is not a"):
+        _dm([tmp_path / "bad.csv"], TableReader())
 
 
 def test_inconsistent_shapes_and_columns_name_the_file_and_the_expectation(tmp_path):
@@ -156,9 +157,9 @@ def test_inconsistent_shapes_and_columns_name_the_file_and_the_expectation(tmp_p
     (tmp_path / "b.csv").write_text("x,z,target\n" + "1,2,0\n" * 5)
     expected = r"b\.csv: columns \['x', 'z'\], expected \['x', 'y'\]"
     with pytest.raises(DataConfigError, match=expected):
-        _dm(GlobFiles(tmp_path, "*.csv"), CsvReader())
-    with pytest.raises(DataConfigError, match=r"a\.csv: no column 'label'"):
-        _dm([tmp_path / "a.csv"], CsvReader("label"))
+        _dm(GlobFiles(tmp_path, "*.csv"), TableReader())
+    with pytest.raises(DataConfigError, match=r"a\.csv: no target column 'label' \(data\.target"):
+        _dm([tmp_path / "a.csv"], TableReader("label"))
 
 
 @pytest.mark.parametrize(
@@ -174,8 +175,3 @@ def test_inconsistent_shapes_and_columns_name_the_file_and_the_expectation(tmp_p
 def test_invalid_split_fractions_are_named(npy_pair, fractions, message):
     with pytest.raises(DataConfigError, match=message):
         _dm(GlobFiles(npy_pair[0], "inputs.npy"), split_fractions=fractions)
-
-
-def test_configured_dims_are_checked_against_the_files(npy_pair):
-    with pytest.raises(DataConfigError, match=r"data\.dims\.num_classes=10 but the data has"):
-        _dm(GlobFiles(npy_pair[0], "inputs.npy"), dims={"num_classes": 10})

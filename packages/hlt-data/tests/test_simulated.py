@@ -112,13 +112,6 @@ def test_induction_heads_answer_the_token_after_the_trigger():
     assert torch.equal(tokens[torch.arange(64), first + 1], answer)
 
 
-def test_configured_dims_must_match_the_sampler():
-    with pytest.raises(DataConfigError, match=r"data.dims.num_classes=7 but the data has"):
-        _dm(dims={"num_classes": 7})
-    with pytest.raises(DataConfigError, match=r"data.dims.vocab_size=7 but the data states no"):
-        _dm(dims={"vocab_size": 7})
-
-
 def test_bad_sizes_are_named():
     with pytest.raises(DataConfigError, match=r"data\.train_batches must be >= 1, got 0"):
         SimulatedDataModule(GaussianClusters(), train_batches=0)

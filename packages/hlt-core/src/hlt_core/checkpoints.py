@@ -75,3 +75,9 @@ def check_compatible(path: str, module: nn.Module) -> None:
         raise UserError(
             f"ckpt_path={path} was saved from another architecture; " + "; ".join(problems)
         )
+
+
+def checkpoint_position(path: str) -> dict[str, int]:
+    """The step and epoch at which a checkpoint was saved (recorded for the best one)."""
+    checkpoint = load_checkpoint(path)
+    return {"best_step": int(checkpoint["global_step"]), "best_epoch": int(checkpoint["epoch"])}

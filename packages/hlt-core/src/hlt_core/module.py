@@ -60,8 +60,10 @@ class TaskModule(L.LightningModule):
 
     ``optimizer`` is a factory taking the parameters (a Hydra ``_partial_``);
     ``scheduler`` is a Lightning lr-scheduler dict whose ``scheduler`` entry is a
-    factory taking the optimizer. ``config`` (the resolved run config) is stored in
-    every checkpoint so a checkpoint can be evaluated or exported on its own.
+    factory taking the optimizer. ``config`` (the resolved run config, with the data's
+    ``dims`` filled) and ``data_state`` (what predicting on new files must repeat: feature
+    statistics, label names) are stored in every checkpoint, so a checkpoint can be
+    evaluated, exported or used for prediction on its own.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class TaskModule(L.LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         train_metrics_every_n_steps: int | None = None,
+        data_state: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         out_features = getattr(model, "out_features", None)
@@ -91,6 +94,7 @@ class TaskModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.run_config = dict(config) if config else None
+        self.data_state = dict(data_state) if data_state else None
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._train_metrics_updated = False
         self._loss_sum: torch.Tensor | None = None
@@ -98,8 +102,14 @@ class TaskModule(L.LightningModule):
         # tensors shown by hlt_core.performance.ProgressBar, read only when it refreshes
         self.progress_metrics: dict[str, torch.Tensor] = {}
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.model(inputs))
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Model features, read by the task's decoder; ``mask`` (True at real positions
+        of padded sequences) goes to the decoder so that pooling never reads padding."""
+        features = self.model(inputs)
+        return self.decoder(features) if mask is None else self.decoder(features, mask=mask)
+
+    def _outputs(self, batch: Batch) -> torch.Tensor:
+        return self(batch["inputs"], batch.get("mask"))
 
     def _is_metric_step(self) -> bool:
         """Whether this training batch logs its loss and updates the train metrics: every
@@ -113,9 +123,9 @@ class TaskModule(L.LightningModule):
         return (self.global_step + 1) % every == 0 or self.trainer.is_last_batch
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        outputs = self(batch["inputs"])
+        outputs = self._outputs(batch)
         loss = self.task.loss(outputs, batch)
-        batch_size = batch["targets"].shape[0]
+        batch_size = batch["inputs"].shape[0]
         # the epoch mean is accumulated on the device: no host sync, no `self.log` call
         if self._loss_sum is None or self._loss_sum.device != loss.device:
             self._loss_sum = torch.zeros((), device=loss.device)
@@ -132,7 +142,7 @@ class TaskModule(L.LightningModule):
         return loss
 
     def _eval_step(self, batch: Batch, split: str) -> None:
-        outputs = self(batch["inputs"])
+        outputs = self._outputs(batch)
         loss = self.task.loss(outputs, batch)
         getattr(self, f"{split}_metrics").update(*self.task.metric_inputs(outputs, batch))
         self.log(
@@ -141,7 +151,7 @@ class TaskModule(L.LightningModule):
             on_step=False,
             on_epoch=True,
             prog_bar=True,
-            batch_size=batch["targets"].shape[0],
+            batch_size=batch["inputs"].shape[0],
         )
 
     def _log_metrics(self, split: str) -> None:
@@ -174,7 +184,7 @@ class TaskModule(L.LightningModule):
         self._log_metrics("test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self.task.predict(self(batch["inputs"]))
+        return self.task.predict(self._outputs(batch))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -187,3 +197,5 @@ class TaskModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["hlt_config"] = self.run_config
+        if self.data_state is not None:
+            checkpoint["hlt_data"] = self.data_state

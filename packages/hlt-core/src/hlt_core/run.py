@@ -31,8 +31,9 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
-from hlt_core.checkpoints import check_checkpoint_path, check_compatible
+from hlt_core.checkpoints import check_checkpoint_path, check_compatible, checkpoint_position
 from hlt_core.console import print_config_tree
+from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
 from hlt_core.loggers import check_logger_packages
@@ -133,13 +134,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
-    if cfg.print_config:
-        print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg.data)
+    fill_dims(cfg, datamodule)
+    check_filled(cfg)
+    if cfg.print_config:
+        print_config_tree(cfg)
     model = instantiate(cfg.model)
-    check_model_fits_data(model, getattr(datamodule, "dims", None))
+    check_model_fits_data(model, cfg.data.dims)
     module = TaskModule(
         model=model,
         task=instantiate(cfg.task),
@@ -147,6 +150,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
         config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
+        data_state=getattr(datamodule, "preprocessing", None),
     )
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
         check_compatible(cfg.ckpt_path, module)
@@ -166,14 +170,21 @@ def run(cfg: DictConfig) -> dict[str, float]:
     extra: dict[str, Any] = {}
     if cfg.train:
         fit(trainer, module, datamodule, cfg.ckpt_path, always.interrupt, last)
-        metrics.update(scalar_metrics(trainer.callback_metrics))
         checkpointing = trainer.checkpoint_callback
         if isinstance(checkpointing, ModelCheckpoint):
             if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
-                trainer.save_checkpoint(last)
+                trainer.save_checkpoint(last, weights_only=False)
             best = checkpointing.best_model_path or str(last)
+            extra.update(checkpoint_position(best))
             export_model(best, cfg.model, module.feature_width, run_dir / "export")
     evaluated = best if cfg.train else cfg.ckpt_path
+    if cfg.train:
+        # val/* of the evaluated checkpoint, not of the last epoch: results.json then
+        # tells one story, and sweepers optimise the value of the model that is kept
+        trainer.validate(
+            module, datamodule=datamodule, ckpt_path=evaluated, weights_only=True, verbose=False
+        )
+        metrics.update(scalar_metrics(trainer.callback_metrics))
     if cfg.test:
         trainer.test(module, datamodule=datamodule, ckpt_path=evaluated, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
@@ -191,6 +202,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             best_checkpoint=best,
             global_step=trainer.global_step,
             **extra,
+            **({"labels": list(cfg.data.dims.labels)} if "labels" in cfg.data.dims else {}),
         )
         write_results(run_dir, {**dict(sorted(metrics.items())), **record})
         csv_logs = [lg for lg in loggers if isinstance(lg, CSVLogger)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 # OmegaConf 2.3 supports Optional but not other unions: options such as `devices`
 # (int, list or "auto") are typed Any and checked by Lightning itself.
@@ -92,5 +92,17 @@ class RunConfig:
     train_metrics_every_n_steps: int | None = None  # null: on logging steps
 
 
+def task_target_type(*, _root_: Any) -> str:
+    """``${hlt.task_target_type:}``: how the configured task reads targets (its class's
+    ``target_type``: class, real or none), so the data reads them that way. Imports the
+    task's package only when resolved, at run time."""
+    from hydra.utils import get_class
+
+    target = OmegaConf.select(_root_, "task._target_")
+    return str(getattr(get_class(target), "target_type", "auto")) if target else "auto"
+
+
 def register_schemas() -> None:
+    """The run schema and hlt's resolvers: what the primary config needs to compose."""
     ConfigStore.instance().store(name="hlt_run_schema", node=RunConfig)
+    OmegaConf.register_new_resolver("hlt.task_target_type", task_target_type, replace=True)

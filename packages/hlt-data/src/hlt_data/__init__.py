@@ -2,32 +2,39 @@
 
 from hlt_data.errors import DataConfigError
 from hlt_data.files import FileDataModule
-from hlt_data.getters import GlobFiles, ManifestFiles
+from hlt_data.from_path import FastaDataModule, NpyDataModule, TableDataModule
+from hlt_data.getters import GlobFiles, ManifestFiles, PathFiles
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import ResumableLoader
-from hlt_data.readers import CsvReader, NpyReader, NpzReader, SequenceReader, Table
+from hlt_data.readers import NpyReader, NpzReader, SequenceReader, Table, TableReader
 from hlt_data.samplers import GaussianClusters, RegressionFunction
 from hlt_data.sequences import AssociativeRecall, InductionHeads
 from hlt_data.simulated import Sampler, SimulatedDataModule
+from hlt_data.targets import LabelVocabulary
 from hlt_data.tokenizers import CharTokenizer
 
 __all__ = [
     "AssociativeRecall",
     "BatchKeys",
     "CharTokenizer",
-    "CsvReader",
     "DataConfigError",
+    "FastaDataModule",
     "FileDataModule",
     "GaussianClusters",
     "GlobFiles",
     "InductionHeads",
+    "LabelVocabulary",
     "ManifestFiles",
+    "NpyDataModule",
     "NpyReader",
     "NpzReader",
+    "PathFiles",
     "RegressionFunction",
     "ResumableLoader",
     "Sampler",
     "SequenceReader",
     "SimulatedDataModule",
     "Table",
+    "TableDataModule",
+    "TableReader",
 ]

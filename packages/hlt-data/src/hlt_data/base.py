@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -13,17 +12,6 @@ from hlt_data.keys import BatchKeys
 from hlt_data.loader import WORKER_CHUNK, ResumableLoader, whole_batch
 
 SPLITS = ("train", "val", "test")
-
-
-def check_dims(configured: Mapping[str, Any] | None, actual: Mapping[str, int]) -> None:
-    """Configured ``dims`` (that models and tasks interpolate) must match the data."""
-    for key, value in dict(configured or {}).items():
-        if key not in actual:
-            raise DataConfigError(
-                f"data.dims.{key}={value} but the data states no {key} (it states {sorted(actual)})"
-            )
-        if actual[key] != value:
-            raise DataConfigError(f"data.dims.{key}={value} but the data has {key}={actual[key]}")
 
 
 class KeyedDataModule(L.LightningDataModule):
@@ -58,7 +46,10 @@ class KeyedDataModule(L.LightningDataModule):
         self._pending_state: dict[str, int] | None = None
 
     @property
-    def dims(self) -> dict[str, int]:
+    def dims(self) -> dict[str, Any]:
+        """What the data is, for models and tasks (``${data.dims.*}``): sizes such as
+        ``input_dim``, ``num_classes``, ``vocab_size``, ``seq_len``, ``output_dim``, and
+        where they apply ``labels`` (class names) and ``target_mean``/``target_std``."""
         raise NotImplementedError
 
     def num_batches(self, split: str) -> int:

@@ -1,4 +1,10 @@
-"""The real-data datamodule: files listed by a getter, read by a reader, split by rule."""
+"""The real-data datamodule: files listed by a getter, read by a reader, split by rule.
+
+After the split, everything the data is gets fixed on the training split alone: the
+label vocabulary (class targets), target statistics (real targets) and feature
+statistics (standardisation). Bad data (non-numbers, NaN/Inf, unseen labels) fails here,
+before training, naming file, row and column.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +17,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hlt_data.base import SPLITS, KeyedDataModule, check_dims
+from hlt_data.base import SPLITS, KeyedDataModule
 from hlt_data.batch import INPUTS, TARGETS, Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import batch_seed
 from hlt_data.loader import WORKER_CHUNK
-from hlt_data.readers import IGNORE_INDEX, Reader, Table
-from hlt_data.splits import split_indices
+from hlt_data.readers import Reader, Table
+from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
+from hlt_data.targets import LabelVocabulary, real_values, resolve_target_type
 
 FileSource = Callable[[], Sequence[Any]] | Sequence[Any]
+CHUNK_ROWS = 1 << 16  # rows per pass over memory-mapped data (statistics, checks)
 
 
 def list_files(source: FileSource, where: str) -> list[Path]:
@@ -33,11 +41,38 @@ def list_files(source: FileSource, where: str) -> list[Path]:
 
 
 def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    if array.dtype == np.bool_:
+        return torch.from_numpy(np.ascontiguousarray(array))
     if np.issubdtype(array.dtype, np.floating):
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
+    if np.issubdtype(array.dtype, np.integer):
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
     raise DataConfigError(f"arrays of dtype {array.dtype} cannot become tensors")
+
+
+def _column_name(table: Table, flat_index: int) -> str:
+    if table.columns is not None and flat_index < len(table.columns):
+        return f"column '{table.columns[flat_index]}'"
+    return f"position {flat_index}"
+
+
+def check_finite(file: Path, table: Table, name: str) -> None:
+    """NaN or infinite values in a float array are named by file, row and column."""
+    array = getattr(table, name)
+    if array is None or not np.issubdtype(array.dtype, np.floating):
+        return
+    for start in range(0, len(array), CHUNK_ROWS):
+        chunk = np.asarray(array[start : start + CHUNK_ROWS]).reshape(
+            min(CHUNK_ROWS, len(array) - start), -1
+        )
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            where = "target" if name == "targets" else _column_name(table, column)
+            raise DataConfigError(
+                f"{file} {table.row_name(start + row)} {where}: {chunk[row, column]} "
+                f"(NaN or infinite {name} cannot be trained on; fix or drop the row)"
+            )
 
 
 class Examples:
@@ -59,9 +94,11 @@ class Examples:
                 raise DataConfigError(
                     f"{file}: columns {table.columns}, expected {first.columns} as in {ref}"
                 )
+            if (table.targets is None) != (first.targets is None):
+                raise DataConfigError(f"{file}: targets differ from {ref} (one has none)")
             for name in ("inputs", "targets"):
                 got, want = getattr(table, name), getattr(first, name)
-                if got.shape[1:] != want.shape[1:]:
+                if got is not None and got.shape[1:] != want.shape[1:]:
                     raise DataConfigError(
                         f"{file}: {name} of shape {tuple(got.shape[1:])} per example, "
                         f"expected {tuple(want.shape[1:])} as in {ref}"
@@ -71,24 +108,61 @@ class Examples:
                     f"{file}: extras {sorted(table.extras)}, expected {sorted(first.extras)}"
                 )
 
-    def gather(self, rows: np.ndarray) -> Batch:
-        """Rows (sorted, global) as one batch; memory-mapped files read only these rows."""
-        names = ["inputs", "targets", *self.tables[0].extras]
+    def names(self) -> list[str]:
+        first = self.tables[0]
+        return ["inputs", *(["targets"] if first.targets is not None else []), *first.extras]
+
+    def values(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows (sorted, global) of one array; memory-mapped files read only these rows."""
         if len(self.tables) == 1:
-            parts = {n: [self._column(self.tables[0], n)[rows]] for n in names}
-        else:
-            which = np.searchsorted(self.offsets, rows, side="right") - 1
-            parts = {n: [] for n in names}
-            for t in np.unique(which):
-                local = rows[which == t] - self.offsets[t]
-                for n in names:
-                    parts[n].append(self._column(self.tables[t], n)[local])
-        batch = {n: _as_tensor(np.concatenate(p) if len(p) > 1 else p[0]) for n, p in parts.items()}
-        return {INPUTS: batch.pop("inputs"), TARGETS: batch.pop("targets"), **batch}
+            return self._column(self.tables[0], name)[rows]
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        parts = [
+            self._column(self.tables[t], name)[rows[which == t] - self.offsets[t]]
+            for t in np.unique(which)
+        ]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def gather(self, rows: np.ndarray) -> Batch:
+        """Rows (sorted, global) as one batch."""
+        batch = {name: _as_tensor(self.values(name, rows)) for name in self.names()}
+        inputs = batch.pop("inputs")
+        targets = {TARGETS: batch.pop("targets")} if "targets" in batch else {}
+        return {INPUTS: inputs, **targets, **batch}
 
     @staticmethod
     def _column(table: Table, name: str) -> np.ndarray:
         return table.extras[name] if name in table.extras else getattr(table, name)
+
+
+class FeatureScaler:
+    """Standardises float inputs with a mean and standard deviation per feature,
+    fitted on the training rows only (constant features are left unscaled)."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.mean = torch.as_tensor(mean, dtype=torch.float32)
+        self.std = torch.as_tensor(std, dtype=torch.float32)
+
+    @classmethod
+    def fit(cls, examples: Examples, rows: np.ndarray) -> FeatureScaler:
+        """Two passes in float64 over chunks of rows, so memory-mapped data stays on disk."""
+        shape = examples.tables[0].inputs.shape[1:]
+        chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
+        total = np.zeros(shape, dtype=np.float64)
+        for chunk in chunks:
+            total += examples.values("inputs", chunk).sum(axis=0, dtype=np.float64)
+        mean = total / len(rows)
+        squares = np.zeros(shape, dtype=np.float64)
+        for chunk in chunks:
+            squares += ((examples.values("inputs", chunk) - mean) ** 2).sum(axis=0)
+        std = np.sqrt(squares / len(rows))
+        return cls(mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0))
+
+    def __call__(self, batch: Batch) -> Batch:
+        return {**batch, INPUTS: (batch[INPUTS] - self.mean) / self.std}
+
+    def state(self) -> dict[str, list[float]]:
+        return {"feature_mean": self.mean.tolist(), "feature_std": self.std.tolist()}
 
 
 class FileBatches(Dataset):
@@ -106,6 +180,7 @@ class FileBatches(Dataset):
         split: str,
         seed: int,
         shuffle: bool,
+        scaler: FeatureScaler | None = None,
     ) -> None:
         self.examples = examples
         self.rows = rows
@@ -113,6 +188,7 @@ class FileBatches(Dataset):
         self.split = split
         self.seed = seed
         self.shuffle = shuffle
+        self.scaler = scaler
         self._order: tuple[int, np.ndarray] | None = None
 
     def order(self, epoch: int) -> np.ndarray:
@@ -128,8 +204,12 @@ class FileBatches(Dataset):
         start = index * self.batch_size
         return np.sort(self.order(epoch)[start : start + self.batch_size])
 
+    def _read(self, rows: np.ndarray) -> Batch:
+        batch = self.examples.gather(rows)
+        return self.scaler(batch) if self.scaler is not None else batch
+
     def __getitem__(self, key: tuple[int, int]) -> Batch:
-        return self.examples.gather(self.rows_of(key))
+        return self._read(self.rows_of(key))
 
     def read_joined(self, keys: list[tuple[int, int]]) -> tuple[Batch, list[int]]:
         """The batches at ``keys`` concatenated, read at once from a single file (a worker
@@ -137,8 +217,8 @@ class FileBatches(Dataset):
         rows = [self.rows_of(key) for key in keys]
         sizes = [len(r) for r in rows]
         if len(self.examples.tables) == 1:
-            return self.examples.gather(np.concatenate(rows)), sizes
-        batches = [self.examples.gather(r) for r in rows]
+            return self._read(np.concatenate(rows)), sizes
+        batches = [self._read(r) for r in rows]
         return {name: torch.cat([b[name] for b in batches]) for name in batches[0]}, sizes
 
 
@@ -148,7 +228,13 @@ class FileDataModule(KeyedDataModule):
     ``files`` is a getter (a callable returning paths, e.g. ``GlobFiles``), a list of
     paths, or a mapping ``{train: ..., val: ..., test: ...}`` of those for explicit
     per-split lists or folders. With a single source, examples are divided by
-    ``split_fractions`` after a permutation drawn from ``split_seed``. Everything is
+    ``split_fractions`` (default 70/15/15) after a permutation drawn from ``split_seed``.
+
+    ``target_type`` says how targets are read (``class``: labels through a vocabulary
+    fitted on the training split; ``real``: numbers; ``none``; ``auto``: strings and whole
+    numbers are classes). ``normalize`` standardises float features with statistics of
+    the training split (and states real targets' mean and std, which the regression task
+    uses to train on standardised targets while reporting original units). Everything is
     listed, read (``.npy`` memory-mapped) and checked here, before training starts.
     """
 
@@ -162,11 +248,12 @@ class FileDataModule(KeyedDataModule):
         seed: int = 0,
         shuffle: bool = True,
         drop_last: bool = False,
+        normalize: bool = True,
+        target_type: str = "auto",
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
         worker_chunk: int = WORKER_CHUNK,
-        dims: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(num_workers, pin_memory, persistent_workers, worker_chunk)
         if batch_size < 1:
@@ -181,15 +268,33 @@ class FileDataModule(KeyedDataModule):
         if isinstance(files, Mapping):
             self._explicit_splits(files)
         else:
-            self._fraction_splits(files, split_fractions or {}, split_seed)
+            self._fraction_splits(files, split_fractions or DEFAULT_FRACTIONS, split_seed)
         for split in SPLITS:
             if self.num_batches(split) < 1:
                 raise DataConfigError(
                     f"split {split} has {len(self.rows[split])} examples: fewer than one "
                     f"batch of data.batch_size={batch_size}"
                 )
+        train = self.examples["train"]
+        raw = (
+            train.values("targets", self.rows["train"])
+            if train.tables[0].targets is not None
+            else None
+        )
+        self.target_type = resolve_target_type(target_type, raw)
+        self.labels: LabelVocabulary | None = None
+        self.target_stats: dict[str, list[float]] = {}
+        self._read_targets()
+        for examples in self._distinct_examples():
+            for file, table in zip(examples.files, examples.tables, strict=True):
+                check_finite(file, table, "inputs")
+                check_finite(file, table, "targets")
+        self.scaler: FeatureScaler | None = None
+        if normalize and np.issubdtype(train.tables[0].inputs.dtype, np.floating):
+            self.scaler = FeatureScaler.fit(train, self.rows["train"])
+        if normalize and self.target_type == "real":
+            self.target_stats = self._fit_target_stats()
         self._dims = self._state_dims()
-        check_dims(dims, self._dims)
 
     def _read(self, paths: list[Path]) -> Examples:
         return Examples(paths, [self.reader(path) for path in paths])
@@ -216,39 +321,83 @@ class FileDataModule(KeyedDataModule):
         for split, rows in split_indices(len(examples), fractions, seed).items():
             self.examples[split], self.rows[split] = examples, rows
 
-    def _state_dims(self) -> dict[str, int]:
+    def _distinct_examples(self) -> list[Examples]:
+        """Each ``Examples`` once (fraction splits share one)."""
+        return list({id(e): e for e in self.examples.values()}.values())
+
+    def _read_targets(self) -> None:
+        """Turn raw targets into class indices or float32 values, in place, as
+        ``target_type`` says; the label vocabulary comes from the training rows only."""
+        if self.target_type == "none":
+            for examples in self._distinct_examples():
+                for table in examples.tables:
+                    table.targets = None
+            return
+        train = self.examples["train"]
+        if train.tables[0].targets is None:
+            raise DataConfigError(
+                f"{train.files[0]}: has no targets but data.target_type={self.target_type}"
+            )
+        if self.target_type == "class":
+            self.labels = LabelVocabulary.fit(train.values("targets", self.rows["train"]))
+        for examples in self._distinct_examples():
+            for file, table in zip(examples.files, examples.tables, strict=True):
+                assert table.targets is not None
+                table.targets = (
+                    self.labels.encode(table.targets, table.row_name, str(file))
+                    if self.labels is not None
+                    else real_values(table.targets, table.row_name, str(file))
+                )
+
+    def _fit_target_stats(self) -> dict[str, list[float]]:
+        values = self.examples["train"].values("targets", self.rows["train"]).astype(np.float64)
+        values = values.reshape(len(values), -1)
+        std = values.std(axis=0)
+        return {
+            "target_mean": values.mean(axis=0).tolist(),
+            "target_std": np.where(std > 0, std, 1.0).tolist(),
+        }
+
+    def _state_dims(self) -> dict[str, Any]:
         """What models and tasks need, read off the data (and the reader's tokenizer)."""
         first = self.examples["train"].tables[0]
-        dims: dict[str, int] = {}
-        inputs, targets = first.inputs, first.targets
-        tokens = np.issubdtype(inputs.dtype, np.integer)
-        if tokens:
+        dims: dict[str, Any] = {}
+        inputs = first.inputs
+        if np.issubdtype(inputs.dtype, np.integer):
             dims["seq_len"] = int(inputs.shape[1]) if inputs.ndim > 1 else 1
             tokenizer = getattr(self.reader, "tokenizer", None)
             dims["vocab_size"] = (
                 int(tokenizer.vocab_size)
                 if tokenizer is not None
-                else 1 + max(int(t.inputs.max()) for s in SPLITS for t in self.examples[s].tables)
+                else 1
+                + max(int(t.inputs.max()) for e in self._distinct_examples() for t in e.tables)
             )
         elif inputs.ndim == 2:
             dims["input_dim"] = int(inputs.shape[1])
-        if np.issubdtype(targets.dtype, np.integer):
-            if tokens and targets.ndim == 2:
-                dims["num_classes"] = dims["vocab_size"]
-            else:
-                top = max(
-                    int(np.max(np.where(t.targets == IGNORE_INDEX, 0, t.targets)))
-                    for s in SPLITS
-                    for t in self.examples[s].tables
-                )
-                dims["num_classes"] = top + 1
-        else:
+        if self.labels is not None:
+            dims["num_classes"] = len(self.labels.names)
+            dims["labels"] = list(self.labels.names)
+        elif self.target_type == "real":
+            targets = first.targets
+            assert targets is not None
             dims["output_dim"] = 1 if targets.ndim == 1 else int(np.prod(targets.shape[1:]))
+            dims.update(self.target_stats)
         return dims
 
     @property
-    def dims(self) -> dict[str, int]:
+    def dims(self) -> dict[str, Any]:
         return dict(self._dims)
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """What a prediction on new files must repeat: the fitted feature statistics,
+        the label names and the target statistics (saved with checkpoints and exports)."""
+        state: dict[str, Any] = {"target_type": self.target_type}
+        if self.scaler is not None:
+            state.update(self.scaler.state())
+        if self.labels is not None:
+            state["labels"] = list(self.labels.names)
+        return {**state, **self.target_stats}
 
     def num_batches(self, split: str) -> int:
         count = len(self.rows[split])
@@ -264,4 +413,5 @@ class FileDataModule(KeyedDataModule):
             split,
             self.seed,
             shuffle=self.shuffle and split == "train",
+            scaler=self.scaler,
         )

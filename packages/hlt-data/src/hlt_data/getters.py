@@ -60,3 +60,28 @@ class ManifestFiles:
         if not files:
             raise DataConfigError(f"manifest '{self.path}' lists no files")
         return files
+
+
+class PathFiles:
+    """``path`` itself if it is a file, else the files under the folder ``path`` (at any
+    depth, sorted) whose names end with one of ``suffixes``: what ``data.path`` means."""
+
+    def __init__(self, path: str | Path, suffixes: tuple[str, ...] | list[str]) -> None:
+        self.path = Path(path)
+        self.suffixes = tuple(s.lower() for s in suffixes)
+
+    def __call__(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        if not self.path.is_dir():
+            raise DataConfigError(f"data.path={self.path}: no such file or folder")
+        files = sorted(
+            p
+            for p in self.path.rglob("*")
+            if p.is_file() and p.name.lower().endswith(self.suffixes)
+        )
+        if not files:
+            raise DataConfigError(
+                f"data.path={self.path}: the folder has no {' / '.join(self.suffixes)} files"
+            )
+        return files

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,20 +20,34 @@ import numpy as np
 from hlt_data.errors import DataConfigError
 from hlt_data.tokenizers import CharTokenizer
 
-IGNORE_INDEX = -100  # per-position targets that do not count (padding)
-
 
 @dataclass
 class Table:
-    """The examples of one file: row ``i`` of every array is example ``i``."""
+    """The examples of one file: row ``i`` of every array is example ``i``.
+
+    ``targets`` are raw as read (numbers, or strings for labels); the datamodule turns
+    them into what the task needs. They are ``None`` for unlabelled data (language
+    modelling). ``ids`` name the rows where the file does (FASTA records); otherwise
+    rows are named by ``first_line + i`` (a table's line number, after its header).
+    """
 
     inputs: np.ndarray
-    targets: np.ndarray
+    targets: np.ndarray | None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     columns: list[str] | None = None  # the input columns of a table file, to compare files
+    ids: list[str] | None = None
+    first_line: int | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def row_name(self, row: int) -> str:
+        """Where row ``row`` is in its file, as a user would look for it."""
+        if self.ids is not None:
+            return f"record '{self.ids[row]}'"
+        if self.first_line is not None:
+            return f"line {row + self.first_line}"
+        return f"row {row}"
 
 
 class Reader(Protocol):
@@ -43,7 +58,7 @@ class Reader(Protocol):
 
 def _rows_agree(path: Path, table: Table) -> Table:
     for name, array in {"targets": table.targets, **table.extras}.items():
-        if len(array) != len(table.inputs):
+        if array is not None and len(array) != len(table.inputs):
             raise DataConfigError(
                 f"{path}: {name} has {len(array)} rows but inputs have {len(table.inputs)}"
             )
@@ -60,6 +75,18 @@ def _load_npy(path: Path) -> np.ndarray:
     if array.ndim == 0:
         raise DataConfigError(f"{path}: holds a scalar, expected one row per example")
     return array
+
+
+def check_numeric(path: Path, inputs: np.ndarray) -> np.ndarray:
+    """Inputs a model can train on: real, integer or boolean numbers."""
+    if not (np.issubdtype(inputs.dtype, np.number) or inputs.dtype == np.bool_) or np.iscomplexobj(
+        inputs
+    ):
+        raise DataConfigError(
+            f"{path}: inputs of dtype {inputs.dtype} cannot be trained on; "
+            "use real, integer or boolean numbers"
+        )
+    return inputs
 
 
 class NpyReader:
@@ -85,7 +112,7 @@ class NpyReader:
 
     def __call__(self, path: Path) -> Table:
         targets = self.targets_path(path)
-        return _rows_agree(path, Table(_load_npy(path), _load_npy(targets)))
+        return _rows_agree(path, Table(check_numeric(path, _load_npy(path)), _load_npy(targets)))
 
 
 class NpzReader:
@@ -111,90 +138,160 @@ class NpzReader:
             raise DataConfigError(f"{path}: no such file") from None
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise DataConfigError(f"{path}: unreadable or corrupt .npz file ({error})") from None
-        return _rows_agree(path, Table(inputs, targets))
+        return _rows_agree(path, Table(check_numeric(path, inputs), targets))
 
 
-def _target_array(values: np.ndarray, dtype: str, path: Path) -> np.ndarray:
-    if dtype == "auto":
-        dtype = "int64" if np.all(np.mod(values, 1) == 0) else "float32"
-    if dtype not in ("int64", "float32"):
-        raise DataConfigError(f"data.reader.target_dtype={dtype!r}: use auto, int64 or float32")
-    return values.astype(dtype)
+def _numbers(path: Path, column: str, values: np.ndarray, first_line: int) -> np.ndarray:
+    """A table column as float64; the first cell that is not a number is named."""
+    if np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_:
+        return values.astype(np.float64)
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError):
+        for row, cell in enumerate(values):
+            try:
+                float(cell)
+            except (TypeError, ValueError):
+                what = "an empty cell" if cell in ("", None) else f"{str(cell)!r} is not a number"
+                raise DataConfigError(
+                    f"{path} line {row + first_line} column '{column}': {what}"
+                ) from None
+        raise
 
 
-class CsvReader:
-    """A ``.csv`` file with a header row; ``target_columns`` are the targets.
+def _read_csv(path: Path, delimiter: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Header and columns (as strings) of a CSV file; short or long rows are named."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle, delimiter=delimiter))
+    except OSError as error:
+        raise DataConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    except (UnicodeDecodeError, csv.Error):
+        raise DataConfigError(f"{path}: not a text .csv file") from None
+    if not rows:
+        raise DataConfigError(f"{path}: empty file (a header row is needed)")
+    header = [name.strip() for name in rows[0]]
+    body = [row for row in rows[1:] if row]
+    for line, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(header):
+            raise DataConfigError(
+                f"{path} line {line}: {len(row)} cells but the header has {len(header)}"
+            )
+    cells = np.array(body, dtype=str).reshape(len(body), len(header))
+    return header, {name: np.char.strip(cells[:, i]) for i, name in enumerate(header)}
 
-    Inputs are ``feature_columns`` (default: every other column), as float32. Targets
-    are int64 when ``target_dtype`` is ``int64`` (or ``auto`` and all whole numbers),
-    else float32; a single target column gives targets of shape (N,).
+
+def _read_parquet(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataConfigError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'hlt-data[parquet]'"
+        ) from None
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
+    return list(table.column_names), {
+        name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+    }
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
+
+
+class TableReader:
+    """A CSV file with a header row, or a Parquet file (with pyarrow installed).
+
+    ``target`` names the target column (or a list of columns; ``None`` reads features
+    only, e.g. new data to predict on). Features are ``features`` if given, else every
+    other column; each must hold numbers, and the first cell that does not is named by
+    line and column. Targets are kept as read (strings or numbers): the datamodule reads
+    them as the task needs (class labels or real values).
     """
 
     def __init__(
         self,
-        target_columns: list[str] | str = "target",
-        feature_columns: list[str] | None = None,
+        target: str | Sequence[str] | None = "target",
+        features: Sequence[str] | None = None,
         delimiter: str = ",",
-        target_dtype: str = "auto",
     ) -> None:
-        self.target_columns = (
-            [target_columns] if isinstance(target_columns, str) else list(target_columns)
+        self.targets = (
+            [] if target is None else [target] if isinstance(target, str) else list(target)
         )
-        self.feature_columns = None if feature_columns is None else list(feature_columns)
+        self.features = None if features is None else list(features)
         self.delimiter = delimiter
-        self.target_dtype = target_dtype
 
     def __call__(self, path: Path) -> Table:
-        try:
-            with open(path, newline="") as handle:
-                header = next(csv.reader(handle, delimiter=self.delimiter), [])
-        except OSError as error:
-            raise DataConfigError(f"{path}: cannot be read ({error.strerror})") from None
-        except UnicodeDecodeError:
-            raise DataConfigError(f"{path}: not a text .csv file") from None
-        header = [name.strip() for name in header]
-        features = self.feature_columns or [c for c in header if c not in self.target_columns]
-        for column in [*self.target_columns, *features]:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            header, columns, first_line = *_read_parquet(path), 0
+        else:
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else self.delimiter
+            header, columns, first_line = *_read_csv(path, delimiter), 2
+        for column in self.targets:
             if column not in header:
-                raise DataConfigError(f"{path}: no column '{column}' (columns: {header})")
-        try:
-            values = np.loadtxt(
-                path,
-                delimiter=self.delimiter,
-                skiprows=1,
-                ndmin=2,
-                dtype=np.float64,
-                usecols=[header.index(c) for c in [*features, *self.target_columns]],
-            )
-        except ValueError as error:
-            raise DataConfigError(f"{path}: bad value ({error})") from None
-        targets = _target_array(values[:, len(features) :], self.target_dtype, path)
-        if targets.shape[1] == 1:
-            targets = targets[:, 0]
-        inputs = values[:, : len(features)].astype(np.float32)
-        return Table(inputs, targets, columns=features)
+                raise DataConfigError(
+                    f"{path}: no target column '{column}' (data.target; columns: {header})"
+                )
+        features = self.features or [c for c in header if c not in self.targets]
+        for column in features:
+            if column not in header:
+                raise DataConfigError(
+                    f"{path}: no feature column '{column}' (data.features; columns: {header})"
+                )
+        if not features:
+            raise DataConfigError(f"{path}: no feature columns besides the target {self.targets}")
+        rows = len(columns[header[0]]) if header else 0
+        if rows == 0:
+            raise DataConfigError(f"{path}: no data rows")
+        inputs = np.stack(
+            [_numbers(path, name, columns[name], first_line) for name in features], axis=1
+        ).astype(np.float32)
+        targets = None
+        if self.targets:
+            targets = np.stack([columns[name] for name in self.targets], axis=1)
+            targets = targets[:, 0] if len(self.targets) == 1 else targets
+        return Table(inputs, targets, columns=features, first_line=first_line)
+
+
+def read_label_table(path: str | Path) -> dict[str, str]:
+    """Record id -> label from a CSV with columns ``id`` and ``label``."""
+    header, columns = _read_csv(Path(path), ",")
+    for column in ("id", "label"):
+        if column not in header:
+            raise DataConfigError(f"{path}: no column '{column}' (data.labels; columns: {header})")
+    return dict(zip(columns["id"].tolist(), columns["label"].tolist(), strict=True))
 
 
 class SequenceReader:
-    """Text or FASTA sequences, tokenized and padded to ``seq_len``.
+    """FASTA records (``>id ...`` then sequence lines) or text (one sequence a line).
 
-    A FASTA file has records ``>header`` then sequence lines; any other file holds one
-    sequence per non-empty line. ``inputs`` are token ids (N, seq_len), padded with 0
-    and cut at ``seq_len``; ``extras["lengths"]`` are the unpadded lengths. Targets:
-    with ``label_key``, the integer after ``label_key=`` in each FASTA header (N,);
-    otherwise next-token targets (N, seq_len) with ``-100`` where nothing follows.
+    ``inputs`` are token ids (N, seq_len) padded with 0 and cut at ``seq_len``;
+    ``extras["mask"]`` is True at real tokens, the one padding convention that sequence
+    tasks and pooling decoders honour. A character outside the tokenizer's alphabet is
+    an error naming file, record and position. Labels (raw strings) come from the
+    header word ``label_key=value`` or, with ``label_table``, from the record id (the
+    header's first word); with neither the data is unlabelled (language modelling).
     """
 
     def __init__(
-        self, tokenizer: CharTokenizer, seq_len: int = 128, label_key: str | None = None
+        self,
+        tokenizer: CharTokenizer,
+        seq_len: int = 128,
+        label_key: str | None = None,
+        label_table: Mapping[str, str] | None = None,
     ) -> None:
         if seq_len < 1:
-            raise DataConfigError(f"data.reader.seq_len must be >= 1, got {seq_len}")
+            raise DataConfigError(f"data.seq_len must be >= 1, got {seq_len}")
         self.tokenizer = tokenizer
         self.seq_len = seq_len
         self.label_key = label_key
+        self.label_table = label_table
 
-    def records(self, path: Path) -> list[tuple[str, str]]:
+    @staticmethod
+    def records(path: Path) -> list[tuple[str, str]]:
+        """``(header, sequence)`` pairs; plain text lines are records ``line_N``."""
         try:
             lines = path.read_text().splitlines()
         except OSError as error:
@@ -202,7 +299,7 @@ class SequenceReader:
         except UnicodeDecodeError:
             raise DataConfigError(f"{path}: not a text or FASTA file") from None
         if not any(line.startswith(">") for line in lines):
-            return [("", line.strip()) for line in lines if line.strip()]
+            return [(f"line_{i}", s.strip()) for i, s in enumerate(lines, 1) if s.strip()]
         records: list[tuple[str, list[str]]] = []
         for line in lines:
             if line.startswith(">"):
@@ -213,31 +310,48 @@ class SequenceReader:
                 records[-1][1].append(line.strip())
         return [(header, "".join(parts)) for header, parts in records]
 
-    def label(self, path: Path, header: str) -> int:
+    @property
+    def labelled(self) -> bool:
+        return self.label_key is not None or self.label_table is not None
+
+    def label(self, path: Path, header: str) -> str:
+        record = header.split()[0] if header.split() else header
+        if self.label_table is not None:
+            if record not in self.label_table:
+                raise DataConfigError(f"{path} record '{record}': no label in data.labels")
+            return self.label_table[record]
         for word in header.split():
             key, _, value = word.partition("=")
-            if key == self.label_key:
-                try:
-                    return int(value)
-                except ValueError:
-                    break
-        raise DataConfigError(
-            f"{path}: header '>{header}' lacks an integer '{self.label_key}=' label"
-        )
+            if key == self.label_key and value:
+                return value
+        raise DataConfigError(f"{path} record '{record}': header lacks '{self.label_key}=<label>'")
+
+    def encode(self, path: Path, header: str, sequence: str) -> np.ndarray:
+        ids = self.tokenizer.encode(sequence[: self.seq_len])
+        unknown = np.flatnonzero(ids == self.tokenizer.UNKNOWN)
+        if len(unknown):
+            position = int(unknown[0])
+            raise DataConfigError(
+                f"{path} record '{header.split()[0] if header else header}' position "
+                f"{position + 1}: {sequence[position]!r} is not in the alphabet "
+                f"'{self.tokenizer.alphabet}' (data.alphabet)"
+            )
+        return ids
 
     def __call__(self, path: Path) -> Table:
         records = self.records(path)
-        n, width = len(records), self.seq_len
-        tokens = np.zeros((n, width + 1), dtype=np.int64)
-        available = np.zeros(n, dtype=np.int64)  # tokens kept, up to seq_len + 1
-        for row, (_, sequence) in enumerate(records):
-            ids = self.tokenizer.encode(sequence[: width + 1])
-            tokens[row, : len(ids)] = ids
-            available[row] = len(ids)
-        inputs, lengths = tokens[:, :width], np.minimum(available, width)
-        if self.label_key is not None:
-            targets = np.array([self.label(path, h) for h, _ in records], dtype=np.int64)
-        else:
-            targets = tokens[:, 1:].copy()
-            targets[np.arange(width) >= available[:, None] - 1] = IGNORE_INDEX
-        return Table(inputs, targets, {"lengths": lengths})
+        if not records:
+            raise DataConfigError(f"{path}: no sequences")
+        tokens = np.zeros((len(records), self.seq_len), dtype=np.int64)
+        mask = np.zeros((len(records), self.seq_len), dtype=np.bool_)
+        for row, (header, sequence) in enumerate(records):
+            encoded = self.encode(path, header, sequence)
+            tokens[row, : len(encoded)] = encoded
+            mask[row, : len(encoded)] = True
+        targets = None
+        if self.labelled:
+            targets = np.array([self.label(path, header) for header, _ in records], dtype=str)
+        ids = [
+            header.split()[0] if header.split() else f"{i}" for i, (header, _) in enumerate(records)
+        ]
+        return Table(tokens, targets, {"mask": mask}, ids=ids)

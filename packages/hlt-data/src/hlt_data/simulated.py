@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch.utils.data import Dataset
 
-from hlt_data.base import KeyedDataModule, check_dims
+from hlt_data.base import KeyedDataModule
 from hlt_data.batch import Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import batch_seed
@@ -54,9 +54,8 @@ class SimulatedDataModule(KeyedDataModule):
     """Batches drawn by ``sampler``; deterministic given (seed, split, epoch, batch index).
 
     ``train_batches`` is the epoch length in batches, over all ranks together. Val and
-    test are the same every epoch. ``dims``, when given (from the config), must match
-    what the sampler states, so that configs that interpolate ``${data.dims...}`` cannot
-    silently disagree with the data.
+    test are the same every epoch. ``dims`` are what the sampler states (its sizes are
+    its own parameters).
     """
 
     def __init__(
@@ -71,7 +70,6 @@ class SimulatedDataModule(KeyedDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         worker_chunk: int = WORKER_CHUNK,
-        dims: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(num_workers, pin_memory, persistent_workers, worker_chunk)
         if not isinstance(sampler, Sampler):
@@ -88,14 +86,13 @@ class SimulatedDataModule(KeyedDataModule):
         for key, value in sizes.items():
             if value < 1:
                 raise DataConfigError(f"data.{key} must be >= 1, got {value}")
-        check_dims(dims, sampler.dims)
         self.sampler = sampler
         self.batch_size = batch_size
         self._num_batches = {"train": train_batches, "val": val_batches, "test": test_batches}
         self.seed = seed
 
     @property
-    def dims(self) -> dict[str, int]:
+    def dims(self) -> dict[str, Any]:
         return dict(self.sampler.dims)
 
     def num_batches(self, split: str) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 from hlt_data.errors import DataConfigError
 
 SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}  # the data configs' default too
 
 
 def check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:

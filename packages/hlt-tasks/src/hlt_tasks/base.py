@@ -20,9 +20,13 @@ class Task:
     type, while its width comes from the model (``in_features``) and from the task's own
     ``out_features`` (for example the number of classes). Subclasses implement ``loss``,
     ``metrics`` and ``predict``; ``metric_inputs`` says what the metrics are fed.
+
+    ``target_type`` tells the data how to read targets: ``class`` (class indices through
+    a label vocabulary), ``real`` (numbers, even whole ones) or ``none`` (no targets).
     """
 
     decoder_cls: ClassVar[type[nn.Module]]
+    target_type: ClassVar[str] = "auto"
 
     def __init__(self, out_features: int, decoder: Mapping[str, Any] | None = None) -> None:
         if out_features < 1:

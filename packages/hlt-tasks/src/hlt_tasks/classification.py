@@ -19,6 +19,7 @@ class ClassificationTask(Task):
     AUROC when there are two classes. Sequence features are pooled (``decoder.pool``)."""
 
     decoder_cls = PooledDecoder
+    target_type = "class"
 
     def __init__(
         self,

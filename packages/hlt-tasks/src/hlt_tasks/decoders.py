@@ -1,7 +1,8 @@
 """Decoder heads. They live apart from tasks so that several tasks can share one.
 
 Every decoder takes ``(in_features, out_features, **options)``; the options come from a
-task config's ``decoder:`` node (for example ``task.decoder.pool=mean``).
+task config's ``decoder:`` node (for example ``task.decoder.pool=mean``). Decoders of
+sequence features take the batch's padding ``mask`` (True at real positions) as well.
 """
 
 from __future__ import annotations
@@ -64,13 +65,28 @@ def head(in_features: int, out_features: int, hidden_dim: int | None, **mlp) -> 
     return MLPDecoder(in_features, out_features, hidden_dim, **mlp)
 
 
+def pool_features(features: torch.Tensor, pool: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """``(B, L, D)`` -> ``(B, D)``; with a padding ``mask`` (B, L), True at real
+    positions, "last" reads each row's last real position and "mean" averages real ones."""
+    if pool == "first":
+        return features[:, 0]
+    if mask is None:
+        return features[:, -1] if pool == "last" else features.mean(dim=1)
+    mask = mask.to(torch.bool)
+    if pool == "last":
+        last = (mask.long().sum(dim=1) - 1).clamp(min=0)
+        return features[torch.arange(features.shape[0], device=features.device), last]
+    weights = mask.unsqueeze(-1).to(features.dtype)
+    return (features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+
 class PooledDecoder(nn.Module):
     """One output per example: ``(B, L, D)`` features are pooled to ``(B, D)`` first.
 
     ``pool="last"`` reads the last position (what a causal model has seen everything
-    at), ``"mean"`` averages positions, ``"first"`` reads position 0 (a CLS token).
-    ``(B, D)`` features (an MLP's) pass straight to the head, so the same task serves
-    fixed-width and sequence models.
+    at), ``"mean"`` averages positions, ``"first"`` reads position 0 (a CLS token);
+    padding (``mask`` False) is never read. ``(B, D)`` features (an MLP's) pass
+    straight to the head, so the same task serves fixed-width and sequence models.
     """
 
     pools = ("last", "mean", "first")
@@ -89,19 +105,15 @@ class PooledDecoder(nn.Module):
         self.pool = pool
         self.head = head(in_features, out_features, hidden_dim, **mlp)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if features.dim() == 3:
-            if self.pool == "last":
-                features = features[:, -1]
-            elif self.pool == "first":
-                features = features[:, 0]
-            else:
-                features = features.mean(dim=1)
+            features = pool_features(features, self.pool, mask)
         return self.head(features)
 
 
 class PositionDecoder(nn.Module):
-    """One output per position: ``(B, L, D)`` -> ``(B, L, out_features)``."""
+    """One output per position: ``(B, L, D)`` -> ``(B, L, out_features)``; padded
+    positions get outputs too, and the task leaves them out of loss and metrics."""
 
     def __init__(
         self, in_features: int, out_features: int, hidden_dim: int | None = None, **mlp
@@ -109,7 +121,7 @@ class PositionDecoder(nn.Module):
         super().__init__()
         self.head = head(in_features, out_features, hidden_dim, **mlp)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if features.dim() != 3:
             raise ValueError(
                 "a per-position task needs (batch, length, features) from a sequence model, "

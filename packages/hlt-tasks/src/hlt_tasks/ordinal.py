@@ -26,6 +26,7 @@ class OrdinalRegressionTask(Task):
     """
 
     decoder_cls = PooledDecoder
+    target_type = "class"
 
     def __init__(
         self,

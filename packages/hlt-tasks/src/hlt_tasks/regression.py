@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,15 +22,24 @@ def regression_loss(kind: str, delta: float, outputs: torch.Tensor, target: torc
 
 
 class RegressionTask(Task):
-    """Reads outputs as real values; MSE (or Huber) loss; MSE, MAE and R² metrics."""
+    """Reads outputs as real values; MSE (or Huber) loss; MSE, MAE and R² metrics.
+
+    With ``target_mean`` and ``target_std`` (stated by the data from its training split)
+    the decoder learns standardised targets, ``(y - mean) / std``, so the loss is in
+    standard units whatever the scale of ``y``; metrics and predictions are mapped back
+    and are always in the targets' original units.
+    """
 
     decoder_cls = PooledDecoder
+    target_type = "real"
 
     def __init__(
         self,
         output_dim: int = 1,
         loss: str = "mse",
         huber_delta: float = 1.0,
+        target_mean: float | Sequence[float] | None = None,
+        target_std: float | Sequence[float] | None = None,
         decoder: Mapping[str, Any] | None = None,
     ) -> None:
         if loss not in LOSSES:
@@ -38,15 +47,32 @@ class RegressionTask(Task):
         super().__init__(out_features=output_dim, decoder=decoder)
         self.loss_kind = loss
         self.huber_delta = huber_delta
+        self.shift = torch.as_tensor(0.0 if target_mean is None else target_mean).float()
+        self.scale = torch.as_tensor(1.0 if target_std is None else target_std).float()
+        if (self.scale <= 0).any():
+            raise ValueError(f"regression target_std={target_std} must be > 0")
+        self._on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _shift_scale(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copied to each device once, not on every step."""
+        if device not in self._on_device:
+            self._on_device[device] = (self.shift.to(device), self.scale.to(device))
+        return self._on_device[device]
 
     def _target(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         return batch["targets"].to(outputs.dtype).reshape(outputs.shape)
 
+    def original_units(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Decoder outputs (standardised) as values in the targets' units."""
+        shift, scale = self._shift_scale(outputs.device)
+        return outputs * scale + shift
+
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         outputs = outputs.float()
-        return regression_loss(
-            self.loss_kind, self.huber_delta, outputs, self._target(outputs, batch)
-        )
+        target = self._target(outputs, batch)
+        shift, scale = self._shift_scale(target.device)
+        standard = (target - shift) / scale
+        return regression_loss(self.loss_kind, self.huber_delta, outputs, standard)
 
     def metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection(
@@ -57,8 +83,8 @@ class RegressionTask(Task):
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs = outputs.float()
+        outputs = self.original_units(outputs.float())
         return outputs.squeeze(-1), self._target(outputs, batch).squeeze(-1)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs
+        return self.original_units(outputs.float())

@@ -57,6 +57,7 @@ def masked_targets(targets: torch.Tensor, mask: torch.Tensor | None) -> torch.Te
 
 class _PerPositionTask(Task):
     decoder_cls = PositionDecoder
+    target_type = "class"
 
     def __init__(self, num_classes: int, decoder: Mapping[str, Any] | None = None) -> None:
         if num_classes < 2:
@@ -111,6 +112,8 @@ class LanguageModelTask(_PerPositionTask):
     Position t+1 counts only where ``mask`` (if present) is 1 there. Metrics:
     perplexity and next-token accuracy.
     """
+
+    target_type = "none"
 
     def __init__(self, vocab_size: int, decoder: Mapping[str, Any] | None = None) -> None:
         super().__init__(num_classes=vocab_size, decoder=decoder)

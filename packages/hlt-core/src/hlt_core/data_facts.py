@@ -1,0 +1,62 @@
+"""Data facts flow one way: the built datamodule states what the data is, and the run
+writes it into ``cfg.data.dims`` before the model and task are built, so that their
+configs read ``${data.dims.input_dim}`` instead of a number typed by hand.
+
+The filled config is what checkpoints and exports store, so a checkpoint evaluated or
+exported later sees the values training saw.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationKeyError, MissingMandatoryValue
+
+from hlt_core.errors import UserError
+
+FILLED = "dims"  # the key of cfg.data that the run fills; never a datamodule argument
+
+
+def build_datamodule(data: DictConfig) -> Any:
+    """Instantiate ``cfg.data`` (without ``dims``, which a saved config holds filled)."""
+    try:
+        node = OmegaConf.to_container(data, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as error:
+        raise UserError(f"{error.full_key} is required: set {error.full_key}=<value>") from None
+    assert isinstance(node, dict)
+    node.pop(FILLED, None)
+    return instantiate(node)
+
+
+def fill_dims(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
+    """Set ``cfg.data.dims`` from ``datamodule.dims``; returns the values filled."""
+    dims = getattr(datamodule, "dims", None)
+    if not isinstance(dims, Mapping):
+        raise UserError(
+            f"data {type(datamodule).__name__} states no `dims` mapping; models and tasks "
+            "read their data sizes from it"
+        )
+    filled = dict(dims)
+    with open_dict(cfg):
+        cfg.data[FILLED] = filled
+    return filled
+
+
+def check_filled(cfg: DictConfig, groups: tuple[str, ...] = ("model", "task")) -> None:
+    """Every ``${data.dims.*}`` the model and task read must be one the data stated."""
+    stated = sorted(cfg.data.get(FILLED) or {})
+    for group in groups:
+        try:
+            OmegaConf.to_container(cfg[group], resolve=True)
+        except InterpolationKeyError as error:
+            found = re.search(r"Interpolation key '([^']+)'", str(error))
+            key = found.group(1) if found else "a key"
+            raise UserError(
+                f"{error.full_key} reads {key}, which data={cfg.data.get('_target_')} "
+                f"does not state (it states {', '.join(stated) or 'nothing'}); set "
+                f"{error.full_key}=<value>"
+            ) from None
