@@ -27,7 +27,7 @@ def test_sequence_configs_state_dims_for_models_and_tasks(data):
     cfg = _compose([f"data={data}", "data.sampler.vocab_size=12", "data.sampler.seq_len=33"])
     dm = build_datamodule(cfg.data)
     assert fill_dims(cfg, dm) == {"vocab_size": 12, "seq_len": 33, "num_classes": 12}
-    assert cfg.task.num_classes == 12 and cfg.model.max_len == 33  # filled from the data
+    assert cfg.task.num_classes == 12  # filled from the data, not typed
     assert next(iter(dm.train_dataloader()))["inputs"].shape == (64, 33)
 
 

@@ -109,16 +109,17 @@ def test_table_classification_with_string_labels_end_to_end(tmp_path, run_dir):
     cfg = compose_run([*overrides, *SHORT], run_dir)
     metrics = run(cfg)
     record = results(run_dir)
-    assert record["labels"] == ["setosa", "versicolor", "virginica"]
+    assert record["labels"] == "setosa, versicolor, virginica"
     assert record["name"] == "table" and "test/acc" in metrics
     checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
-    assert checkpoint["hlt_data"]["labels"] == record["labels"]
+    labels = checkpoint["hlt_data"]["labels"]
+    assert labels == ["setosa", "versicolor", "virginica"]
     assert checkpoint["hlt_config"]["data"]["dims"]["num_classes"] == 3
     assert len(checkpoint["hlt_data"]["feature_mean"]) == 4
     # predictions are class indices into the saved label names
     predicted = torch.load(run_dir / "predictions.pt", weights_only=True)
-    names = {record["labels"][i] for i in predicted.tolist()}
-    assert names <= set(record["labels"])
+    assert predicted.shape == split_indices(150, FRACTIONS, 0)["test"].shape
+    assert {labels[i] for i in predicted.tolist()} <= set(labels)
 
 
 def test_table_regression_reads_whole_numbers_as_real_values_in_their_units(tmp_path, run_dir):
@@ -294,7 +295,7 @@ def test_the_documented_table_command_trains_and_a_bad_path_is_one_line(tmp_path
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert results(tmp_path / "r")["labels"] == ["setosa", "versicolor", "virginica"]
+    assert results(tmp_path / "r")["labels"] == "setosa, versicolor, virginica"
     bad = subprocess.run(
         [sys.executable, app, "data=table", f"data.path={tmp_path / 'nope.csv'}",
          "data.target=target", f"hydra.run.dir={tmp_path / 'b'}", *common],

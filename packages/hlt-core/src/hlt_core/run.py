@@ -89,6 +89,12 @@ def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, A
     }
 
 
+def label_names(dims: Mapping[str, Any]) -> dict[str, str]:
+    """The class names, in class order, as one value of the flat record (the exact list
+    is in the checkpoint's ``hlt_data``)."""
+    return {"labels": ", ".join(map(str, dims["labels"]))} if "labels" in dims else {}
+
+
 def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "results.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -170,6 +176,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
     extra: dict[str, Any] = {}
     if cfg.train:
         fit(trainer, module, datamodule, cfg.ckpt_path, always.interrupt, last)
+        # train/* describe the last training epoch; val/* and test/* come from the
+        # evaluated checkpoint below
+        metrics.update(
+            (k, v)
+            for k, v in scalar_metrics(trainer.callback_metrics).items()
+            if k.startswith("train/")
+        )
         checkpointing = trainer.checkpoint_callback
         if isinstance(checkpointing, ModelCheckpoint):
             if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
@@ -202,7 +215,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             best_checkpoint=best,
             global_step=trainer.global_step,
             **extra,
-            **({"labels": list(cfg.data.dims.labels)} if "labels" in cfg.data.dims else {}),
+            **label_names(cfg.data.dims),
         )
         write_results(run_dir, {**dict(sorted(metrics.items())), **record})
         csv_logs = [lg for lg in loggers if isinstance(lg, CSVLogger)]
@@ -224,6 +237,10 @@ def objective(cfg: DictConfig, metrics: Mapping[str, float]) -> Any:
 
 
 def _one_line(error: BaseException) -> str:
+    """The error's message on one line; for a failed instantiation, the component's own
+    message (a bad data path, a bad value) rather than Hydra's wrapper around it."""
+    if isinstance(error, InstantiationException) and isinstance(error.__cause__, ValueError):
+        error = error.__cause__
     lines = str(error).strip().splitlines()
     return " ".join(line.strip() for line in lines) or type(error).__name__
 
