@@ -1,28 +1,48 @@
 """Exact resume: a run resumed from ``last.ckpt`` at step k ends with weights
-bit-identical (CPU) to the uninterrupted run with the same seed and config."""
+bit-identical (CPU) to the uninterrupted run with the same seed and config, whether
+``last.ckpt`` was saved mid-epoch, at an epoch's end, at ``max_steps`` or on a signal."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
+import lightning as L
+import pytest
 import torch
 
 from helpers import compose_run
-from hlt_core.run import run
+from hlt_core.run import Interrupted, run
 
-# 3 train batches per epoch, 2 epochs: 6 optimizer steps. Dropout on, so the resumed
-# run must also restore the random state to match.
+# 3 train batches per epoch (the data's own size, not limit_train_batches, which would
+# hide epoch arithmetic), 2 epochs: 6 optimizer steps. Dropout on, so the resumed run
+# must also restore the random state; a cosine schedule stepped per epoch, so it must
+# step the learning rate exactly as often.
 BASE = [
     "trainer.max_epochs=2",
-    "trainer.limit_train_batches=3",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
+    "data.train_batches=3",
+    "data.val_batches=1",
+    "data.test_batches=1",
+    "scheduler=cosine",
+    "scheduler.scheduler.T_max=2",
     "trainer.enable_progress_bar=false",
     "trainer.deterministic=true",
     "model.dropout=0.2",
     "print_config=false",
     "test=false",
 ]
+
+
+class SignalAt(L.Callback):
+    """Sends ``signum`` to this process inside training step ``step`` (before backward)."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+
+    def on_before_backward(self, trainer: L.Trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
 
 
 def train(tmp: Path, name: str, *extra: str) -> dict[str, torch.Tensor]:
@@ -38,6 +58,7 @@ def assert_identical(resumed: dict, straight: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), f"{key} differs by {(a[key] - b[key]).abs().max()}"
+    assert resumed["lr_schedulers"] == straight["lr_schedulers"]
     # the optimizer moments too: the next step would diverge otherwise
     for sa, sb in zip(
         resumed["optimizer_states"][0]["state"].values(),
@@ -65,3 +86,39 @@ def test_resume_from_mid_epoch_is_bit_identical(tmp_path):
     # Needs a data loader that resumes mid-epoch (stateful sampler, issue 3).
     straight = train(tmp_path, "straight")
     assert_identical(resumed_from(tmp_path, stop_at=4), straight)
+
+
+def test_resume_of_an_end_of_epoch_checkpoint_with_max_steps_is_bit_identical(tmp_path):
+    # max_steps=3 ends at the first epoch's end: last.ckpt is the epoch-end checkpoint.
+    straight = train(tmp_path, "straight")
+    first = tmp_path / "first"
+    run(compose_run([*BASE, "trainer.max_steps=3"], first))
+    last = first / "checkpoints" / "last.ckpt"
+    resumed = train(tmp_path, "resumed", "trainer.max_steps=6", f"ckpt_path={last}")
+    assert_identical(resumed, straight)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(("step", "saved_at"), [(1, 2), (2, 3)], ids=["mid_epoch", "last_step"])
+def test_a_signal_inside_a_step_resumes_bit_identical(tmp_path, signum, step, saved_at):
+    straight = train(tmp_path, "straight")
+    first = tmp_path / "first"
+    kill = [f"+callbacks.kill._target_={__name__}.SignalAt", f"+callbacks.kill.step={step}"]
+    with pytest.raises(Interrupted, match=f"{signum.name} at step {saved_at}") as stop:
+        run(compose_run([*BASE, *kill, f"+callbacks.kill.signum={int(signum)}"], first))
+    assert stop.value.exit_code == 128 + signum
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl+C as before
+    last = first / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == saved_at  # the step finished
+    resumed = train(tmp_path, "resumed", "trainer.max_steps=6", f"ckpt_path={last}")
+    assert_identical(resumed, straight)
+
+
+def test_a_second_ctrl_c_stops_at_once_saving_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    kill = [f"+callbacks.{name}._target_={__name__}.SignalAt" for name in ("one", "two")]
+    steps = [f"+callbacks.{name}.{key}={value}" for name in ("one", "two")
+             for key, value in (("step", 1), ("signum", int(signal.SIGINT)))]  # fmt: skip
+    with pytest.raises(SystemExit):
+        run(compose_run([*BASE, *kill, *steps], run_dir))
+    assert not (run_dir / "checkpoints" / "last.ckpt").exists()

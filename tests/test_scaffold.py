@@ -64,6 +64,9 @@ def test_new_model_task_and_data_train_together_and_pass_their_tests(tmp_path):
     )
     results = json.loads((run_dir / "results.json").read_text())
     assert "test/acc" in results
+    # the package registers its class, so hlt-models rebuilds it from the run's export
+    load = f"import hlt_models; print(type(hlt_models.load_exported('{run_dir}/export')).__name__)"
+    assert uv_run(root, "python", "-c", load).stdout.strip() == "ToynetModel"
     tested = uv_run(
         root,
         "pytest",
@@ -91,6 +94,8 @@ def test_bad_names_and_clashes_are_refused_and_leave_nothing(tmp_path):
         new_package(root, "loss", "x")
     assert not (root / "packages").exists()
     new_package(root, "model", "fresh")
+    package = (root / "packages" / "hlt-fresh" / "pyproject.toml").read_text()
+    assert '[project.entry-points."hlt.models"]\nfresh = "hlt_fresh:FreshModel"' in package
     text = (root / "pyproject.toml").read_text()
     assert 'dependencies = ["hlt-core", "hlt-fresh"]' in text
     assert "hlt-fresh = { workspace = true }" in text

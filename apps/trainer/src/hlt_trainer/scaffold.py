@@ -71,6 +71,8 @@ def new_package(root: Path, kind: str, name: str) -> Path:
         "group": group,
         "dependencies": ", ".join(templates.DEPENDENCIES[kind]),
     }
+    entry_point = templates.MODEL_ENTRY_POINT.format(**values) if kind == "model" else ""
+    values["model_entry_point"] = entry_point
     files = {
         "pyproject.toml": templates.PYPROJECT,
         "README.md": templates.README,

@@ -18,7 +18,7 @@ dependencies = [{dependencies}]
 
 [project.entry-points."hlt.configs"]
 {package} = "{module}.configs"
-
+{model_entry_point}
 [dependency-groups]
 dev = ["pytest>=8"]
 
@@ -45,6 +45,13 @@ CHANGELOG = """\
 
 ## 0.1.0
 - First version, made with `hlt new {kind} {name}`.
+"""
+
+# Model packages register their class: exports name it, and hlt-models builds only
+# registered classes from an export.
+MODEL_ENTRY_POINT = """
+[project.entry-points."hlt.models"]
+{name} = "{module}:{cls}"
 """
 
 DEPENDENCIES = {

@@ -5,8 +5,11 @@ silently non-reproducible or lose work."""
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, cast
 
 import lightning as L
@@ -124,9 +127,12 @@ class MaxStepsCheckpoint(Callback):
 class InterruptCheckpoint(Callback):
     """Saves ``last.ckpt`` when SIGTERM or SIGINT (Ctrl+C) stops training, and only then.
 
-    Lightning turns SIGTERM into ``SIGTERMException`` and SIGINT into
-    ``KeyboardInterrupt`` at a batch boundary, so the saved state resumes cleanly.
-    Other exceptions (a NaN loss, a bug) must not overwrite the last good checkpoint.
+    Lightning turns SIGTERM into ``SIGTERMException`` once the running step is done, so
+    the saved state resumes exactly. SIGINT would raise ``KeyboardInterrupt`` anywhere,
+    e.g. after the loader handed out a batch but before the optimizer stepped on it, and
+    the resumed run would skip that batch; so during training Ctrl+C is routed to the
+    SIGTERM handler (a second Ctrl+C stops at once, saving nothing). Other exceptions (a
+    NaN loss, a bug) must not overwrite the last good checkpoint.
 
     Not an ``OnExceptionCheckpoint``: with one of those among the callbacks, Lightning
     turns ``fit(ckpt_path=None)`` into ``ckpt_path="last"`` and silently resumes from a
@@ -136,15 +142,59 @@ class InterruptCheckpoint(Callback):
     def __init__(self, dirpath: str | Path) -> None:
         self.ckpt_path = str(Path(dirpath) / "last.ckpt")
         self.saved_on: str | None = None
+        self._sigint = False
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self._sigint:
+            raise KeyboardInterrupt
+        self._sigint = True
+        on_sigterm = signal.getsignal(signal.SIGTERM)
+        if not callable(on_sigterm):
+            raise KeyboardInterrupt
+        on_sigterm(signal.SIGTERM, frame)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # after Lightning's own handlers are set; its teardown puts the previous ones back
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._on_sigint)
 
     def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         exception = args[-1] if args else kwargs.get("exception")
-        if not isinstance(exception, SIGTERMException | KeyboardInterrupt):
-            return
-        if trainer.state.fn != "fit":
+        if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
         trainer.save_checkpoint(self.ckpt_path)
-        self.saved_on = "SIGTERM" if isinstance(exception, SIGTERMException) else "SIGINT"
+        self.saved_on = "SIGINT" if self._sigint else "SIGTERM"
+
+
+def finish_epoch_end(fit_loop: dict[str, Any]) -> None:
+    """Rewrite a fit-loop state saved at the end of an epoch (after its last batch and
+    validation, e.g. by ``ModelCheckpoint`` in ``on_train_epoch_end``) as "epoch done,
+    next one not begun". Mid-epoch states are left as they are."""
+    epochs = fit_loop["epoch_progress"]
+    batches = fit_loop["epoch_loop.batch_progress"]
+    done = epochs["current"]
+    if not (batches["is_last_batch"] and done["ready"] == done["started"] == done["processed"]):
+        return
+    for counts in (epochs["current"], epochs["total"]):
+        counts["completed"] = counts["processed"]
+    batches["current"] = dict.fromkeys(batches["current"], 0)
+    batches["is_last_batch"] = False
+
+
+class EpochEndResume(Callback):
+    """Resumes an end-of-epoch checkpoint exactly when ``trainer.max_steps`` is set.
+
+    With ``max_steps`` Lightning restores such a checkpoint as "restarting inside the end
+    of epoch k" and counts epoch k twice: the resumed run reads epoch k+2's data where
+    k+1's belongs and stops an epoch early under ``max_epochs``. Rewritten as "epoch k
+    done" (``finish_epoch_end``) it resumes as it does without ``max_steps``.
+    """
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if "fit_loop" in checkpoint.get("loops", {}):
+            finish_epoch_end(checkpoint["loops"]["fit_loop"])
 
 
 @dataclass
@@ -164,5 +214,5 @@ def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
     return RunCallbacks(
         interrupt=InterruptCheckpoint(checkpoint_dir),
         at_max_steps=MaxStepsCheckpoint(checkpoint_dir),
-        others=[RngState(), FiniteLoss(checkpoint_dir)],
+        others=[RngState(), EpochEndResume(), FiniteLoss(checkpoint_dir)],
     )

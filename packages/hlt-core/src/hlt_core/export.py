@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from hlt_core.atomic import atomic_file, write_text_atomic
 
 PREFIX = "model."
 
@@ -45,8 +47,8 @@ def export_model(
     kwargs = dict(model_config)
     target = kwargs.pop("_target_")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(model_state_from_checkpoint(checkpoint), str(folder / "model.safetensors"))
+    with atomic_file(folder / "model.safetensors") as file:
+        file.write(save(model_state_from_checkpoint(checkpoint)))
     spec = {"target": target, "kwargs": kwargs, "out_features": out_features}
-    (folder / "model.json").write_text(json.dumps(spec, indent=2) + "\n")
+    write_text_atomic(folder / "model.json", json.dumps(spec, indent=2) + "\n")
     return folder

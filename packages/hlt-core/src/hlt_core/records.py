@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import platform
 import subprocess
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -49,3 +52,18 @@ def git_state(cwd: Path) -> dict[str, Any]:
 
 def host() -> str:
     return platform.node()
+
+
+def results_json(record: Mapping[str, Any]) -> str:
+    """``record`` as strict JSON. NaN and Inf are not JSON (``json.dumps`` writes bare
+    ``NaN``, which most readers refuse): such values are written as null and listed,
+    with what they were, under ``nonfinite``, e.g. ``{"val/loss": "nan"}``."""
+    nonfinite = {
+        key: str(value)
+        for key, value in record.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    }
+    clean = {key: None if key in nonfinite else value for key, value in record.items()}
+    if nonfinite:
+        clean["nonfinite"] = nonfinite
+    return json.dumps(clean, indent=2, allow_nan=False) + "\n"

@@ -8,7 +8,6 @@ what identifies the run) and a learning-curve PNG into the run folder.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -30,6 +29,12 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from hlt_core.atomic import (
+    atomic_file,
+    remove_partial_files,
+    trainer_plugins,
+    write_text_atomic,
+)
 from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
 from hlt_core.checkpoints import check_checkpoint_path, check_compatible, checkpoint_position
 from hlt_core.console import print_config_tree
@@ -40,7 +45,7 @@ from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
-from hlt_core.records import git_state, host, package_versions
+from hlt_core.records import git_state, host, package_versions, results_json
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
 log = logging.getLogger(__name__)
@@ -96,8 +101,7 @@ def label_names(dims: Mapping[str, Any]) -> dict[str, str]:
 
 
 def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(run_dir / "results.json", results_json(record))
 
 
 def fit(
@@ -126,7 +130,8 @@ def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, 
     """Predictions on the predict split, concatenated into one tensor file."""
     batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     if trainer.is_global_zero:
-        torch.save(torch.cat([torch.as_tensor(b) for b in batches or []]), out)
+        with atomic_file(out) as file:
+            torch.save(torch.cat([torch.as_tensor(b) for b in batches or []]), file)
     return out
 
 
@@ -137,6 +142,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     checkpoint_dir = run_dir / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
     check_checkpoint_path(cfg.ckpt_path)
+    remove_partial_files(run_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
@@ -167,7 +173,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     always = run_callbacks(checkpoint_dir)
     callbacks += always.as_list()
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    plugins = trainer_plugins(cfg.trainer.plugins)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins
+    )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

@@ -1,7 +1,12 @@
 """Pure PyTorch models for hlt (torch only; no Lightning, no Hydra)."""
 
 from hlt_models.embeddings import LinearEmbedding, PositionalEmbedding, TokenEmbedding
-from hlt_models.export import ExportMismatchError, load_exported, save_exported
+from hlt_models.export import (
+    ExportMismatchError,
+    ExportTargetError,
+    load_exported,
+    save_exported,
+)
 from hlt_models.hyena import Hyena, HyenaOperator
 from hlt_models.mamba import Mamba
 from hlt_models.mlp import MLP
@@ -11,6 +16,7 @@ from hlt_models.transformer import SelfAttention, Transformer
 __all__ = [
     "MLP",
     "ExportMismatchError",
+    "ExportTargetError",
     "Hyena",
     "HyenaOperator",
     "LinearEmbedding",

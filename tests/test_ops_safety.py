@@ -1,0 +1,110 @@
+"""Nothing lost, nothing run that should not be: atomic writes, strict results.json and
+one run per folder (issue 16)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from helpers import CONFIG_DIR, QUICK, REPO, compose_run
+from hlt_core import atomic
+from hlt_core.records import results_json
+from hlt_core.run import run, write_results
+from hlt_core.runlock import lock_run_folder, unlock_run_folder
+
+
+def strict_json(text: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_run_saves_checkpoints_atomically_and_clears_a_killed_runs_temporaries(
+    run_dir, monkeypatch
+):
+    stale = run_dir / "checkpoints" / ".last.ckpt.4242-0badc0de.partial"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a checkpoint")
+    written: list[str] = []
+
+    def recording(path):
+        written.append(Path(path).name)
+        return real(path)
+
+    real = atomic.atomic_file
+    monkeypatch.setattr(atomic, "atomic_file", recording)
+    run(compose_run([*QUICK, "test=false"], run_dir))
+    assert not stale.exists()
+    assert "last.ckpt" in written and any(name.startswith("best-") for name in written)
+    assert "results.json" in written
+    assert not list(run_dir.rglob("*.partial"))
+
+
+def test_results_json_is_strict_json_and_names_the_non_finite_values(tmp_path):
+    write_results(tmp_path, {"val/loss": math.nan, "test/loss": -math.inf, "test/acc": 0.5})
+    results = strict_json((tmp_path / "results.json").read_text())
+    assert results["val/loss"] is None and results["test/loss"] is None
+    assert results["test/acc"] == 0.5
+    assert results["nonfinite"] == {"val/loss": "nan", "test/loss": "-inf"}
+    assert "nonfinite" not in strict_json(results_json({"val/loss": 1.0}))
+
+
+def test_a_folder_is_locked_by_one_process_at_a_time(tmp_path):
+    script = f"from hlt_core.runlock import lock_run_folder; lock_run_folder({str(tmp_path)!r})"
+    lock_run_folder(tmp_path)
+    try:
+        lock_run_folder(tmp_path)  # the holder may ask again
+        other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert f"run folder {tmp_path} is in use by another run (pid {os.getpid()})" in (
+            other.stderr
+        )
+    finally:
+        unlock_run_folder(tmp_path)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.cli
+def test_a_second_run_into_a_folder_in_use_is_refused_and_writes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    lock_run_folder(run_dir)  # as a live run would hold it
+    try:
+        before = sorted(p.name for p in run_dir.iterdir())
+        done = subprocess.run(
+            [sys.executable, str(REPO / "apps" / "trainer"), f"hydra.run.dir={run_dir}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        unlock_run_folder(run_dir)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: run folder {run_dir} is in use by another run (pid {os.getpid()}); "
+        "choose another hydra.run.dir or wait for it to end"
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == before == [".hlt.lock"]
+
+
+def default_run_dir() -> str:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return str(compose("train", return_hydra_config=True).hydra.run.dir)
+
+
+def test_default_run_folders_of_runs_started_in_the_same_second_differ():
+    first, second = default_run_dir(), default_run_dir()
+    assert first != second
+    stamp = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}"
+    assert re.fullmatch(rf"outputs/clusters_mlp/runs/{stamp}", first), first
+    GlobalHydra.instance().clear()
