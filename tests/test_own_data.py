@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 import torch
 from sklearn.datasets import load_iris
@@ -116,6 +118,9 @@ def test_table_classification_with_string_labels_end_to_end(tmp_path, run_dir):
     assert labels == ["setosa", "versicolor", "virginica"]
     assert checkpoint["hlt_config"]["data"]["dims"]["num_classes"] == 3
     assert len(checkpoint["hlt_data"]["feature_mean"]) == 4
+    exported = json.loads((run_dir / "export" / "data.json").read_text())
+    assert exported["labels"] == labels and exported["dims"]["input_dim"] == 4
+    assert exported["feature_std"] == checkpoint["hlt_data"]["feature_std"]
     # predictions are class indices into the saved label names
     predicted = torch.load(run_dir / "predictions.pt", weights_only=True)
     assert predicted.shape == split_indices(150, FRACTIONS, 0)["test"].shape
@@ -151,6 +156,16 @@ def test_feature_statistics_come_from_the_training_split_only(tmp_path):
         csv, "target", target_type="real", split_fractions=FRACTIONS, normalize=False
     )
     assert off.scaler is None and "target_mean" not in off.dims
+
+
+def test_parquet_tables_read_like_csv(tmp_path):
+    pq.write_table(pacsv.read_csv(write_iris(tmp_path / "iris.csv")), tmp_path / "iris.parquet")
+    from_parquet = TableDataModule(tmp_path / "iris.parquet", "target")
+    from_csv = TableDataModule(tmp_path / "iris.csv", "target")
+    assert from_parquet.dims == from_csv.dims
+    assert from_parquet.dims["labels"] == ["setosa", "versicolor", "virginica"]
+    batch = next(iter(from_parquet.val_dataloader()))
+    assert torch.allclose(batch["inputs"], next(iter(from_csv.val_dataloader()))["inputs"])
 
 
 def test_npy_pairs_without_typed_sizes(tmp_path, run_dir):

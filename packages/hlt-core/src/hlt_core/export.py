@@ -4,7 +4,10 @@ The contract (read by ``hlt_models.export.load_exported``; hlt-core does not imp
 hlt-models): a folder holding ``model.safetensors``, the state dict of ``module.model``
 from the best checkpoint, and ``model.json``:
 ``{"target": "<dotted class>", "kwargs": {<resolved model config minus _target_>},
-"out_features": <int>}``.
+"out_features": <int>}``. Beside them ``data.json`` holds what the data was: its ``dims``
+(sizes, class ``labels``) and the statistics fitted on the training split
+(``feature_mean``/``feature_std``, ``target_mean``/``target_std``), which new inputs
+must go through before the model sees them.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ def export_model(
     model_config: Mapping[str, Any] | DictConfig,
     out_features: int,
     folder: str | Path,
+    data_facts: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``folder/model.safetensors`` and ``folder/model.json``; returns ``folder``."""
+    """Write ``model.safetensors``, ``model.json`` and (given ``data_facts``)
+    ``data.json`` into ``folder``; returns ``folder``."""
     if isinstance(model_config, DictConfig):
         model_config = OmegaConf.to_container(model_config, resolve=True)  # type: ignore[assignment]
     kwargs = dict(model_config)
@@ -51,4 +56,6 @@ def export_model(
         file.write(save(model_state_from_checkpoint(checkpoint)))
     spec = {"target": target, "kwargs": kwargs, "out_features": out_features}
     write_text_atomic(folder / "model.json", json.dumps(spec, indent=2) + "\n")
+    if data_facts is not None:
+        write_text_atomic(folder / "data.json", json.dumps(dict(data_facts), indent=2) + "\n")
     return folder

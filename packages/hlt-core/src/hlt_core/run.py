@@ -198,7 +198,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 trainer.save_checkpoint(last, weights_only=False)
             best = checkpointing.best_model_path or str(last)
             extra.update(checkpoint_position(best))
-            export_model(best, cfg.model, module.feature_width, run_dir / "export")
+            data_facts = {
+                "dims": OmegaConf.to_container(cfg.data.dims),
+                **(module.data_state or {}),
+            }
+            export_model(best, cfg.model, module.feature_width, run_dir / "export", data_facts)
     evaluated = best if cfg.train else cfg.ckpt_path
     if cfg.train:
         # val/* of the evaluated checkpoint, not of the last epoch: results.json then
