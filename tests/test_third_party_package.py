@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 from build_tools import build_wheel, run, uv
@@ -23,6 +24,8 @@ def test_an_installed_outside_package_trains_with_model_equals_its_name(tmp_path
         assert cfg.model._target_ == "hlt_toy.ToyModel"
         metrics = train(cfg)
         assert "test/acc" in metrics
+        record = json.loads((run_dir / "results.json").read_text())
+        assert record["version/hlt-toy"] == "0.1.0"  # found by discovery, not listed
         assert sys.modules["hlt_toy"].__file__.startswith(str(site))
     finally:
         sys.path.remove(str(site))

@@ -1,8 +1,12 @@
-"""Terminal output: the resolved config as a tree."""
+"""Terminal output: the resolved config as a tree, one handler for every log line, and
+the block that ends a run."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import rich
 import rich.syntax
@@ -20,5 +24,45 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = FIRST) -> None:
         branch = tree.add(str(key), style="bold cyan")
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=True) if OmegaConf.is_config(value) else repr(value)
-        branch.add(rich.syntax.Syntax(text.rstrip(), "yaml", theme="ansi_dark"))
+        # word_wrap: a value wider than the console (a pipe is 80 columns) wraps, never cut
+        branch.add(rich.syntax.Syntax(text.rstrip(), "yaml", theme="ansi_dark", word_wrap=True))
     rich.print(tree)
+
+
+# Messages that only add noise to every run: a product tip, and a note that the summary
+# callback we configure replaces Lightning's default one.
+NOISE = ("💡 Tip:", "Skipping setting a default `ModelSummary`")
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    return not any(part in record.getMessage() for part in NOISE)
+
+
+def route_lightning_logging() -> None:
+    """Lightning's messages through the root handlers (Hydra's console and app.log) only.
+
+    Lightning gives its loggers their own stderr handler when imported before logging is
+    configured, which printed each message twice; it also warns about a deprecated pytree
+    API inside its own code, which a user cannot act on.
+    """
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+        if _not_noise not in logger.filters:
+            logger.addFilter(_not_noise)
+    for handler in logging.getLogger().handlers:
+        if _not_noise not in handler.filters:
+            handler.addFilter(_not_noise)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def report_end(log: logging.Logger, record: Mapping[str, Any], paths: Mapping[str, Any]) -> None:
+    """The block that ends every run, through logging so that app.log holds it too:
+    status, run folder, the key metrics, and where the outputs are."""
+    metrics = {k: v for k, v in record.items() if k.startswith(("val/", "test/"))}
+    lines = [f"status: {record.get('status')}", f"run folder: {record.get('run_dir')}"]
+    lines += [f"{key}: {value:.4g}" for key, value in sorted(metrics.items()) if value is not None]
+    lines += [f"{name}: {path}" for name, path in paths.items() if path]
+    log.info("run finished\n  " + "\n  ".join(lines))

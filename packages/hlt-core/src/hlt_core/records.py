@@ -6,26 +6,28 @@ import json
 import math
 import platform
 import subprocess
-from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
 
-PACKAGES = (
-    "hlt-core",
-    "hlt-data",
-    "hlt-models",
-    "hlt-tasks",
-    "hlt-trainer",
-    "torch",
-    "lightning",
-    "hydra-core",
-)
+from hlt_core.discovery import GROUP
+
+FRAMEWORKS = ("hlt-core", "hlt-trainer", "torch", "lightning", "hydra-core")
 
 
-def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+def config_providers() -> list[str]:
+    """Distributions that provide configs through ``hlt.configs`` (hlt's own packages and
+    any plug-in), found by discovery rather than listed by hand."""
+    names = {ep.dist.name for ep in entry_points(group=GROUP) if ep.dist is not None}
+    return sorted(names)
+
+
+def package_versions(names: Iterable[str] | None = None) -> dict[str, str | None]:
+    """Versions of the frameworks and of every config provider (None if not installed)."""
+    chosen = names if names is not None else dict.fromkeys([*config_providers(), *FRAMEWORKS])
     versions: dict[str, str | None] = {}
-    for name in names:
+    for name in chosen:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:

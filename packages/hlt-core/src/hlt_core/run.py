@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -37,7 +38,7 @@ from hlt_core.atomic import (
 )
 from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
 from hlt_core.checkpoints import check_checkpoint_path, check_compatible, checkpoint_position
-from hlt_core.console import print_config_tree
+from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
@@ -77,14 +78,17 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, Any]:
     """What identifies a run, written next to its metrics in results.json."""
     try:
-        overrides = " ".join(HydraConfig.get().overrides.task)
+        task_overrides = list(HydraConfig.get().overrides.task)
     except ValueError:  # HydraConfig not set (run() called outside the app)
-        overrides = ""
+        task_overrides = []
+    overrides = " ".join(task_overrides)
     return {
         "name": cfg.name,
         "seed": cfg.seed,
+        "tags": ", ".join(map(str, cfg.get("tags") or [])),
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),
         "overrides": overrides,
+        "command": shlex.join(["uv", "run", "apps/trainer", *task_overrides]),
         **fields,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
@@ -138,6 +142,7 @@ def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train, test and/or predict as ``cfg`` says; returns the final metrics."""
     started = datetime.now(timezone.utc)
+    route_lightning_logging()
     run_dir = Path(cfg.paths.output_dir)
     checkpoint_dir = run_dir / "checkpoints"
     last = checkpoint_dir / "last.ckpt"
@@ -236,6 +241,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
             learning_curve(
                 Path(csv_logs[0].log_dir) / "metrics.csv", run_dir / "learning_curve.png"
             )
+        outputs = {
+            "best checkpoint": best,
+            "last checkpoint": last if last.is_file() else None,
+            "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
+            "predictions": extra.get("predictions"),
+            "results": run_dir / "results.json",
+        }
+        report_end(log, {**metrics, **record}, outputs)
     return metrics
 
 
@@ -289,5 +302,19 @@ def run_or_exit(cfg: DictConfig) -> Any:
             return math.nan
         if not user:
             raise
+        record_failure(cfg, started, _one_line(error))
         print(f"error: {_one_line(error)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def record_failure(cfg: DictConfig, started: datetime, message: str) -> None:
+    """A failed run says so in the folder it leaves: ``results.json`` with ``status:
+    failed`` and the error (never over an earlier run's results), and the error line in
+    app.log (the console shows it once, on stderr)."""
+    run_dir = Path(cfg.paths.output_dir)
+    if run_dir.is_dir() and not (run_dir / "results.json").exists():
+        write_results(run_dir, run_record(cfg, started, status="failed", error=message))
+    entry = log.makeRecord(log.name, logging.ERROR, __file__, 0, f"error: {message}", (), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(entry)

@@ -1,0 +1,74 @@
+"""What a user reads: the default run's output in a pipe (nothing cut, nothing twice, no
+avoidable warning, a final block), app.log of a good and a failed run, and the records
+(tags, the reproducing command, versions) in results.json."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rich.console
+from omegaconf import OmegaConf
+
+from helpers import REPO
+from hlt_core import console
+
+APP = str(REPO / "apps" / "trainer")
+
+
+def trainer(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, APP, *args], capture_output=True, text=True, timeout=600, cwd=REPO
+    )
+
+
+def test_the_config_tree_wraps_long_values_instead_of_cutting_them(monkeypatch):
+    value = "/a/very/long/folder/name/" * 8 + "checkpoints"
+    out = io.StringIO()
+    monkeypatch.setattr(console.rich, "print", rich.console.Console(file=out, width=60).print)
+    console.print_config_tree(OmegaConf.create({"paths": {"dirpath": value}}))
+    squeezed = re.sub(r"[\s│├└─]", "", out.getvalue())
+    assert value in squeezed
+
+
+@pytest.mark.cli
+def test_a_default_run_in_a_pipe_prints_each_line_once_and_ends_with_a_block(tmp_path):
+    run_dir = tmp_path / "run"
+    done = trainer(
+        "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "tags=[smoke,ci]",
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == ""  # no duplicated log lines on stderr, no avoidable warning
+    messages = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    bodies = [line.split("] - ", 1)[-1] for line in messages]
+    assert not any("Tip:" in body or "Warning" in body for body in bodies)
+    assert f"{run_dir}/checkpoints" in done.stdout  # dirpath whole in an 80-column pipe
+    assert "run finished" in done.stdout and f"run folder: {run_dir}" in done.stdout
+    log = (run_dir / "app.log").read_text()
+    assert "run finished" in log and "test/acc:" in log and "best checkpoint:" in log
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["tags"] == "smoke, ci"
+    assert record["command"].startswith("uv run apps/trainer trainer.max_epochs=1 ")
+    assert "'tags=[smoke,ci]'" in record["command"]  # quoted for a shell
+    assert {"version/hlt-core", "version/hlt-data", "version/torch"} <= set(record)
+
+
+@pytest.mark.cli
+def test_a_failed_run_says_so_in_its_folder_and_its_log(tmp_path):
+    run_dir = tmp_path / "run"
+    done = trainer(
+        "data=table", f"data.path={tmp_path / 'nope.csv'}", "data.target=y",
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: data.path=") and "nope.csv" in line
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "failed" and "nope.csv" in record["error"]
+    assert line in Path(run_dir / "app.log").read_text()
