@@ -50,7 +50,7 @@ def test_help_lists_the_config_groups():
 )
 def test_user_errors_exit_nonzero_with_a_short_message(override, named, tmp_path):
     done = trainer(override, "print_config=false", f"hydra.run.dir={tmp_path}")
-    assert done.returncode != 0
+    assert done.returncode == 2  # the same status for Hydra's config errors and the app's
     assert named in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -89,7 +89,8 @@ class FiniteLoss(Callback):
             kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
             raise NonFiniteLossError(
                 f"training loss is {float(loss)} at step {step} (epoch {epoch}, batch {batch}); "
-                f"run stopped, {kept}"
+                f"run stopped, {kept}; a resume would restore the same optimizer settings, "
+                "so retry with a lower optimizer.lr in a new run"
             )
         self._recent.clear()
 

@@ -5,6 +5,7 @@ instead of deep inside Lightning after the run folder has been half written."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,49 @@ def checkpoint_position(path: str) -> dict[str, int]:
     """The step and epoch at which a checkpoint was saved (recorded for the best one)."""
     checkpoint = load_checkpoint(path)
     return {"best_step": int(checkpoint["global_step"]), "best_epoch": int(checkpoint["epoch"])}
+
+
+def _flat(node: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(node, Mapping):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(_flat(value, f"{prefix}.{key}"))
+        return flat
+    return {prefix: node}
+
+
+def holds_weights_only(path: str) -> bool:
+    """A file with a ``state_dict`` but none of Lightning's training state."""
+    return "pytorch-lightning_version" not in load_checkpoint(path)
+
+
+def check_resumable(path: str, config: Mapping[str, Any]) -> None:
+    """A resume continues a run exactly as saved: the checkpoint must hold the training
+    state, and the optimizer and scheduler settings must be the saved ones (Lightning
+    restores the optimizer's state, lr included, so a changed setting would be recorded
+    but silently not applied). Either problem is one line naming the key."""
+    checkpoint = load_checkpoint(path)
+    if "optimizer_states" not in checkpoint or "loops" not in checkpoint:
+        raise UserError(
+            f"ckpt_path={path} holds weights only (no optimizer or loop state), so training "
+            "cannot resume from it; evaluate it with train=false"
+        )
+    saved = checkpoint.get("hlt_config")
+    if not isinstance(saved, Mapping):
+        return
+    for group in ("optimizer", "scheduler"):
+        if bool(saved.get(group)) != bool(config.get(group)):  # none: null or {}
+            had = "one" if saved.get(group) else "none"
+            raise UserError(
+                f"{group} differs from the checkpoint's (it was trained with {had}): a resume "
+                f"restores the saved optimizer and scheduler exactly; resume without "
+                f"overriding {group}"
+            )
+        before, now = _flat(saved.get(group), group), _flat(config.get(group), group)
+        for key in sorted(set(before) | set(now)):
+            if before.get(key) != now.get(key):
+                raise UserError(
+                    f"{key}={now.get(key)} differs from the checkpoint's {before.get(key)}: a "
+                    "resume restores the saved optimizer and scheduler exactly, so they "
+                    f"cannot change; resume without overriding {key}"
+                )

@@ -8,6 +8,7 @@ what identifies the run) and a learning-curve PNG into the run folder.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -37,7 +38,14 @@ from hlt_core.atomic import (
     write_text_atomic,
 )
 from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
-from hlt_core.checkpoints import check_checkpoint_path, check_compatible, checkpoint_position
+from hlt_core.checkpoints import (
+    check_checkpoint_path,
+    check_compatible,
+    check_resumable,
+    checkpoint_position,
+    holds_weights_only,
+    load_checkpoint,
+)
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
@@ -108,6 +116,15 @@ def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
     write_text_atomic(run_dir / "results.json", results_json(record))
 
 
+def check_optimizer(module: TaskModule) -> None:
+    """Build the configured optimizer on a throwaway parameter, so that a bad setting
+    (a negative lr, betas out of range) fails before training, in one line."""
+    try:
+        module.optimizer_factory([torch.nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as error:
+        raise UserError(f"optimizer: {_one_line(error)}") from None
+
+
 def fit(
     trainer: L.Trainer,
     module: TaskModule,
@@ -171,6 +188,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     )
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
         check_compatible(cfg.ckpt_path, module)
+        if cfg.train:
+            check_resumable(cfg.ckpt_path, cast(dict[str, Any], module.run_config))
+    check_optimizer(module)
     apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
     callbacks = instantiate_each(cfg.callbacks)
@@ -209,19 +229,24 @@ def run(cfg: DictConfig) -> dict[str, float]:
             }
             export_model(best, cfg.model, module.feature_width, run_dir / "export", data_facts)
     evaluated = best if cfg.train else cfg.ckpt_path
+    restore = evaluated  # what Lightning loads before evaluating
+    if not cfg.train and evaluated and holds_weights_only(evaluated):
+        # Lightning restores only its own checkpoints: load bare weights ourselves
+        module.load_state_dict(load_checkpoint(evaluated)["state_dict"])
+        restore = None
     if cfg.train:
         # val/* of the evaluated checkpoint, not of the last epoch: results.json then
         # tells one story, and sweepers optimise the value of the model that is kept
         trainer.validate(
-            module, datamodule=datamodule, ckpt_path=evaluated, weights_only=True, verbose=False
+            module, datamodule=datamodule, ckpt_path=restore, weights_only=True, verbose=False
         )
         metrics.update(scalar_metrics(trainer.callback_metrics))
     if cfg.test:
-        trainer.test(module, datamodule=datamodule, ckpt_path=evaluated, weights_only=True)
+        trainer.test(module, datamodule=datamodule, ckpt_path=restore, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
     if cfg.predict:
         extra["predictions"] = str(
-            predict(trainer, module, datamodule, evaluated, run_dir / "predictions.pt")
+            predict(trainer, module, datamodule, restore, run_dir / "predictions.pt")
         )
 
     if trainer.is_global_zero:
@@ -271,6 +296,17 @@ def _one_line(error: BaseException) -> str:
     return " ".join(line.strip() for line in lines) or type(error).__name__
 
 
+def resource_error(error: BaseException) -> str | None:
+    """A full disk or exhausted memory, said as such (with what to do), or None."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"disk full{where}: free space, then resume from the last checkpoint"
+    if isinstance(error, MemoryError | torch.OutOfMemoryError):
+        first = _one_line(error)[:200]
+        return f"out of memory ({first}); lower data.batch_size or the model's size"
+    return None
+
+
 def _in_multirun() -> bool:
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -295,6 +331,9 @@ def run_or_exit(cfg: DictConfig) -> Any:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         user = isinstance(error, UserError | InstantiationException | MisconfigurationException)
+        resource = resource_error(error)
+        if resource is not None:
+            user, error = True, UserError(resource)
         if _in_multirun():
             log.exception("job failed")
             record = run_record(cfg, started, status="failed", error=_one_line(error))

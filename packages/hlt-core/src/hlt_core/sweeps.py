@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,4 +78,13 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         metric = config.get("optimized_metric") or "val/loss"
-        summarize(sweep_dir, metric)
+        rows = summarize(sweep_dir, metric)
+        failed = [str(row["job"]) for row in rows if row["status"] == "failed"]
+        if failed:
+            # the other jobs ran to the end; the sweep as a whole did not succeed
+            print(
+                f"error: {len(failed)} of {len(rows)} jobs failed (jobs {', '.join(failed)}); "
+                f"see {sweep_dir / 'summary.csv'}",
+                file=sys.stderr,
+            )
+            raise SystemExit(1)

@@ -1,0 +1,91 @@
+"""One line for every user error, found before training where it can be: changed
+optimizer settings on resume, a weights-only checkpoint, a bad optimizer value, a full
+disk, exhausted memory."""
+
+from __future__ import annotations
+
+import errno
+import re
+
+import pytest
+import torch
+
+import hlt_core.run as run_module
+from helpers import QUICK, compose_run
+from hlt_core.errors import UserError
+from hlt_core.run import run, run_or_exit
+
+
+@pytest.fixture
+def checkpoint(tmp_path_factory):
+    """last.ckpt of a short default run."""
+    run_dir = tmp_path_factory.mktemp("first") / "run"
+    run(compose_run([*QUICK, "test=false"], run_dir))
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optimizer.lr=0.0001", "optimizer.lr=0.0001 differs from the checkpoint's 0.001"),
+        ("optimizer=sgd", "optimizer._target_=torch.optim.SGD differs"),
+        ("scheduler=cosine", "scheduler differs from the checkpoint's (it was trained with none)"),
+    ],
+)
+def test_a_resume_that_changes_optimizer_settings_is_refused(checkpoint, override, key, run_dir):
+    cfg = compose_run([*QUICK, f"ckpt_path={checkpoint}", override], run_dir)
+    with pytest.raises(UserError, match=re.escape(key)):
+        run(cfg)
+    assert not (run_dir / "checkpoints").exists()  # refused before training
+
+
+def test_the_same_settings_resume(checkpoint, run_dir):
+    cfg = compose_run([*QUICK, f"ckpt_path={checkpoint}", "trainer.max_epochs=2"], run_dir)
+    assert run(cfg)  # trains on from the checkpoint
+
+
+def test_a_weights_only_checkpoint_cannot_resume_but_can_be_evaluated(checkpoint, tmp_path):
+    weights = tmp_path / "weights.ckpt"
+    saved = torch.load(checkpoint, weights_only=True)
+    torch.save({"state_dict": saved["state_dict"], "hlt_config": saved["hlt_config"]}, weights)
+    cfg = compose_run([*QUICK, f"ckpt_path={weights}"], tmp_path / "resume")
+    with pytest.raises(UserError, match=r"holds weights only .* evaluate it with train=false"):
+        run(cfg)
+    cfg = compose_run([*QUICK, f"ckpt_path={weights}", "train=false"], tmp_path / "eval")
+    assert "test/acc" in run(cfg)
+
+
+def test_a_bad_optimizer_value_is_one_line_before_training(run_dir):
+    cfg = compose_run([*QUICK, "optimizer.lr=-0.5"], run_dir)
+    with pytest.raises(UserError, match=r"^optimizer: Invalid learning rate: -0\.5$"):
+        run(cfg)
+    assert not (run_dir / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/runs/x/last.ckpt"),
+            "error: disk full writing /runs/x/last.ckpt: free space, then resume",
+        ),
+        (MemoryError("cannot allocate 40 GiB"), "error: out of memory (cannot allocate 40 GiB)"),
+        (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+            "error: out of memory (CUDA out of memory.",
+        ),
+    ],
+)
+def test_full_disk_and_exhausted_memory_are_named_in_one_line(
+    error, said, run_dir, monkeypatch, capsys
+):
+    def fail(cfg):
+        raise error
+
+    monkeypatch.setattr(run_module, "run", fail)
+    cfg = compose_run(QUICK, run_dir)
+    with pytest.raises(SystemExit) as stop:
+        run_or_exit(cfg)
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(said)
