@@ -1,6 +1,6 @@
 """What a user reads: the default run's output in a pipe (nothing cut, nothing twice, no
-avoidable warning, a final block), app.log of a good and a failed run, and the records
-(tags, the reproducing command, versions) in results.json."""
+avoidable warning, a final block), app.log of a good and a failed run, the records
+(tags, the reproducing command, versions) in results.json, and the learning curves."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 import rich.console
 from omegaconf import OmegaConf
 
-from helpers import REPO
-from hlt_core import console
+from helpers import QUICK, REPO, compose_run
+from hlt_core import console, plots
+from hlt_core.run import run
 
 APP = str(REPO / "apps" / "trainer")
 
@@ -72,3 +73,32 @@ def test_a_failed_run_says_so_in_its_folder_and_its_log(tmp_path):
     record = json.loads((run_dir / "results.json").read_text())
     assert record["status"] == "failed" and "nope.csv" in record["error"]
     assert line in Path(run_dir / "app.log").read_text()
+
+
+def test_curve_panels_put_losses_and_each_metric_apart_with_both_splits():
+    history = [
+        {"epoch": 0, "step": 10, "train/loss": 900.0, "val/loss": 2.0, "val/acc": 0.5},
+        {"epoch": 1, "step": 20, "train/loss": 1.0, "train/acc": 0.9, "val/loss": 1.5},
+    ]
+    panels = plots.curve_panels(history)
+    assert list(panels) == ["loss", "acc"]
+    assert panels["loss"]["train"] == [(10, 900.0), (20, 1.0)]
+    assert set(panels["acc"]) == {"train", "val"}
+    assert plots.spans_orders(panels["loss"]) and not plots.spans_orders(panels["acc"])
+
+
+@pytest.mark.parametrize("logger", ["none", "tensorboard"])
+def test_the_learning_curve_is_drawn_whichever_logger(logger, run_dir):
+    cfg = compose_run([*QUICK[1:], "trainer.max_epochs=2", f"logger={logger}"], run_dir)
+    run(cfg)
+    assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_best_job_is_marked_lowest_loss_or_highest_accuracy():
+    rows = [
+        {"job": "0", "val/loss": 0.5, "test/acc": 0.8},
+        {"job": "1", "val/loss": 0.3, "test/acc": 0.7},
+        {"job": "2", "status": "failed"},
+    ]
+    assert plots.best_job(rows, "val/loss") == "1"
+    assert plots.best_job(rows, "test/acc") == "0"

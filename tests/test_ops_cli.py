@@ -65,6 +65,7 @@ def test_grid_sweep_in_parallel_records_a_failing_job_and_goes_on(tmp_path):
     assert "error: 1 of 2 jobs failed (jobs 1)" in done.stderr
     ok, failed = rows(sweep)
     assert ok["status"] == "ok" and float(ok["val/loss"]) > 0
+    assert ok["best"] == "★" and failed["best"] == ""  # marked in the table and the CSV
     assert failed["status"] == "failed" and "Invalid learning rate: -1" in failed["error"]
     assert "failed: " in done.stdout  # the terminal table
     assert (sweep / "comparison.png").read_bytes()[:4] == b"\x89PNG"

@@ -198,16 +198,46 @@ class EpochEndResume(Callback):
             finish_epoch_end(checkpoint["loops"]["fit_loop"])
 
 
+class MetricHistory(Callback):
+    """Every epoch's logged metrics, kept by the run itself so that its learning curves
+    do not depend on which logger (if any) was chosen. Read at epoch ends, where the
+    metrics are computed anyway: no host sync is added to the step."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def _record(self, trainer: L.Trainer) -> None:
+        metrics = {
+            key: float(value)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith(("train/", "val/"))
+            and not key.endswith("_step")
+            and (not isinstance(value, torch.Tensor) or value.numel() == 1)
+        }
+        if metrics:
+            self.rows.append(
+                {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
+            )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._record(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record(trainer)
+
+
 @dataclass
 class RunCallbacks:
     """The callbacks ``run`` adds to every run, kept by name where ``run`` reads them."""
 
     interrupt: InterruptCheckpoint
     at_max_steps: MaxStepsCheckpoint
+    history: MetricHistory
     others: list[Callback]
 
     def as_list(self) -> list[Callback]:
-        return [*self.others, self.interrupt, self.at_max_steps]
+        return [*self.others, self.interrupt, self.at_max_steps, self.history]
 
 
 def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
@@ -215,5 +245,6 @@ def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
     return RunCallbacks(
         interrupt=InterruptCheckpoint(checkpoint_dir),
         at_max_steps=MaxStepsCheckpoint(checkpoint_dir),
+        history=MetricHistory(),
         others=[RngState(), EpochEndResume(), FiniteLoss(checkpoint_dir)],
     )

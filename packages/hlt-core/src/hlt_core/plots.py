@@ -6,7 +6,6 @@ a metrics log it is skipped with a log line, never failing a run that trained.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -27,61 +26,90 @@ def _pyplot():
     return plt
 
 
-def read_metrics_csv(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning's CSV log as ``{metric: [(step, value), ...]}`` (empty cells skipped)."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            step = int(float(row.get("step") or 0))
-            for key, value in row.items():
-                if key in ("step", "epoch") or value in ("", None):
-                    continue
-                series.setdefault(key, []).append((step, float(value)))
-    return series
+SPLITS = ("train", "val")
 
 
-def learning_curve(metrics_csv: Path, out: Path) -> Path | None:
-    """Loss curves (train per step and per epoch, val per epoch) from the CSV log."""
-    if not metrics_csv.is_file():
-        log.info("no %s: no learning curve drawn", metrics_csv)
-        return None
-    series = read_metrics_csv(metrics_csv)
-    losses = {k: v for k, v in series.items() if k.endswith("loss") and not k.startswith("test")}
+def curve_panels(history: Sequence[Mapping[str, float]]) -> dict[str, dict[str, list]]:
+    """``{panel: {split: [(step, value), ...]}}``: losses in one panel, then one panel per
+    task metric (``acc``, ``f1``, ``ppl``...), each with its train and val series."""
+    panels: dict[str, dict[str, list]] = {}
+    for row in history:
+        for key, value in row.items():
+            split, _, name = key.partition("/")
+            if split not in SPLITS or not name:
+                continue
+            panel = "loss" if name == "loss" else name
+            panels.setdefault(panel, {}).setdefault(split, []).append((row["step"], value))
+    return dict(sorted(panels.items(), key=lambda item: (item[0] != "loss", item[0])))
+
+
+def spans_orders(series: Mapping[str, list]) -> bool:
+    """Whether values are all positive and span two or more orders of magnitude (one
+    large first loss flattens a linear axis)."""
+    values = [value for points in series.values() for _, value in points]
+    return bool(values) and min(values) > 0 and max(values) / min(values) >= 100
+
+
+def learning_curve(history: Sequence[Mapping[str, float]], out: Path) -> Path | None:
+    """Losses and the task's metrics per split against steps, one panel each, from the
+    run's own metric history (``hlt_core.callbacks.MetricHistory``)."""
+    panels = curve_panels(history)
     plt = _pyplot()
-    if plt is None or not losses:
+    if plt is None or not panels:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, points in sorted(losses.items()):
-        steps, values = zip(*points, strict=True)
-        ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, (panel, series) in zip(axes[0], panels.items(), strict=True):
+        for split, points in series.items():
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, marker="o" if len(points) < 30 else None, label=split)
+        if spans_orders(series):
+            ax.set_yscale("log")
+        ax.set_title(panel)
+        ax.set_xlabel("step")
+        ax.legend()
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
 
 
+LOWER_IS_BETTER = ("loss", "mse", "mae", "ppl")
+
+
+def best_job(rows: Sequence[Mapping[str, object]], metric: str) -> object | None:
+    """The job with the best ``metric`` (lowest for losses and errors, else highest)."""
+    scores = {}
+    for row in rows:
+        value = row.get(metric)
+        if isinstance(value, int | float) and not math.isnan(value):
+            scores[row["job"]] = float(value)
+    if not scores:
+        return None
+    lower = metric.rsplit("/", 1)[-1].endswith(LOWER_IS_BETTER)
+    return (min if lower else max)(scores, key=scores.__getitem__)
+
+
 def compare_runs(rows: Sequence[Mapping[str, object]], metric: str, out: Path) -> Path | None:
-    """A bar per job of ``metric`` (failed jobs shown as empty bars)."""
+    """A bar per job of ``metric`` (failed jobs shown as empty bars; the best in orange)."""
     plt = _pyplot()
     if plt is None or not rows:
         return None
     labels = [str(row.get("job")) for row in rows]
+    best = str(best_job(rows, metric))
     values = []
     for row in rows:
         value = row.get(metric)
         values.append(float(value) if isinstance(value, int | float) else math.nan)
     fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(rows) + 2), 4))
-    ax.bar(labels, [0 if math.isnan(v) else v for v in values], color="tab:blue")
+    colors = ["tab:orange" if label == best else "tab:blue" for label in labels]
+    ax.bar(labels, [0 if math.isnan(v) else v for v in values], color=colors)
     for label, value in zip(labels, values, strict=True):
         if math.isnan(value):
             ax.annotate("failed", (label, 0), ha="center", va="bottom", color="tab:red")
     ax.set_xlabel("job")
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} per job")
+    ax.set_title(f"{metric} per job (best: job {best})")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -27,7 +27,6 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -261,11 +260,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
             **label_names(cfg.data.dims),
         )
         write_results(run_dir, {**dict(sorted(metrics.items())), **record})
-        csv_logs = [lg for lg in loggers if isinstance(lg, CSVLogger)]
-        if cfg.train and csv_logs:
-            learning_curve(
-                Path(csv_logs[0].log_dir) / "metrics.csv", run_dir / "learning_curve.png"
-            )
+        if cfg.train:
+            learning_curve(always.history.rows, run_dir / "learning_curve.png")
         outputs = {
             "best checkpoint": best,
             "last checkpoint": last if last.is_file() else None,

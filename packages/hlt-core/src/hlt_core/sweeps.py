@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from hlt_core.plots import compare_runs
+from hlt_core.plots import best_job, compare_runs
 
 log = logging.getLogger(__name__)
 SHOWN_METRICS = ("val/loss", "test/loss", "test/acc")
@@ -49,7 +49,17 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
 def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
     """Print the table, write ``summary.csv`` and ``comparison.png`` into the sweep folder."""
     rows = collect(sweep_dir)
-    columns = ["job", "status", "overrides", metric, *(m for m in SHOWN_METRICS if m != metric)]
+    best = best_job(rows, metric)
+    for row in rows:
+        row["best"] = "★" if row["job"] == best else ""
+    columns = [
+        "job",
+        "best",
+        "status",
+        "overrides",
+        metric,
+        *(m for m in SHOWN_METRICS if m != metric),
+    ]
     table = Table(title=f"sweep {sweep_dir}")
     for column in columns:
         table.add_column(column)
