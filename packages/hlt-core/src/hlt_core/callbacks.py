@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hlt_core.errors import UserError
+from hlt_core.throughput import Throughput
 
 
 class NonFiniteLossError(UserError):
@@ -234,10 +235,11 @@ class RunCallbacks:
     interrupt: InterruptCheckpoint
     at_max_steps: MaxStepsCheckpoint
     history: MetricHistory
+    throughput: Throughput
     others: list[Callback]
 
     def as_list(self) -> list[Callback]:
-        return [*self.others, self.interrupt, self.at_max_steps, self.history]
+        return [*self.others, self.interrupt, self.at_max_steps, self.history, self.throughput]
 
 
 def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
@@ -246,5 +248,6 @@ def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
         interrupt=InterruptCheckpoint(checkpoint_dir),
         at_max_steps=MaxStepsCheckpoint(checkpoint_dir),
         history=MetricHistory(),
+        throughput=Throughput(),
         others=[RngState(), EpochEndResume(), FiniteLoss(checkpoint_dir)],
     )

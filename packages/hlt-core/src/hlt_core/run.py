@@ -256,6 +256,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             evaluated_checkpoint=evaluated,
             best_checkpoint=best,
             global_step=trainer.global_step,
+            **always.throughput.summary,
             **extra,
             **label_names(cfg.data.dims),
         )
