@@ -49,6 +49,7 @@ def test_a_default_run_in_a_pipe_prints_each_line_once_and_ends_with_a_block(tmp
     messages = [line for line in done.stdout.splitlines() if line.startswith("[")]
     bodies = [line.split("] - ", 1)[-1] for line in messages]
     assert not any("Tip:" in body or "Warning" in body for body in bodies)
+    assert "Total FLOPs: 0 " not in done.stdout  # the summary sees a real example input
     assert f"{run_dir}/checkpoints" in done.stdout  # dirpath whole in an 80-column pipe
     assert "run finished" in done.stdout and f"run folder: {run_dir}" in done.stdout
     log = (run_dir / "app.log").read_text()

@@ -115,6 +115,15 @@ def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
     write_text_atomic(run_dir / "results.json", results_json(record))
 
 
+def example_inputs(datamodule: Any) -> torch.Tensor | None:
+    """One example of the training inputs, read straight from an hlt datamodule's first
+    batch (no loader, no workers), so that the model summary shows real sizes and FLOPs."""
+    dataset = getattr(datamodule, "dataset", None)
+    if not callable(dataset):
+        return None
+    return dataset("train")[(0, 0)]["inputs"][:1]
+
+
 def check_optimizer(module: TaskModule) -> None:
     """Build the configured optimizer on a throwaway parameter, so that a bad setting
     (a negative lr, betas out of range) fails before training, in one line."""
@@ -185,6 +194,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
         data_state=getattr(datamodule, "preprocessing", None),
     )
+    module.example_input_array = example_inputs(datamodule)
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
         check_compatible(cfg.ckpt_path, module)
         if cfg.train:

@@ -22,6 +22,7 @@ from rich.table import Table
 from hlt_core.plots import best_job, compare_runs
 
 log = logging.getLogger(__name__)
+FAILED_JOBS = 3  # the exit status of a sweep that finished with failed jobs
 SHOWN_METRICS = ("val/loss", "test/loss", "test/acc")
 
 
@@ -97,4 +98,4 @@ class SweepSummary(Callback):
                 f"see {sweep_dir / 'summary.csv'}",
                 file=sys.stderr,
             )
-            raise SystemExit(1)
+            raise SystemExit(FAILED_JOBS)
