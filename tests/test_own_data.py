@@ -319,3 +319,17 @@ def test_the_documented_table_command_trains_and_a_bad_path_is_one_line(tmp_path
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: data.path=")
     assert "nope.csv: no such file or folder" in bad.stderr
+
+
+def test_complex_inputs_are_refused_and_any_label_values_become_classes(tmp_path):
+    np.save(tmp_path / "inputs.npy", np.ones((10, 2), dtype=np.complex64))
+    np.save(tmp_path / "targets.npy", np.zeros(10))
+    with pytest.raises(DataConfigError, match=r"inputs of dtype complex64 cannot be trained on"):
+        NpyDataModule(tmp_path)
+    # negative or large label values are names in a vocabulary, never out-of-range indices
+    np.save(tmp_path / "inputs.npy", np.random.default_rng(0).normal(size=(60, 2)))
+    np.save(tmp_path / "targets.npy", np.array([-1, 7, 1000] * 20))
+    dm = NpyDataModule(tmp_path, batch_size=8, target_type="class")
+    assert dm.dims["num_classes"] == 3 and dm.dims["labels"] == ["-1", "7", "1000"]
+    targets = torch.cat([b["targets"] for b in dm.val_dataloader()])
+    assert set(targets.tolist()) <= {0, 1, 2}
