@@ -45,6 +45,7 @@ from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
+from hlt_core.predictor import Predictor, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -126,6 +127,19 @@ def fit(
         ) from error
 
 
+def build_predictor(cfg: DictConfig, module: TaskModule) -> Predictor:
+    """A fresh, uncompiled copy of the run's model and decoder with the task's output
+    transform and the data's feature statistics (the export loads the weights)."""
+    state = module.data_state or {}
+    return Predictor(
+        instantiate(cfg.model),
+        module.task.build_decoder(module.feature_width),
+        module.task.output_transform(),
+        state.get("feature_mean"),
+        state.get("feature_std"),
+    )
+
+
 def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, out: Path) -> Path:
     """Predictions on the predict split, concatenated into one tensor file."""
     batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
@@ -202,7 +216,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 "dims": OmegaConf.to_container(cfg.data.dims),
                 **(module.data_state or {}),
             }
-            export_model(best, cfg.model, module.feature_width, run_dir / "export", data_facts)
+            export_model(
+                best,
+                cfg.model,
+                module.feature_width,
+                run_dir / "export",
+                data_facts,
+                predictor=build_predictor(cfg, module),
+                example=example_inputs(next(iter(datamodule.predict_dataloader()))),
+                output_kind=getattr(module.task, "output_kind", "values"),
+            )
     evaluated = best if cfg.train else cfg.ckpt_path
     if cfg.train:
         # val/* of the evaluated checkpoint, not of the last epoch: results.json then
