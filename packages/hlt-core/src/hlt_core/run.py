@@ -30,7 +30,6 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.atomic import (
-    atomic_file,
     remove_partial_files,
     trainer_plugins,
     write_text_atomic,
@@ -45,6 +44,7 @@ from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
+from hlt_core.predictions import prediction_table
 from hlt_core.predictor import Predictor, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
 
@@ -140,12 +140,29 @@ def build_predictor(cfg: DictConfig, module: TaskModule) -> Predictor:
     )
 
 
+def predictions_path(cfg: DictConfig, evaluated: str | None, run_dir: Path) -> Path:
+    """``predictions`` if named, else predictions.csv in the run folder of the evaluated
+    checkpoint (``<run>/checkpoints/<name>.ckpt``), else in this run's folder."""
+    if cfg.predictions:
+        return Path(cfg.predictions)
+    ckpt = Path(evaluated) if evaluated else None
+    if ckpt is not None and ckpt.is_file() and ckpt.parent.name == "checkpoints":
+        return ckpt.parent.parent / "predictions.csv"
+    return run_dir / "predictions.csv"
+
+
 def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, out: Path) -> Path:
-    """Predictions on the predict split, concatenated into one tensor file."""
+    """The predictions table of the predict split (the test split), ids from the data."""
     batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     if trainer.is_global_zero:
-        with atomic_file(out) as file:
-            torch.save(torch.cat([torch.as_tensor(b) for b in batches or []]), file)
+        outputs = torch.cat([torch.as_tensor(b) for b in batches or []])
+        row_ids = getattr(datamodule, "row_ids", None)
+        ids = row_ids("test") if row_ids else [("", str(i)) for i in range(len(outputs))]
+        state = module.data_state or {}
+        kind = getattr(module.task, "output_kind", "values")
+        with prediction_table(out, kind, state.get("labels", [])) as table:
+            table.write(ids, outputs)
+        print(f"predictions: {out}")
     return out
 
 
@@ -239,7 +256,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         metrics.update(scalar_metrics(trainer.callback_metrics))
     if cfg.predict:
         extra["predictions"] = str(
-            predict(trainer, module, datamodule, evaluated, run_dir / "predictions.pt")
+            predict(
+                trainer, module, datamodule, evaluated, predictions_path(cfg, evaluated, run_dir)
+            )
         )
 
     if trainer.is_global_zero:
