@@ -35,9 +35,10 @@ class Predictor(nn.Module):
         self.decoder = decoder
         self.transform = transform
         self.normalize = feature_mean is not None
-        if self.normalize:
-            self.register_buffer("feature_mean", torch.as_tensor(feature_mean, dtype=torch.float32))
-            self.register_buffer("feature_std", torch.as_tensor(feature_std, dtype=torch.float32))
+        if self.normalize:  # not persistent: the checkpoint's weights load strictly
+            for name, value in (("feature_mean", feature_mean), ("feature_std", feature_std)):
+                tensor = torch.as_tensor(value, dtype=torch.float32)
+                self.register_buffer(name, tensor, persistent=False)
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.normalize:
