@@ -22,6 +22,9 @@ from hlt_core.atomic import atomic_file
 class Predictor(nn.Module):
     """Raw inputs (as the reader gives them) -> what a user reads, in float32."""
 
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(
         self,
         model: nn.Module,
