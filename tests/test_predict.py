@@ -26,7 +26,7 @@ from hlt_core.run import run
 from hlt_trainer.cli import main as hlt
 
 LABELS = ["bird", "cat", "dog"]  # sorted: the vocabulary's order
-QUICK_FIT = [*QUICK[1:], "trainer.max_epochs=2", "logger=none"]
+QUICK_FIT = [*QUICK[1:], "trainer.max_epochs=2", "logger=none", "export_onnx=true"]
 
 
 def write_table(path: Path, rows: int, seed: int = 0) -> Path:
@@ -158,6 +158,24 @@ def test_exported_predictors_equal_the_lightning_module_with_torch_alone(runs, t
     differences = json.loads(done.stdout.strip().splitlines()[-1])
     print("parity (max |exported - Lightning|):", differences)
     assert differences == {"mlp": 0.0, "transformer": 0.0, "hyena": 0.0, "npy": 0.0}
+
+
+def test_onnx_predictors_agree_with_the_lightning_module_within_1e_5(runs):
+    """The optional ONNX export (onnxruntime, CPU): float32 kernels differ from torch's,
+    so parity is a tolerance, 1e-5 on probabilities and on standardised-then-rescaled
+    values of order 1000 relative to their scale."""
+    import onnxruntime
+
+    for name, run_dir in runs.items():
+        export = run_dir / "export"
+        spec = json.loads((export / "model.json").read_text())["predictor"]["onnx"]
+        ref = lightning_predictions(run_dir)
+        session = onnxruntime.InferenceSession(export / spec["file"])
+        (out,) = session.run(None, {key: ref[key].numpy() for key in spec["inputs"]})
+        scale = ref["expected"].abs().max().clamp(min=1).item()
+        difference = np.abs(out - ref["expected"].numpy()).max() / scale
+        print(f"onnx {name}: max relative difference {difference:.2e}")
+        assert difference <= 1e-5, name
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -54,6 +54,7 @@ def export_model(
     predictor: Predictor | None = None,
     example: tuple[torch.Tensor, ...] = (),
     output_kind: str = "values",
+    onnx: bool = False,
 ) -> Path:
     """Write ``model.safetensors``, ``model.json`` and (given ``data_facts``)
     ``data.json`` into ``folder``; given a ``predictor`` (whose model and decoder get the
@@ -72,7 +73,7 @@ def export_model(
             {k: v for k, v in state.items() if k.startswith(("model.", "decoder."))}
         )
         spec["predictor"] = {
-            **save_predictor(predictor.cpu(), example, folder),
+            **save_predictor(predictor.cpu(), example, folder, onnx),
             "inputs": ["inputs", "mask"][: len(example)],
             "outputs": output_kind,
         }

@@ -5,10 +5,12 @@
 exported with ``torch.export`` (``predictor.pt2``), so loading it needs torch alone:
 ``torch.export.load(path).module()(inputs[, mask])``. A model that ``torch.export``
 cannot capture falls back to TorchScript (``predictor.ts``, ``torch.jit.load``).
+With ``onnx``, ``predictor.onnx`` too (same inputs, same dynamic dimensions).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from hlt_core.atomic import atomic_file
+from hlt_core.errors import UserError
 
 
 class Predictor(nn.Module):
@@ -66,8 +69,33 @@ def _dynamic(example: tuple[torch.Tensor, ...], length: int | None) -> dict[str,
     return {name: dict(dims) for name in names}
 
 
+def check_onnx() -> None:
+    """``export_onnx=true`` needs the exporter's packages; say so before training."""
+    if importlib.util.find_spec("onnxscript") is None or importlib.util.find_spec("onnx") is None:
+        raise UserError("export_onnx=true needs onnx and onnxscript: install 'hlt-core[onnx]'")
+
+
+def save_onnx(
+    predictor: Predictor, example: tuple[torch.Tensor, ...], length: int | None, folder: Path
+) -> dict[str, Any]:
+    """``predictor.onnx`` with the same inputs and dynamic dimensions as the .pt2."""
+    names = ["inputs", "mask"][: len(example)]
+    program = torch.onnx.export(
+        predictor,
+        example,
+        input_names=names,
+        output_names=["outputs"],
+        dynamic_shapes=_dynamic(example, length),
+        dynamo=True,
+    )
+    assert program is not None  # the dynamo exporter always returns its program
+    with atomic_file(folder / "predictor.onnx") as file:
+        file.write(program.model_proto.SerializeToString())
+    return {"file": "predictor.onnx", "inputs": names}
+
+
 def save_predictor(
-    predictor: Predictor, example: tuple[torch.Tensor, ...], folder: Path
+    predictor: Predictor, example: tuple[torch.Tensor, ...], folder: Path, onnx: bool = False
 ) -> dict[str, Any]:
     """Write the predictor into ``folder``; returns what ``model.json`` says of it.
 
@@ -91,7 +119,14 @@ def save_predictor(
         with atomic_file(folder / "predictor.pt2") as file:
             torch.export.save(program, file)
         dynamic = ["batch", "length"] if length is not None else ["batch"]
-        return {"file": "predictor.pt2", "format": "torch.export", "dynamic": dynamic}
+        spec: dict[str, Any] = {
+            "file": "predictor.pt2",
+            "format": "torch.export",
+            "dynamic": dynamic,
+        }
+        if onnx:
+            spec["onnx"] = save_onnx(predictor, example, length, folder)
+        return spec
     with torch.no_grad():
         scripted = torch.jit.trace(predictor, example)
     with atomic_file(folder / "predictor.ts") as file:

@@ -45,7 +45,7 @@ from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
 from hlt_core.predictions import prediction_table
-from hlt_core.predictor import Predictor, example_inputs
+from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -177,6 +177,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
+    if cfg.export_onnx:
+        check_onnx()
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg.data)
@@ -242,6 +244,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 predictor=build_predictor(cfg, module),
                 example=example_inputs(next(iter(datamodule.predict_dataloader()))),
                 output_kind=getattr(module.task, "output_kind", "values"),
+                onnx=cfg.export_onnx,
             )
     evaluated = best if cfg.train else cfg.ckpt_path
     if cfg.train:
