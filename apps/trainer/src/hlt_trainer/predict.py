@@ -64,8 +64,9 @@ def predict(source: Path, inputs: Path, out: Path, batch_size: int = BATCH_SIZE)
     folder = export_folder(source)
     spec = json.loads((folder / "model.json").read_text())
     data = json.loads((folder / "data.json").read_text())
-    if "predictor" not in spec or "reader" not in data:
-        raise UserError(f"{folder}: exported without a predictor; retrain to export one")
+    if not spec.get("predictor", {}).get("file") or "reader" not in data:
+        why = spec.get("predictor", {}).get("why", "exported before predictors or not from files")
+        raise UserError(f"{folder}: holds no predictor for new files ({why})")
     if not inputs.exists():
         raise UserError(f"{inputs}: no such file or folder")
     suffixes, reader = prediction_reader(data["reader"])

@@ -101,7 +101,8 @@ def save_predictor(
 
     Sequences (inputs with a mask) try a dynamic length up to the model's ``max_len``
     first; a model whose code fixes the length (Hyena's filter positions come from
-    ``torch.linspace``, which needs a concrete length) keeps a dynamic batch only.
+    ``torch.linspace``, which needs a concrete length) keeps a dynamic batch only. If
+    neither exporter captures the model, ``file`` is None and ``why`` says what failed.
     """
     predictor = predictor.eval()
     max_len = getattr(predictor.model, "max_len", example[0].shape[1])
@@ -127,8 +128,12 @@ def save_predictor(
         if onnx:
             spec["onnx"] = save_onnx(predictor, example, length, folder)
         return spec
-    with torch.no_grad():
-        scripted = torch.jit.trace(predictor, example)
+    try:
+        with torch.no_grad():
+            scripted = torch.jit.trace(predictor, example)
+    except Exception as error:  # a finished run keeps its weights export regardless
+        errors.append(f"TorchScript: {type(error).__name__}: {str(error).splitlines()[0]}")
+        return {"file": None, "format": "none", "why": "; ".join(errors)}
     with atomic_file(folder / "predictor.ts") as file:
         torch.jit.save(scripted, file)
     return {"file": "predictor.ts", "format": "torchscript", "why": "; ".join(errors)}
