@@ -158,6 +158,11 @@ def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, 
         outputs = torch.cat([torch.as_tensor(b) for b in batches or []])
         row_ids = getattr(datamodule, "row_ids", None)
         ids = row_ids("test") if row_ids else [("", str(i)) for i in range(len(outputs))]
+        if len(ids) != len(outputs):  # each process predicts its share of the split
+            raise UserError(
+                f"predict=true got {len(outputs)} of {len(ids)} rows on this process; "
+                "predict with one process (trainer.devices=1)"
+            )
         state = module.data_state or {}
         kind = getattr(module.task, "output_kind", "values")
         with prediction_table(out, kind, state.get("labels", [])) as table:
