@@ -3,12 +3,14 @@ loggers, run records and debug presets."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
 
 import lightning as L
 import mlflow
+import pyarrow.parquet as pq
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -58,16 +60,22 @@ def test_evaluate_a_checkpoint_writes_results_without_training(tmp_path, run_dir
     assert not (run_dir / "checkpoints").exists()  # nothing was trained
 
 
-def test_predict_writes_predictions_into_the_run_folder(tmp_path, run_dir):
-    ckpt = trained(tmp_path) / "checkpoints" / "last.ckpt"
+def test_predict_writes_a_table_into_the_run_folder_of_the_checkpoint(tmp_path, run_dir):
+    trained_dir = trained(tmp_path)
+    ckpt = trained_dir / "checkpoints" / "last.ckpt"
     overrides = ["train=false", "test=false", "predict=true", f"ckpt_path={ckpt}"]
     run(compose_run([*QUICK, *overrides], run_dir))
-    predictions = torch.load(run_dir / "predictions.pt")
-    assert predictions.shape == (40 * 64,)  # every batch of the test split, one class each
-    assert predictions.dtype == torch.int64 and set(predictions.tolist()) <= {0, 1, 2, 3}
-    assert json.loads((run_dir / "results.json").read_text())["predictions"].endswith(
-        "predictions.pt"
-    )
+    out = trained_dir / "predictions.csv"
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["file", "row", "prediction", "0", "1", "2", "3"]  # simulated: no names
+    assert len(rows) == 1 + 40 * 64  # every batch of the test split
+    assert {r[2] for r in rows[1:]} <= {"0", "1", "2", "3"}
+    assert json.loads((run_dir / "results.json").read_text())["predictions"] == str(out)
+    # or where the user says, in Parquet
+    parquet = tmp_path / "named" / "p.parquet"
+    run(compose_run([*QUICK, *overrides, f"predictions={parquet}"], tmp_path / "again"))
+    assert pq.read_table(parquet).num_rows == 40 * 64
 
 
 def test_train_false_without_a_checkpoint_is_refused(run_dir):

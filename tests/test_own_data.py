@@ -4,6 +4,7 @@ padding never scored, one story in results.json, and bad data named before train
 
 from __future__ import annotations
 
+import csv as csv_module
 import json
 import subprocess
 import sys
@@ -121,10 +122,17 @@ def test_table_classification_with_string_labels_end_to_end(tmp_path, run_dir):
     exported = json.loads((run_dir / "export" / "data.json").read_text())
     assert exported["labels"] == labels and exported["dims"]["input_dim"] == 4
     assert exported["feature_std"] == checkpoint["hlt_data"]["feature_std"]
-    # predictions are class indices into the saved label names
-    predicted = torch.load(run_dir / "predictions.pt", weights_only=True)
-    assert predicted.shape == split_indices(150, FRACTIONS, 0)["test"].shape
-    assert {labels[i] for i in predicted.tolist()} <= set(labels)
+    # the predictions table: row ids, label names, one probability column per class
+    with open(run_dir / "predictions.csv", newline="") as handle:
+        rows = list(csv_module.DictReader(handle))
+    assert list(rows[0]) == ["file", "row", "prediction", *labels]
+    test_rows = split_indices(150, FRACTIONS, 0)["test"]
+    assert sorted(int(r["row"]) for r in rows) == sorted((test_rows + 2).tolist())  # lines
+    assert {r["file"] for r in rows} == {str(csv)}
+    for r in rows:
+        probabilities = [float(r[label]) for label in labels]
+        assert abs(sum(probabilities) - 1) < 1e-5
+        assert r["prediction"] == labels[probabilities.index(max(probabilities))]
 
 
 def test_table_regression_reads_whole_numbers_as_real_values_in_their_units(tmp_path, run_dir):

@@ -129,6 +129,9 @@ class ClassifyTask:
     def predict(self, outputs):
         return outputs.argmax(-1)
 
+    def output_transform(self):
+        return nn.Softmax(dim=-1)
+
 
 class SyncingTask(ClassifyTask):
     """A task whose loss reads a value on the host: the counter must see it."""

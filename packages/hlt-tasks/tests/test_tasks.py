@@ -107,3 +107,13 @@ def test_ordinal_targets_read_as_regression():
     values = metrics.compute()
     assert values["test/acc"].item() == pytest.approx(0.75)
     assert values["test/mae"].item() == pytest.approx(0.25)
+
+
+def test_output_transforms_give_probabilities_and_original_units():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
+    probabilities = ClassificationTask(3).output_transform()(logits)
+    assert torch.allclose(probabilities.sum(-1), torch.ones(2))
+    assert probabilities.argmax(-1).tolist() == [0, 1]
+    task = RegressionTask(target_mean=10.0, target_std=2.0)
+    assert task.output_transform()(torch.tensor([[1.0], [-0.5]])).tolist() == [[12.0], [9.0]]
+    assert task.output_transform().state_dict() == {}  # checkpoints keep their keys

@@ -1,6 +1,7 @@
 """The `hlt` command: project helpers beside the trainer.
 
 uv run hlt new model NAME     # also: task, data
+uv run hlt predict RUN_OR_EXPORT FILE_OR_FOLDER [--out predictions.csv]
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("kind", choices=sorted(KINDS), help="what the package provides")
     new.add_argument("name", help="its config option name, e.g. my_net (model=my_net)")
     new.add_argument("--root", type=Path, default=project_root(), help="the repository root")
+    pred = commands.add_parser("predict", help="predict on new files with a trained export")
+    pred.add_argument("source", type=Path, help="a run folder or its export/ folder")
+    pred.add_argument("inputs", type=Path, help="a file or folder read as the run read its data")
+    pred.add_argument(
+        "--out", type=Path, default=Path("predictions.csv"), help="the table (.csv or .parquet)"
+    )
+    pred.add_argument("--batch-size", type=int, default=1024, help="rows per predictor call")
     args = parser.parse_args(argv)
+    if args.command == "predict":
+        return predict_command(args.source, args.inputs, args.out, args.batch_size)
     try:
         folder = new_package(args.root, args.kind, args.name)
         lock(args.root)
@@ -31,6 +41,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"created {folder.relative_to(args.root)}")
     print(f"  train with:  uv run apps/trainer {group}={args.name}")
     print(f"  test with:   uv run pytest {folder.relative_to(args.root)}")
+    return 0
+
+
+def predict_command(source: Path, inputs: Path, out: Path, batch_size: int) -> int:
+    """Bad input is one line naming the file and row; torch loads only here."""
+    from hlt_core.errors import UserError
+    from hlt_data import DataConfigError
+    from hlt_trainer.predict import predict
+
+    try:
+        rows = predict(source, inputs, out, batch_size)
+    except (UserError, DataConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {rows} predictions to {out.resolve()}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 It knows components only through their contracts: the model is an ``nn.Module`` with
 ``out_features``; the task has ``build_decoder``, ``loss``, ``metrics``,
-``metric_inputs`` and ``predict``. Nothing here imports hlt-models or hlt-tasks.
+``metric_inputs``, ``predict`` and ``output_transform``. Nothing here imports hlt-models
+or hlt-tasks.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class TaskLike(Protocol):
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
     def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
+    def output_transform(self) -> nn.Module: ...
 
 
 def check_model_fits_data(model: nn.Module, dims: Mapping[str, Any] | None) -> None:
@@ -87,6 +89,7 @@ class TaskModule(L.LightningModule):
         self.task = task
         self.feature_width = out_features
         self.decoder = task.build_decoder(out_features)
+        self.transform = task.output_transform()  # no persistent state: checkpoints unchanged
         # one collection per split; a ModuleDict cannot use "train" as a key
         self.train_metrics = task.metrics("train/")
         self.val_metrics = task.metrics("val/")
@@ -184,7 +187,9 @@ class TaskModule(L.LightningModule):
         self._log_metrics("test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self.task.predict(self._outputs(batch))
+        """What a user reads: the task's output transform of the outputs (class
+        probabilities, values in original units), as the export's predictor gives it."""
+        return self.transform(self._outputs(batch))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())

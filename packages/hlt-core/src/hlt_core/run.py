@@ -31,7 +31,6 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.atomic import (
-    atomic_file,
     remove_partial_files,
     trainer_plugins,
     write_text_atomic,
@@ -53,6 +52,8 @@ from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
+from hlt_core.predictions import prediction_table
+from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -115,7 +116,7 @@ def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
     write_text_atomic(run_dir / "results.json", results_json(record))
 
 
-def example_inputs(datamodule: Any) -> torch.Tensor | None:
+def summary_example(datamodule: Any) -> torch.Tensor | None:
     """One example of the training inputs, read straight from an hlt datamodule's first
     batch (no loader, no workers), so that the model summary shows real sizes and FLOPs."""
     dataset = getattr(datamodule, "dataset", None)
@@ -155,12 +156,47 @@ def fit(
         ) from error
 
 
+def build_predictor(cfg: DictConfig, module: TaskModule) -> Predictor:
+    """A fresh, uncompiled copy of the run's model and decoder with the task's output
+    transform and the data's feature statistics (the export loads the weights)."""
+    state = module.data_state or {}
+    return Predictor(
+        instantiate(cfg.model),
+        module.task.build_decoder(module.feature_width),
+        module.task.output_transform(),
+        state.get("feature_mean"),
+        state.get("feature_std"),
+    )
+
+
+def predictions_path(cfg: DictConfig, evaluated: str | None, run_dir: Path) -> Path:
+    """``predictions`` if named, else predictions.csv in the run folder of the evaluated
+    checkpoint (``<run>/checkpoints/<name>.ckpt``), else in this run's folder."""
+    if cfg.predictions:
+        return Path(cfg.predictions)
+    ckpt = Path(evaluated) if evaluated else None
+    if ckpt is not None and ckpt.is_file() and ckpt.parent.name == "checkpoints":
+        return ckpt.parent.parent / "predictions.csv"
+    return run_dir / "predictions.csv"
+
+
 def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, out: Path) -> Path:
-    """Predictions on the predict split, concatenated into one tensor file."""
+    """The predictions table of the predict split (the test split), ids from the data."""
     batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     if trainer.is_global_zero:
-        with atomic_file(out) as file:
-            torch.save(torch.cat([torch.as_tensor(b) for b in batches or []]), file)
+        outputs = torch.cat([torch.as_tensor(b) for b in batches or []])
+        row_ids = getattr(datamodule, "row_ids", None)
+        ids = row_ids("test") if row_ids else [("", str(i)) for i in range(len(outputs))]
+        if len(ids) != len(outputs):  # each process predicts its share of the split
+            raise UserError(
+                f"predict=true got {len(outputs)} of {len(ids)} rows on this process; "
+                "predict with one process (trainer.devices=1)"
+            )
+        state = module.data_state or {}
+        kind = getattr(module.task, "output_kind", "values")
+        with prediction_table(out, kind, state.get("labels", [])) as table:
+            table.write(ids, outputs)
+        print(f"predictions: {out}")
     return out
 
 
@@ -176,6 +212,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
+    if cfg.export_onnx:
+        check_onnx()
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg.data)
@@ -194,7 +232,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
         data_state=getattr(datamodule, "preprocessing", None),
     )
-    module.example_input_array = example_inputs(datamodule)
+    module.example_input_array = summary_example(datamodule)
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
         check_compatible(cfg.ckpt_path, module)
         if cfg.train:
@@ -236,7 +274,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 "dims": OmegaConf.to_container(cfg.data.dims),
                 **(module.data_state or {}),
             }
-            export_model(best, cfg.model, module.feature_width, run_dir / "export", data_facts)
+            export_model(
+                best,
+                cfg.model,
+                module.feature_width,
+                run_dir / "export",
+                data_facts,
+                predictor=build_predictor(cfg, module),
+                example=example_inputs(next(iter(datamodule.predict_dataloader()))),
+                output_kind=getattr(module.task, "output_kind", "values"),
+                onnx=cfg.export_onnx,
+            )
     evaluated = best if cfg.train else cfg.ckpt_path
     restore = evaluated  # what Lightning loads before evaluating
     if not cfg.train and evaluated and holds_weights_only(evaluated):
@@ -255,7 +303,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         metrics.update(scalar_metrics(trainer.callback_metrics))
     if cfg.predict:
         extra["predictions"] = str(
-            predict(trainer, module, datamodule, restore, run_dir / "predictions.pt")
+            predict(trainer, module, datamodule, restore, predictions_path(cfg, evaluated, run_dir))
         )
 
     if trainer.is_global_zero:

@@ -73,6 +73,8 @@ class RunConfig:
     test: bool = True
     ckpt_path: str | None = None
     predict: bool = False
+    predictions: str | None = None
+    export_onnx: bool = False
     optimized_metric: str | None = None
     tags: list[str] = field(default_factory=list)
     print_config: bool = True

@@ -2,7 +2,12 @@
 
 from hlt_data.errors import DataConfigError
 from hlt_data.files import FileDataModule
-from hlt_data.from_path import FastaDataModule, NpyDataModule, TableDataModule
+from hlt_data.from_path import (
+    FastaDataModule,
+    NpyDataModule,
+    TableDataModule,
+    prediction_reader,
+)
 from hlt_data.getters import GlobFiles, ManifestFiles, PathFiles
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import ResumableLoader
@@ -37,4 +42,5 @@ __all__ = [
     "Table",
     "TableDataModule",
     "TableReader",
+    "prediction_reader",
 ]

@@ -393,11 +393,26 @@ class FileDataModule(KeyedDataModule):
         """What a prediction on new files must repeat: the fitted feature statistics,
         the label names and the target statistics (saved with checkpoints and exports)."""
         state: dict[str, Any] = {"target_type": self.target_type}
+        spec = getattr(self.reader, "spec", None)
+        if spec is not None:
+            state["reader"] = spec()
+            if state["reader"]["format"] == "table":  # the columns read, not "all but target"
+                state["reader"]["features"] = self.examples["train"].tables[0].columns
         if self.scaler is not None:
             state.update(self.scaler.state())
         if self.labels is not None:
             state["labels"] = list(self.labels.names)
         return {**state, **self.target_stats}
+
+    def row_ids(self, split: str) -> list[tuple[str, str]]:
+        """``(file, row id)`` of each example of ``split`` in the order it is predicted."""
+        examples, dataset = self.examples[split], self.dataset(split)
+        rows = np.concatenate([dataset.rows_of((0, i)) for i in range(self.num_batches(split))])
+        which = np.searchsorted(examples.offsets, rows, side="right") - 1
+        return [
+            (str(examples.files[t]), examples.tables[t].row_id(int(r - examples.offsets[t])))
+            for r, t in zip(rows, which, strict=True)
+        ]
 
     def num_batches(self, split: str) -> int:
         count = len(self.rows[split])

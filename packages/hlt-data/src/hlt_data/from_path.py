@@ -8,7 +8,7 @@ ones named here (``batch_size``, ``split_fractions``, ``normalize``, ``target_ty
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from hlt_data.getters import PathFiles
 from hlt_data.readers import (
     TABLE_SUFFIXES,
     NpyReader,
+    Reader,
     SequenceReader,
     TableReader,
     read_label_table,
@@ -91,3 +92,19 @@ class NpyDataModule(FileDataModule):
     ) -> None:
         files = PathFiles(path, (f"{inputs}.npy",))
         super().__init__(files, NpyReader(inputs=inputs, targets=targets), **options)
+
+
+def prediction_reader(spec: Mapping[str, Any]) -> tuple[tuple[str, ...], Reader]:
+    """The file suffixes (for a folder) and the reader of new data to predict on, from the
+    ``reader`` entry a run saved (``FileDataModule.preprocessing``): the same columns,
+    alphabet and length as in training, targets not read."""
+    kind = spec.get("format")
+    if kind == "table":
+        reader: Reader = TableReader(None, spec["features"], spec.get("delimiter", ","))
+        return TABLE_SUFFIXES, reader
+    if kind == "fasta":
+        tokenizer = CharTokenizer(spec["alphabet"], spec.get("case_sensitive", False))
+        return FASTA_SUFFIXES, SequenceReader(tokenizer, spec["seq_len"])
+    if kind == "npy":
+        return (f"{spec['inputs']}.npy",), NpyReader(spec["inputs"], None)
+    raise DataConfigError(f"no reader for new data of format {kind!r} (known: table, fasta, npy)")

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,6 +40,12 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def row_id(self, row: int) -> str:
+        """Row ``row``'s id in a predictions table: record id, line number or row index."""
+        if self.ids is not None:
+            return self.ids[row]
+        return str(row + (self.first_line or 0))
 
     def row_name(self, row: int) -> str:
         """Where row ``row`` is in its file, as a user would look for it."""
@@ -95,24 +101,33 @@ class NpyReader:
     The getter lists the inputs files; each file's targets are the file whose name has
     the last ``inputs`` tag replaced by the ``targets`` tag, for example
     ``train.inputs.npy`` -> ``train.targets.npy`` or ``inputs.npy`` -> ``targets.npy``.
+    With ``targets=None`` only inputs are read (new data to predict on).
     """
 
-    def __init__(self, inputs: str = "inputs", targets: str = "targets") -> None:
+    def __init__(self, inputs: str = "inputs", targets: str | None = "targets") -> None:
         self.inputs_tag = inputs
         self.targets_tag = targets
 
-    def targets_path(self, path: Path) -> Path:
+    def spec(self) -> dict[str, Any]:
+        """How to read new files as this reader did (saved with the export)."""
+        return {"format": "npy", "inputs": self.inputs_tag}
+
+    def targets_path(self, path: Path, targets: str) -> Path:
         head, tag, tail = path.name.rpartition(self.inputs_tag)
         if not tag:
             raise DataConfigError(
                 f"{path}: name lacks the inputs tag '{self.inputs_tag}' that locates its "
                 f"targets file (data.reader.inputs)"
             )
-        return path.with_name(head + self.targets_tag + tail)
+        return path.with_name(head + targets + tail)
 
     def __call__(self, path: Path) -> Table:
-        targets = self.targets_path(path)
-        return _rows_agree(path, Table(check_numeric(path, _load_npy(path)), _load_npy(targets)))
+        inputs = check_numeric(path, _load_npy(path))
+        if self.targets_tag is None:
+            return Table(inputs, None)
+        return _rows_agree(
+            path, Table(inputs, _load_npy(self.targets_path(path, self.targets_tag)))
+        )
 
 
 class NpzReader:
@@ -223,6 +238,10 @@ class TableReader:
         self.features = None if features is None else list(features)
         self.delimiter = delimiter
 
+    def spec(self) -> dict[str, Any]:
+        """How to read new files as this reader did (the datamodule adds the features)."""
+        return {"format": "table", "features": self.features, "delimiter": self.delimiter}
+
     def __call__(self, path: Path) -> Table:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             header, columns, first_line = *_read_parquet(path), 0
@@ -309,6 +328,15 @@ class SequenceReader:
                     raise DataConfigError(f"{path}: sequence before the first '>' header")
                 records[-1][1].append(line.strip())
         return [(header, "".join(parts)) for header, parts in records]
+
+    def spec(self) -> dict[str, Any]:
+        """How to read new files as this reader did (saved with the export)."""
+        return {
+            "format": "fasta",
+            "alphabet": self.tokenizer.alphabet,
+            "case_sensitive": self.tokenizer.case_sensitive,
+            "seq_len": self.seq_len,
+        }
 
     @property
     def labelled(self) -> bool:

@@ -4,6 +4,7 @@ from hlt_tasks.base import Task
 from hlt_tasks.classification import ClassificationTask
 from hlt_tasks.decoders import LinearDecoder, MLPDecoder, PooledDecoder, PositionDecoder
 from hlt_tasks.ordinal import OrdinalRegressionTask
+from hlt_tasks.outputs import OriginalUnits, Probabilities, Values
 from hlt_tasks.regression import RegressionTask
 from hlt_tasks.sequence import (
     IGNORE,
@@ -19,10 +20,13 @@ __all__ = [
     "LinearDecoder",
     "MLPDecoder",
     "OrdinalRegressionTask",
+    "OriginalUnits",
     "PooledDecoder",
     "PositionDecoder",
+    "Probabilities",
     "RegressionTask",
     "Task",
     "TokenClassificationTask",
     "TokenPerplexity",
+    "Values",
 ]

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
+from hlt_tasks.outputs import Values
+
 Batch = Mapping[str, torch.Tensor]
 """A batch: ``inputs`` and ``targets`` tensors, plus optional extras such as ``mask``."""
 
@@ -23,10 +25,15 @@ class Task:
 
     ``target_type`` tells the data how to read targets: ``class`` (class indices through
     a label vocabulary), ``real`` (numbers, even whole ones) or ``none`` (no targets).
+
+    ``output_transform`` turns decoder outputs into what a user reads (probabilities,
+    values in original units); ``output_kind`` names what it gives: ``probabilities`` (one
+    per class, last dimension) or ``values``. The export and ``hlt predict`` use both.
     """
 
     decoder_cls: ClassVar[type[nn.Module]]
     target_type: ClassVar[str] = "auto"
+    output_kind: ClassVar[str] = "values"
 
     def __init__(self, out_features: int, decoder: Mapping[str, Any] | None = None) -> None:
         if out_features < 1:
@@ -53,3 +60,7 @@ class Task:
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def output_transform(self) -> nn.Module:
+        """Decoder outputs -> what a user reads; by default the values as they are."""
+        return Values()

@@ -7,11 +7,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from hlt_tasks.base import Batch, Task
 from hlt_tasks.decoders import PooledDecoder
+from hlt_tasks.outputs import Probabilities
 
 
 class ClassificationTask(Task):
@@ -20,6 +22,7 @@ class ClassificationTask(Task):
 
     decoder_cls = PooledDecoder
     target_type = "class"
+    output_kind = "probabilities"
 
     def __init__(
         self,
@@ -55,3 +58,6 @@ class ClassificationTask(Task):
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.argmax(dim=-1)
+
+    def output_transform(self) -> nn.Module:
+        return Probabilities()

@@ -7,10 +7,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
 from hlt_tasks.base import Batch, Task
 from hlt_tasks.decoders import PooledDecoder
+from hlt_tasks.outputs import OriginalUnits
 
 LOSSES = ("mse", "huber")
 
@@ -88,3 +90,6 @@ class RegressionTask(Task):
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.original_units(outputs.float())
+
+    def output_transform(self) -> nn.Module:
+        return OriginalUnits(self.shift, self.scale)

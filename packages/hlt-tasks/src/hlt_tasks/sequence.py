@@ -8,11 +8,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hlt_tasks.base import Batch, Task
 from hlt_tasks.decoders import PositionDecoder
+from hlt_tasks.outputs import Probabilities
 
 IGNORE = -100
 
@@ -58,6 +60,7 @@ def masked_targets(targets: torch.Tensor, mask: torch.Tensor | None) -> torch.Te
 class _PerPositionTask(Task):
     decoder_cls = PositionDecoder
     target_type = "class"
+    output_kind = "probabilities"
 
     def __init__(self, num_classes: int, decoder: Mapping[str, Any] | None = None) -> None:
         if num_classes < 2:
@@ -81,6 +84,9 @@ class _PerPositionTask(Task):
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.argmax(dim=-1)
+
+    def output_transform(self) -> nn.Module:
+        return Probabilities()
 
 
 class TokenClassificationTask(_PerPositionTask):

@@ -1,0 +1,37 @@
+"""The predictor export: torch.export first, TorchScript for a model it cannot capture."""
+
+import torch
+from torch import nn
+
+from hlt_core.predictor import Predictor, save_predictor
+
+
+class DataDependent(nn.Module):
+    """Branches on a value: torch.export refuses, tracing records the branch taken."""
+
+    out_features = 2
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if bool(inputs.sum() > 0):
+            return inputs * 2
+        return inputs
+
+
+def test_a_model_torch_export_cannot_capture_falls_back_to_torchscript(tmp_path):
+    predictor = Predictor(DataDependent(), nn.Identity(), nn.Identity(), [1.0, 1.0], [2.0, 2.0])
+    example = (torch.ones(2, 2) * 5,)
+    spec = save_predictor(predictor, example, tmp_path)
+    assert spec["format"] == "torchscript" and spec["file"] == "predictor.ts"
+    assert spec["why"]  # says what torch.export refused
+    loaded = torch.jit.load(tmp_path / spec["file"])
+    inputs = torch.tensor([[3.0, 5.0]])
+    assert torch.equal(loaded(inputs), predictor(inputs))  # normalised, then doubled
+
+
+def test_a_plain_model_exports_with_a_dynamic_batch(tmp_path):
+    predictor = Predictor(nn.Linear(3, 2), nn.Identity(), nn.Softmax(-1), [0.0] * 3, [1.0] * 3)
+    spec = save_predictor(predictor, (torch.randn(2, 3),), tmp_path)
+    assert spec == {"file": "predictor.pt2", "format": "torch.export", "dynamic": ["batch"]}
+    loaded = torch.export.load(tmp_path / "predictor.pt2").module()
+    inputs = torch.randn(5, 3)
+    assert torch.equal(loaded(inputs), predictor.eval()(inputs))

@@ -1,0 +1,279 @@
+"""The exported predictor: parity with the Lightning module (in a venv holding torch
+alone), ``hlt predict`` on new CSV and FASTA files, streaming, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from build_tools import uv
+from helpers import QUICK, compose_run
+from hlt_core.data_facts import build_datamodule
+from hlt_core.module import TaskModule
+from hlt_core.run import run
+from hlt_trainer.cli import main as hlt
+
+LABELS = ["bird", "cat", "dog"]  # sorted: the vocabulary's order
+QUICK_FIT = [*QUICK[1:], "trainer.max_epochs=2", "logger=none", "export_onnx=true"]
+
+
+def write_table(path: Path, rows: int, seed: int = 0) -> Path:
+    """Three string classes told apart by features in large, shifted units."""
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 3, size=rows)
+    features = rng.normal(size=(rows, 3)) * [1, 100, 1000] + [0, 50, -500] + classes[:, None]
+    lines = ["a,b,c,species"] + [
+        ",".join(f"{v:.3f}" for v in row) + f",{LABELS[k]}"
+        for row, k in zip(features, classes, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_fasta(path: Path, records: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(records):
+        sequence = "".join(rng.choice(list("ACGT"), size=int(rng.integers(10, 25))))
+        lines += [f">s{i} label={'rich' if sequence.count('A') > 5 else 'poor'}", sequence]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_npy(folder: Path, rows: int, width: int = 3) -> Path:
+    """Float features and a real target around 1000 (in its own units)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(rows, width)).astype(np.float32)
+    np.save(folder / "inputs.npy", inputs)
+    np.save(folder / "targets.npy", (1000 + 50 * inputs[:, 0]).astype(np.float32))
+    return folder
+
+
+RUNS = {
+    "mlp": lambda d: ["data=table", f"data.path={write_table(d / 'train.csv', 200)}",
+                      "data.target=species", "predict=true", "task=classification"],
+    "transformer": lambda d: ["data=fasta", f"data.path={write_fasta(d / 'train.fa', 200)}",
+                              "model=transformer", "model.dim=16", "model.depth=1",
+                              "model.heads=2", "task=classification"],
+    "hyena": lambda d: ["data=fasta", f"data.path={write_fasta(d / 'train.fa', 200)}",
+                        "model=hyena", "model.dim=16", "model.depth=1", "model.filter_dim=8",
+                        "task=classification"],
+    "npy": lambda d: ["data=npy", f"data.path={write_npy(d / 'arrays', 200)}",
+                      "task=regression"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """One short run per model type (classification; npy: MLP regression), exported."""
+    folders = {}
+    for name, overrides in RUNS.items():
+        folder = tmp_path_factory.mktemp(name)
+        cfg = compose_run([*overrides(folder), *QUICK_FIT], folder / "run")
+        run(cfg)
+        folders[name] = folder / "run"
+    return folders
+
+
+def lightning_predictions(run_dir: Path) -> dict[str, torch.Tensor]:
+    """Raw inputs of the first test batch and the Lightning module's predictions on it
+    (its datamodule normalises them), from the best checkpoint."""
+    best = json.loads((run_dir / "results.json").read_text())["best_checkpoint"]
+    checkpoint = torch.load(best, weights_only=True)
+    cfg = OmegaConf.create(checkpoint["hlt_config"])
+    datamodule = build_datamodule(cfg.data)
+    module = TaskModule(instantiate(cfg.model), instantiate(cfg.task), optimizer=None)
+    module.load_state_dict(checkpoint["state_dict"])
+    dataset = datamodule.dataset("test")
+    raw = datamodule.examples["test"].gather(dataset.rows_of((0, 0)))
+    with torch.no_grad():
+        expected = module.eval().predict_step(dataset[(0, 0)], 0)
+    return {"expected": expected, **{k: raw[k] for k in ("inputs", "mask") if k in raw}}
+
+
+CHECK = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+    import torch
+    for name in ("lightning", "hydra", "omegaconf", "torchmetrics", "safetensors",
+                 "numpy", "hlt_core", "hlt_data", "hlt_models", "hlt_tasks"):
+        if importlib.util.find_spec(name) is not None:
+            raise SystemExit(f"{name} is importable in the torch-only venv")
+    report = {}
+    for name, export in json.loads(sys.argv[1]).items():
+        ref = torch.load(f"{export}/ref.pt", weights_only=True)
+        spec = json.load(open(f"{export}/model.json"))["predictor"]
+        predictor = torch.export.load(f"{export}/{spec['file']}").module()
+        args = [ref[key] for key in spec["inputs"]]
+        out = predictor(*args)
+        assert out.dtype == ref["expected"].dtype and out.shape == ref["expected"].shape
+        report[name] = (out - ref["expected"]).abs().max().item()
+        if "length" in spec["dynamic"]:  # a shorter length and another batch size run too
+            assert predictor(*[a[:3, :7] for a in args]).shape[0] == 3
+    print(json.dumps(report))
+    """
+)
+
+
+def test_exported_predictors_equal_the_lightning_module_with_torch_alone(runs, tmp_path):
+    exports = {}
+    for name, run_dir in runs.items():
+        export = run_dir / "export"
+        torch.save(lightning_predictions(run_dir), export / "ref.pt")
+        exports[name] = str(export)
+    spec = {n: json.loads((Path(e) / "model.json").read_text())["predictor"]
+            for n, e in exports.items()}  # fmt: skip
+    assert {s["format"] for s in spec.values()} == {"torch.export"}
+    assert spec["transformer"]["dynamic"] == ["batch", "length"]
+    assert spec["hyena"]["dynamic"] == ["batch"]  # torch.linspace fixes its length
+    assert spec["mlp"]["inputs"] == ["inputs"] and spec["mlp"]["outputs"] == "probabilities"
+
+    venv = tmp_path / "venv"
+    subprocess.run([uv(), "venv", str(venv), "--python", sys.executable, "-q"], check=True)
+    python = venv / "bin" / "python"
+    torch_version = importlib.metadata.version("torch").split("+")[0]
+    subprocess.run(
+        [uv(), "pip", "install", "-q", "--python", str(python), f"torch=={torch_version}"],
+        check=True,
+    )
+    (tmp_path / "check.py").write_text(CHECK)
+    done = subprocess.run(
+        [str(python), str(tmp_path / "check.py"), json.dumps(exports)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    differences = json.loads(done.stdout.strip().splitlines()[-1])
+    print("parity (max |exported - Lightning|):", differences)
+    assert differences == {"mlp": 0.0, "transformer": 0.0, "hyena": 0.0, "npy": 0.0}
+
+
+def test_onnx_predictors_agree_with_the_lightning_module_within_1e_5(runs):
+    """The optional ONNX export (onnxruntime, CPU): float32 kernels differ from torch's,
+    so parity is a tolerance, 1e-5 on probabilities and on standardised-then-rescaled
+    values of order 1000 relative to their scale."""
+    import onnxruntime
+
+    for name, run_dir in runs.items():
+        export = run_dir / "export"
+        spec = json.loads((export / "model.json").read_text())["predictor"]["onnx"]
+        ref = lightning_predictions(run_dir)
+        session = onnxruntime.InferenceSession(export / spec["file"])
+        (out,) = session.run(None, {key: ref[key].numpy() for key in spec["inputs"]})
+        scale = ref["expected"].abs().max().clamp(min=1).item()
+        difference = np.abs(out - ref["expected"].numpy()).max() / scale
+        print(f"onnx {name}: max relative difference {difference:.2e}")
+        assert difference <= 1e-5, name
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_hlt_predict_on_a_new_csv_gives_label_names_and_probabilities(runs, tmp_path, capsys):
+    new = write_table(tmp_path / "new.csv", 40, seed=1)
+    out = tmp_path / "out" / "p.csv"
+    assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    rows = read_csv(out)
+    assert list(rows[0]) == ["file", "row", "prediction", *LABELS]
+    assert [r["row"] for r in rows] == [str(line) for line in range(2, 42)]
+    assert {r["file"] for r in rows} == {str(new)}
+    for r in rows:
+        probabilities = [float(r[label]) for label in LABELS]
+        assert abs(sum(probabilities) - 1) < 1e-6
+        assert r["prediction"] == LABELS[int(np.argmax(probabilities))]
+
+
+def test_hlt_predict_repeats_the_trainers_predictions_without_the_target(runs, tmp_path):
+    """Same rows, same numbers as predict=true, through the export and saved statistics;
+    the target column is not needed (and ignored when present)."""
+    trained = read_csv(runs["mlp"] / "predictions.csv")
+    source = Path(trained[0]["file"])
+    lines = source.read_text().splitlines()
+    no_target = tmp_path / "features.csv"
+    no_target.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    for i, new in enumerate((source, no_target)):
+        out = tmp_path / f"p{i}.csv"
+        assert hlt(["predict", str(runs["mlp"] / "export"), str(new), "--out", str(out)]) == 0
+        by_row = {r["row"]: r for r in read_csv(out)}
+        for r in trained:
+            assert by_row[r["row"]]["prediction"] == r["prediction"]
+            assert [float(by_row[r["row"]][k]) for k in LABELS] == [float(r[k]) for k in LABELS]
+
+
+def test_hlt_predict_on_fasta_names_records(runs, tmp_path, monkeypatch):
+    new = write_fasta(tmp_path / "new.fa", 30, seed=2)
+    monkeypatch.chdir(tmp_path)
+    assert hlt(["predict", str(runs["hyena"]), str(new)]) == 0
+    rows = read_csv(tmp_path / "predictions.csv")  # the default: the current folder
+    assert list(rows[0]) == ["file", "row", "prediction", "poor", "rich"]
+    assert [r["row"] for r in rows] == [f"s{i}" for i in range(30)]
+    assert {r["prediction"] for r in rows} <= {"poor", "rich"}
+
+
+def test_hlt_predict_streams_batches_into_parquet(runs, tmp_path):
+    new = write_table(tmp_path / "big.csv", 300, seed=3)
+    whole, streamed = tmp_path / "whole.parquet", tmp_path / "streamed.parquet"
+    assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(whole)]) == 0
+    args = ["predict", str(runs["mlp"]), str(new), "--out", str(streamed), "--batch-size", "32"]
+    assert hlt(args) == 0
+    table = pq.read_table(streamed)
+    assert table.num_rows == 300 and table.column_names[:3] == ["file", "row", "prediction"]
+    assert pq.ParquetFile(streamed).metadata.num_row_groups == 10  # one per batch
+    assert table.equals(pq.read_table(whole))
+
+
+@pytest.mark.parametrize(
+    ("model", "content", "message"),
+    [
+        ("mlp", "a,b,species\n1,2,cat\n", r"bad\.csv: no feature column 'c'"),
+        ("mlp", "a,b,c\n1,2,3\n4,5\n", r"bad\.csv line 3: 2 cells but the header has 3"),
+        ("mlp", "a,b,c\n1,2,3\n4,x,6\n", r"bad\.csv line 3 column 'b': 'x' is not a number"),
+        ("transformer", ">ok\nACGT\n>odd\nACXT\n", r"bad\.fa record 'odd' position 3: 'X'"),
+    ],
+)
+def test_bad_input_is_one_line_naming_file_and_row(runs, tmp_path, capsys, model, content, message):
+    bad = tmp_path / ("bad.fa" if model != "mlp" else "bad.csv")
+    bad.write_text(content)
+    out = tmp_path / "p.csv"
+    assert hlt(["predict", str(runs[model]), str(bad), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("error: ")
+    assert __import__("re").search(message, error), error
+    assert not out.exists()  # nothing half-written
+
+
+def test_hlt_predict_on_npy_gives_regression_values_in_original_units(runs, tmp_path):
+    new = write_npy(tmp_path / "new", 20)
+    (new / "targets.npy").unlink()  # new data has no targets
+    out = tmp_path / "p.csv"
+    assert hlt(["predict", str(runs["npy"]), str(new), "--out", str(out)]) == 0
+    rows = read_csv(out)
+    assert list(rows[0]) == ["file", "row", "prediction"]
+    assert [r["row"] for r in rows] == [str(i) for i in range(20)]
+    assert 500 < np.mean([float(r["prediction"]) for r in rows]) < 1500  # not standardised
+
+
+def test_wrong_width_npy_and_missing_paths_are_one_line(runs, tmp_path, capsys):
+    wide = write_npy(tmp_path / "wide", 10, width=5)
+    assert hlt(["predict", str(runs["npy"]), str(wide / "inputs.npy")]) == 2
+    error = capsys.readouterr().err
+    assert "inputs.npy: inputs of shape (5,) per row" in error and "rows of 3 features" in error
+    assert hlt(["predict", str(tmp_path), str(tmp_path)]) == 2
+    assert "neither a run folder nor an export" in capsys.readouterr().err
+    assert hlt(["predict", str(runs["mlp"]), str(tmp_path / "none.csv")]) == 2
+    assert "none.csv: no such file or folder" in capsys.readouterr().err
