@@ -7,6 +7,7 @@ from hlt_tasks.ordinal import OrdinalRegressionTask
 from hlt_tasks.regression import RegressionTask
 from hlt_tasks.sequence import (
     IGNORE,
+    AnswerLanguageModelTask,
     LanguageModelTask,
     TokenClassificationTask,
     TokenPerplexity,
@@ -14,6 +15,7 @@ from hlt_tasks.sequence import (
 
 __all__ = [
     "IGNORE",
+    "AnswerLanguageModelTask",
     "ClassificationTask",
     "LanguageModelTask",
     "LinearDecoder",
