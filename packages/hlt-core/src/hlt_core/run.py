@@ -36,6 +36,8 @@ from hlt_core.console import print_config_tree
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
+from hlt_core.init_from import KEY as INIT_FROM
+from hlt_core.init_from import init_from
 from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
@@ -147,8 +149,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_filled(cfg)
     if cfg.print_config:
         print_config_tree(cfg)
-    model = instantiate(cfg.model)
+    model_config = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    source = model_config.pop(INIT_FROM, None)  # not an argument of the model
+    model = instantiate(model_config)
     check_model_fits_data(model, cfg.data.dims)
+    if source:
+        log.info(init_from(model, source, model_config))
     module = TaskModule(
         model=model,
         task=instantiate(cfg.task),
@@ -189,7 +195,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 trainer.save_checkpoint(last, weights_only=False)
             best = checkpointing.best_model_path or str(last)
             extra.update(checkpoint_position(best))
-            export_model(best, cfg.model, module.feature_width, run_dir / "export")
+            export_model(best, model_config, module.feature_width, run_dir / "export")
     evaluated = best if cfg.train else cfg.ckpt_path
     if cfg.train:
         # val/* of the evaluated checkpoint, not of the last epoch: results.json then
