@@ -45,7 +45,7 @@ def write_fasta(path: Path, records: int, labelled: bool, bias: float, seed: int
     return path
 
 
-def write_families(out: Path, pretrain: int = 2000, finetune: int = 600, bias: float = 0.4) -> None:
+def write_families(out: Path, pretrain: int = 2000, finetune: int = 600, bias: float = 0.6) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_fasta(out / "pretrain.fa", pretrain, labelled=False, bias=bias, seed=0)
     write_fasta(out / "finetune.fa", finetune, labelled=True, bias=bias, seed=1)

@@ -10,7 +10,6 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from prepare_families import write_families
 from safetensors.torch import load_file
 
 from helpers import QUICK, compose_run
@@ -18,6 +17,7 @@ from hlt_core.data_facts import build_datamodule, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.init_from import init_from
 from hlt_core.run import run
+from prepare_families import write_families
 
 MODEL = ["model=transformer", "model.dim=32", "model.depth=2"]
 NO_STEPS = ["trainer.max_steps=0", "test=false", "trainer.enable_progress_bar=false"]
