@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 from helpers import QUICK, compose_run
 from hlt_core.data_facts import build_datamodule, fill_dims
 from hlt_core.errors import UserError
-from hlt_core.init_from import init_from
+from hlt_core.init_from import init_from, split_model_config
 from hlt_core.run import run
 from prepare_families import write_families
 
@@ -89,8 +88,7 @@ def test_an_export_folder_and_a_run_folder_load_the_same(pretrained):
     data, source = pretrained
     cfg = finetune_config(data, source.parent / "unused")
     fill_dims(cfg, build_datamodule(cfg.data))
-    config = OmegaConf.to_container(cfg.model, resolve=True)
-    config.pop("init_from")
+    config, _ = split_model_config(cfg.model)
     from_run, from_export = instantiate(config), instantiate(config)
     init_from(from_run, str(source), config)
     init_from(from_export, str(source / "export"), config)

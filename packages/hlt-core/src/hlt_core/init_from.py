@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
 from torch import nn
 
@@ -23,6 +24,14 @@ from hlt_core.errors import UserError
 
 KEY = "init_from"
 log = logging.getLogger(__name__)
+
+
+def split_model_config(model: DictConfig | Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The model's resolved config without ``init_from`` (the run's option, not an argument
+    of the model: instantiate this), and the ``init_from`` value."""
+    node = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else model
+    config = dict(node)  # type: ignore[arg-type]
+    return config, config.pop(KEY, None)
 
 
 def export_folder(source: str | Path) -> Path:

@@ -36,8 +36,7 @@ from hlt_core.console import print_config_tree
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
-from hlt_core.init_from import KEY as INIT_FROM
-from hlt_core.init_from import init_from
+from hlt_core.init_from import init_from, split_model_config
 from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
@@ -149,8 +148,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_filled(cfg)
     if cfg.print_config:
         print_config_tree(cfg)
-    model_config = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
-    source = model_config.pop(INIT_FROM, None)  # not an argument of the model
+    model_config, source = split_model_config(cfg.model)
     model = instantiate(model_config)
     check_model_fits_data(model, cfg.data.dims)
     if source:
