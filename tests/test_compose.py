@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
-from helpers import EXPERIMENTS, QUICK, compose_run
+from helpers import EXPERIMENTS, QUICK, REPO, compose_run
 from hlt_core.run import run, run_or_exit
 from prepare_digits import write_digits
+from prepare_families import write_families
 
 
 def test_there_are_experiments_to_check():
@@ -23,6 +25,10 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
     if experiment.startswith("digits"):
         write_digits(tmp_path / "digits")
         return [f"data.path={tmp_path / 'digits'}"]
+    if experiment.startswith("families"):
+        write_families(tmp_path, pretrain=100, finetune=100)
+        stage = experiment.removeprefix("families_")
+        return [f"data.path={tmp_path / stage}.fa"]
     return []
 
 
@@ -93,3 +99,30 @@ def test_bad_checkpoint_path_exits_naming_the_path(problem, run_dir, tmp_path, c
     assert f"ckpt_path={ckpt}" in err
     assert "Traceback" not in err
     assert not (run_dir / "checkpoints").exists()
+
+
+def readme_commands() -> list[list[str]]:
+    """The overrides of every trainer command of the README's reproduction sections:
+    the experiments of the synthetic-tasks table and the pretrain/fine-tune commands."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Synthetic tasks") : text.index("## Your own data")]
+    table = [
+        ["experiment=" + name, "trainer.enable_progress_bar=false"]
+        for name in re.findall(r"^\|[^|]+\|[^|]+\|[^|]+\| `(\w+)` \|", section, re.MULTILINE)
+    ]
+    commands = [
+        line.split("#")[0].split()[3:]
+        for line in section.splitlines()
+        if line.startswith("uv run apps/trainer ")
+    ]
+    return table + commands
+
+
+def test_the_readme_reproduction_commands_compose(run_dir):
+    commands = readme_commands()
+    assert len(commands) == 11  # 8 table rows, pretrain, fine-tune, from scratch
+    for overrides in commands:
+        init_from = [o for o in overrides if o.startswith("model.init_from=")]
+        cfg = compose_run([o for o in overrides if o.split("=")[0] != "hydra.run.dir"], run_dir)
+        assert cfg.model.init_from == (init_from[0].split("=", 1)[1] if init_from else None)
+        assert cfg.name == overrides[0].removeprefix("experiment=")

@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from hlt_core.data_facts import build_datamodule, fill_dims
+from hlt_core.init_from import split_model_config
 from hlt_core.module import TaskModule
 from hlt_core.schemas import register_schemas
 from prepare_digits import write_digits
@@ -37,7 +38,8 @@ def test_digits_experiment_trains_on_files(tmp_path):
     dm = build_datamodule(cfg.data)
     fill_dims(cfg, dm)
     assert cfg.model.input_dim == 64 and cfg.task.num_classes == 10
-    module = TaskModule(instantiate(cfg.model), instantiate(cfg.task), instantiate(cfg.optimizer))
+    model = instantiate(split_model_config(cfg.model)[0])
+    module = TaskModule(model, instantiate(cfg.task), instantiate(cfg.optimizer))
     trainer = L.Trainer(
         max_epochs=3,
         limit_train_batches=10,

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from build_tools import build_wheel, uv
 from hlt_core.export import model_state_from_checkpoint
+from hlt_core.init_from import split_model_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,7 @@ def test_export_reproduces_outputs_in_a_venv_without_lightning(trained_run, tmp_
     # checkpoint holds), with the best checkpoint's weights
     best = json.loads((trained_run / "results.json").read_text())["best_checkpoint"]
     cfg = OmegaConf.create(torch.load(best, weights_only=True)["hlt_config"])
-    model = instantiate(cfg.model)
+    model = instantiate(split_model_config(cfg.model)[0])
     model.load_state_dict(model_state_from_checkpoint(best), strict=True)
     tokens = torch.randint(16, (4, 65), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -117,3 +117,14 @@ def test_bad_sizes_are_named():
         SimulatedDataModule(GaussianClusters(), train_batches=0)
     with pytest.raises(DataConfigError, match=r"seq_len >= 3, got 2"):
         AssociativeRecall(seq_len=2)
+
+
+@pytest.mark.parametrize("sampler_cls", [AssociativeRecall, InductionHeads])
+def test_append_answer_gives_safaris_format(sampler_cls):
+    plain = sampler_cls(vocab_size=10, seq_len=21)
+    appended = sampler_cls(vocab_size=10, seq_len=21, append_answer=True)
+    batch = plain.sample(8, torch.Generator().manual_seed(0))
+    long = appended.sample(8, torch.Generator().manual_seed(0))
+    assert torch.equal(long["inputs"][:, :-1], batch["inputs"])
+    assert torch.equal(long["inputs"][:, -1], batch["targets"])
+    assert appended.dims == {"vocab_size": 10, "seq_len": 22, "answer_length": 1}

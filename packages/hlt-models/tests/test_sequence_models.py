@@ -32,7 +32,9 @@ def test_bidirectional_transformer_sees_the_future():
     changed = tokens.clone()
     changed[:, 40] = (changed[:, 40] + 1) % VOCAB
     with torch.no_grad():
-        assert (model(tokens)[:, :40] - model(changed)[:, :40]).abs().max() > 1e-3
+        # at init attention's branch is small next to the N(0, 1) token embedding, so the
+        # effect is ~4e-4; a causal model's is exactly 0 (checked above to 1e-5)
+        assert (model(tokens)[:, :40] - model(changed)[:, :40]).abs().max() > 1e-4
 
 
 def test_fft_conv_equals_direct_causal_convolution():

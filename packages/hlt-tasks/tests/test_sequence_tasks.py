@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from hlt_tasks import IGNORE, LanguageModelTask, PositionDecoder, TokenClassificationTask
+from hlt_tasks import (
+    IGNORE,
+    AnswerLanguageModelTask,
+    LanguageModelTask,
+    PositionDecoder,
+    TokenClassificationTask,
+)
 
 
 def one_hot_logits(tokens, vocab, scale=20.0):
@@ -57,3 +63,20 @@ def test_token_classification_names_a_shape_mismatch():
     task = TokenClassificationTask(num_classes=3)
     with pytest.raises(ValueError, match=r"targets of shape \(2,\) do not match outputs \(2, 4\)"):
         task.loss(torch.zeros(2, 4, 3), {"targets": torch.tensor([0, 1])})
+
+
+def test_answer_language_model_trains_on_every_position_and_scores_only_the_answer():
+    task = AnswerLanguageModelTask(vocab_size=6, answer_length=1)
+    inputs = torch.tensor([[1, 2, 3, 4, 5]])  # 5 is the appended answer
+    batch = {"inputs": inputs, "targets": inputs[:, -1]}
+    right = one_hot_logits(torch.tensor([[2, 3, 4, 5, 0]]), 6)  # every next token right
+    wrong_answer = one_hot_logits(torch.tensor([[2, 3, 4, 0, 0]]), 6)
+    wrong_question = one_hot_logits(torch.tensor([[0, 0, 0, 5, 0]]), 6)
+    assert task.loss(right, batch).item() < 1e-6
+    # a wrong token anywhere in the question costs loss: every position is trained
+    assert task.loss(wrong_question, batch).item() > 10
+    for outputs, accuracy in [(right, 1.0), (wrong_answer, 0.0), (wrong_question, 1.0)]:
+        metrics = task.metrics("test/")
+        metrics.update(*task.metric_inputs(outputs, batch))
+        assert metrics.compute()["test/acc"].item() == pytest.approx(accuracy)
+    assert torch.equal(task.predict(right), torch.tensor([[5]]))

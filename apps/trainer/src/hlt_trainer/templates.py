@@ -137,6 +137,7 @@ CONFIG = {
 _target_: {module}.{cls}
 input_dim: ${{data.dims.input_dim}}
 width: 64
+init_from: null  # a run folder or export to start from (fine-tuning)
 """,
     "task": """\
 _target_: {module}.{cls}

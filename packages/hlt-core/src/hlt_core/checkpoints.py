@@ -52,10 +52,8 @@ def _listed(keys: list[str]) -> str:
     return ", ".join(keys[:SHOWN]) + more
 
 
-def check_compatible(path: str, module: nn.Module) -> None:
-    """Fail naming the mismatched keys if the checkpoint holds another architecture."""
-    saved = load_checkpoint(path)["state_dict"]
-    expected = module.state_dict()
+def state_mismatches(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """What keeps ``saved`` weights from loading strictly into a state dict ``expected``."""
     missing = sorted(set(expected) - set(saved))
     unexpected = sorted(set(saved) - set(expected))
     reshaped = sorted(
@@ -63,15 +61,20 @@ def check_compatible(path: str, module: nn.Module) -> None:
         for key in set(saved) & set(expected)
         if hasattr(saved[key], "shape") and saved[key].shape != expected[key].shape
     )
-    problems = [
+    return [
         f"{label}: {_listed(keys)}"
         for label, keys in (
-            ("missing from checkpoint", missing),
+            ("missing from the saved weights", missing),
             ("not in this model", unexpected),
-            ("shape (checkpoint vs model)", reshaped),
+            ("shape (saved vs model)", reshaped),
         )
         if keys
     ]
+
+
+def check_compatible(path: str, module: nn.Module) -> None:
+    """Fail naming the mismatched keys if the checkpoint holds another architecture."""
+    problems = state_mismatches(load_checkpoint(path)["state_dict"], module.state_dict())
     if problems:
         raise UserError(
             f"ckpt_path={path} was saved from another architecture; " + "; ".join(problems)

@@ -48,6 +48,7 @@ from hlt_core.console import print_config_tree, report_end, route_lightning_logg
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
+from hlt_core.init_from import init_from, split_model_config
 from hlt_core.loggers import check_logger_packages
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
@@ -221,8 +222,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_filled(cfg)
     if cfg.print_config:
         print_config_tree(cfg)
-    model = instantiate(cfg.model)
+    model_config, source = split_model_config(cfg.model)
+    model = instantiate(model_config)
     check_model_fits_data(model, cfg.data.dims)
+    if source:
+        log.info(init_from(model, source, model_config))
     module = TaskModule(
         model=model,
         task=instantiate(cfg.task),
@@ -276,7 +280,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             }
             export_model(
                 best,
-                cfg.model,
+                model_config,
                 module.feature_width,
                 run_dir / "export",
                 data_facts,

@@ -21,6 +21,19 @@ class TokenEmbedding(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.embed(tokens.long())
 
+    def reset_parameters_after_init(self) -> None:
+        """N(0, 1) token vectors (PyTorch's default), not the generic N(0, 0.02).
+
+        At 0.02 the token identity is a small part of the residual stream next to the
+        first blocks' outputs, and a small Transformer settles on a shortcut: on
+        associative recall (vocab 16, length 65; dim 64, depth 2) it stays at 0.32 test
+        accuracy after 2,000 steps, the score of answering the most frequent value in the
+        context. With N(0, 1) the same model and data reach 0.98 by step 750; induction
+        heads (vocab 20, length 30) go from 0.06 to 1.00 by step 500 (README, *Synthetic
+        tasks*).
+        """
+        nn.init.normal_(self.embed.weight, std=1.0)
+
 
 class LinearEmbedding(nn.Module):
     """``(batch, length, input_dim)`` continuous inputs -> ``(batch, length, dim)``."""

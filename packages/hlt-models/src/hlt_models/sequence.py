@@ -79,10 +79,11 @@ class SequenceModel(nn.Module):
         self.out_features = dim
         self.apply(init_weights)
         scale_residual_outputs(self.blocks, len(blocks))
-        self.reset_mixers()
+        self.reset_own_inits()
 
-    def reset_mixers(self) -> None:
-        """Re-run mixer-specific initialisation that the generic pass overwrote."""
+    def reset_own_inits(self) -> None:
+        """Re-run the initialisation of modules (token embeddings, Hyena mixers) that
+        choose their own, which the generic pass overwrote."""
         for module in self.modules():
             reset = getattr(module, "reset_parameters_after_init", None)
             if module is not self and callable(reset):

@@ -8,6 +8,7 @@ from hlt_tasks.outputs import OriginalUnits, Probabilities, Values
 from hlt_tasks.regression import RegressionTask
 from hlt_tasks.sequence import (
     IGNORE,
+    AnswerLanguageModelTask,
     LanguageModelTask,
     TokenClassificationTask,
     TokenPerplexity,
@@ -15,6 +16,7 @@ from hlt_tasks.sequence import (
 
 __all__ = [
     "IGNORE",
+    "AnswerLanguageModelTask",
     "ClassificationTask",
     "LanguageModelTask",
     "LinearDecoder",

@@ -140,3 +140,40 @@ class LanguageModelTask(_PerPositionTask):
             },
             prefix=prefix,
         )
+
+
+class AnswerLanguageModelTask(LanguageModelTask):
+    """safari's objective on synthetic tasks: next-token loss on every position of a
+    sequence whose last ``answer_length`` tokens are the answer, and the metrics (accuracy)
+    on the answer alone, predicted from the positions just before it.
+
+    Training sees every predictable token (values after a repeated key, the copied token),
+    as in the papers' numbers; the score is that of ``task=classification`` on the same
+    question, so the two objectives compare on one test set.
+    """
+
+    def __init__(
+        self, vocab_size: int, answer_length: int = 1, decoder: Mapping[str, Any] | None = None
+    ) -> None:
+        if answer_length < 1:
+            raise ValueError(
+                f"AnswerLanguageModelTask needs answer_length >= 1, got {answer_length}"
+            )
+        super().__init__(vocab_size=vocab_size, decoder=decoder)
+        self.answer_length = answer_length
+
+    def metric_inputs(
+        self, outputs: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = outputs[:, -self.answer_length - 1 : -1]
+        answer = batch["inputs"][:, -self.answer_length :]
+        return logits.reshape(-1, self.vocab_size).float(), answer.reshape(-1).long()
+
+    def metrics(self, prefix: str) -> MetricCollection:
+        return MetricCollection(
+            {"acc": MulticlassAccuracy(self.vocab_size, average="micro")}, prefix=prefix
+        )
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The answer tokens, ``(B, answer_length)``."""
+        return outputs[:, -self.answer_length - 1 : -1].argmax(dim=-1)
