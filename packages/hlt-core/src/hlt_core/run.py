@@ -157,12 +157,12 @@ def fit(
         ) from error
 
 
-def build_predictor(cfg: DictConfig, module: TaskModule) -> Predictor:
+def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Predictor:
     """A fresh, uncompiled copy of the run's model and decoder with the task's output
     transform and the data's feature statistics (the export loads the weights)."""
     state = module.data_state or {}
     return Predictor(
-        instantiate(cfg.model),
+        instantiate(model_config),
         module.task.build_decoder(module.feature_width),
         module.task.output_transform(),
         state.get("feature_mean"),
@@ -284,7 +284,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 module.feature_width,
                 run_dir / "export",
                 data_facts,
-                predictor=build_predictor(cfg, module),
+                predictor=build_predictor(model_config, module),
                 example=example_inputs(next(iter(datamodule.predict_dataloader()))),
                 output_kind=getattr(module.task, "output_kind", "values"),
                 onnx=cfg.export_onnx,
