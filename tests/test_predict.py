@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from build_tools import uv
 from helpers import QUICK, compose_run
 from hlt_core.data_facts import build_datamodule
+from hlt_core.init_from import split_model_config
 from hlt_core.module import TaskModule
 from hlt_core.run import run
 from hlt_trainer.cli import main as hlt
@@ -95,7 +96,8 @@ def lightning_predictions(run_dir: Path) -> dict[str, torch.Tensor]:
     checkpoint = torch.load(best, weights_only=True)
     cfg = OmegaConf.create(checkpoint["hlt_config"])
     datamodule = build_datamodule(cfg.data)
-    module = TaskModule(instantiate(cfg.model), instantiate(cfg.task), optimizer=None)
+    model_config, _ = split_model_config(cfg.model)  # the run's init_from is not the model's
+    module = TaskModule(instantiate(model_config), instantiate(cfg.task), optimizer=None)
     module.load_state_dict(checkpoint["state_dict"])
     dataset = datamodule.dataset("test")
     raw = datamodule.examples["test"].gather(dataset.rows_of((0, 0)))

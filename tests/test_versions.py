@@ -25,10 +25,9 @@ def copy_members(tmp_path: Path) -> Path:
 def test_version_outside_the_required_range_is_named(tmp_path):
     root = copy_members(tmp_path)
     pyproject = root / "packages" / "hlt-models" / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
-    assert violations(root) == [
-        "hlt-trainer requires hlt-models<0.2,>=0.1 but hlt-models is at 0.2.0"
-    ]
+    pyproject.write_text(re.sub(r'version = "[^"]*"', 'version = "9.0.0"', pyproject.read_text()))
+    (message,) = violations(root)
+    assert re.fullmatch(r"hlt-trainer requires hlt-models\S+ but hlt-models is at 9\.0\.0", message)
 
 
 def test_requirement_without_a_range_is_named(tmp_path):
