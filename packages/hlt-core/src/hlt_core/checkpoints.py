@@ -72,9 +72,10 @@ def state_mismatches(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> l
     ]
 
 
-def check_compatible(path: str, module: nn.Module) -> None:
-    """Fail naming the mismatched keys if the checkpoint holds another architecture."""
-    problems = state_mismatches(load_checkpoint(path)["state_dict"], module.state_dict())
+def check_compatible(path: str, checkpoint: Mapping[str, Any], module: nn.Module) -> None:
+    """Fail naming the mismatched keys if the checkpoint (loaded from ``path`` by
+    ``load_checkpoint``) holds another architecture."""
+    problems = state_mismatches(checkpoint["state_dict"], module.state_dict())
     if problems:
         raise UserError(
             f"ckpt_path={path} was saved from another architecture; " + "; ".join(problems)
@@ -96,17 +97,16 @@ def _flat(node: Any, prefix: str) -> dict[str, Any]:
     return {prefix: node}
 
 
-def holds_weights_only(path: str) -> bool:
-    """A file with a ``state_dict`` but none of Lightning's training state."""
-    return "pytorch-lightning_version" not in load_checkpoint(path)
+def holds_weights_only(checkpoint: Mapping[str, Any]) -> bool:
+    """A ``state_dict`` but none of Lightning's training state."""
+    return "pytorch-lightning_version" not in checkpoint
 
 
-def check_resumable(path: str, config: Mapping[str, Any]) -> None:
+def check_resumable(path: str, checkpoint: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     """A resume continues a run exactly as saved: the checkpoint must hold the training
     state, and the optimizer and scheduler settings must be the saved ones (Lightning
     restores the optimizer's state, lr included, so a changed setting would be recorded
     but silently not applied). Either problem is one line naming the key."""
-    checkpoint = load_checkpoint(path)
     if "optimizer_states" not in checkpoint or "loops" not in checkpoint:
         raise UserError(
             f"ckpt_path={path} holds weights only (no optimizer or loop state), so training "

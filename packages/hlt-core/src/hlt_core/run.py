@@ -237,10 +237,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         data_state=getattr(datamodule, "preprocessing", None),
     )
     module.example_input_array = summary_example(datamodule)
+    saved = None  # the checkpoint of ckpt_path, loaded (memory-mapped) once for every check
     if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
-        check_compatible(cfg.ckpt_path, module)
+        saved = load_checkpoint(cfg.ckpt_path)
+        check_compatible(cfg.ckpt_path, saved, module)
         if cfg.train:
-            check_resumable(cfg.ckpt_path, cast(dict[str, Any], module.run_config))
+            check_resumable(cfg.ckpt_path, saved, cast(dict[str, Any], module.run_config))
     check_optimizer(module)
     apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
@@ -291,9 +293,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
             )
     evaluated = best if cfg.train else cfg.ckpt_path
     restore = evaluated  # what Lightning loads before evaluating
-    if not cfg.train and evaluated and holds_weights_only(evaluated):
+    if not cfg.train and saved is not None and holds_weights_only(saved):
         # Lightning restores only its own checkpoints: load bare weights ourselves
-        module.load_state_dict(load_checkpoint(evaluated)["state_dict"])
+        module.load_state_dict(saved["state_dict"])
         restore = None
     if cfg.train:
         # val/* of the evaluated checkpoint, not of the last epoch: results.json then
