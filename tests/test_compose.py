@@ -45,6 +45,16 @@ def test_experiment_trains_a_step_and_writes_its_run_folder(experiment, run_dir,
     assert (run_dir / "csv" / "metrics.csv").is_file()
 
 
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_under_fast_dev_run(experiment, run_dir, tmp_path):
+    extra = data_overrides(experiment, tmp_path)
+    cfg = compose_run([f"experiment={experiment}", "debug=fast_dev_run", "print_config=false",
+                       "trainer.enable_progress_bar=false", *extra], run_dir)  # fmt: skip
+    metrics = run(cfg)
+    assert any(key.startswith("test/") for key in metrics)
+    assert json.loads((run_dir / "results.json").read_text())["global_step"] == 1
+
+
 def test_last_checkpoint_is_written_when_max_steps_stops_mid_epoch(run_dir):
     cfg = compose_run(
         [

@@ -13,6 +13,7 @@ import mlflow
 import pyarrow.parquet as pq
 import pytest
 import torch
+import wandb
 from lightning.pytorch.callbacks import Callback
 
 from helpers import QUICK, compose_run
@@ -138,10 +139,12 @@ def test_tensorboard_writes_event_files(run_dir):
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_wandb_runs_offline_into_the_run_folder(run_dir, monkeypatch):
+def test_wandb_runs_offline_into_the_run_folder_and_each_run_is_finished(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
-    run(compose_run([*QUICK, "logger=wandb"], run_dir))
-    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    for name in ("first", "second"):  # as the jobs of a multirun: one process, two runs
+        run(compose_run([*QUICK, "logger=wandb"], tmp_path / name))
+        assert wandb.run is None  # finished, not left for the next run to log into
+        assert len(list((tmp_path / name / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
 
 
 def test_a_logger_that_is_not_installed_says_how_to_install_it(run_dir, monkeypatch):
@@ -172,3 +175,39 @@ def test_a_run_folder_holding_a_checkpoint_is_not_resumed_unasked(run_dir):
         == steps
     )
     assert again["train/loss"] == first["train/loss"]  # trained again from the start
+
+
+def test_best_so_far_is_logged_each_validation_and_recorded(run_dir):
+    run(compose_run([*QUICK, "trainer.max_epochs=4", "test=false"], run_dir))
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
+        logged = list(csv.DictReader(handle))
+    val = [float(r["val/loss"]) for r in logged if r["val/loss"]][:4]  # then the best's
+    best = [float(r["val/loss_best"]) for r in logged if r["val/loss_best"]]
+    assert len(best) == 4  # after every validation of training
+    assert best == [min(val[: i + 1]) for i in range(4)]  # a running minimum
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["val/loss_best"] == min(val)
+    # the step of the best checkpoint, which the results evaluate
+    assert results["val/loss_best_step"] == results["best_step"]
+    assert results["val/loss"] == pytest.approx(results["val/loss_best"], abs=1e-6)
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
+    assert state["BestSoFar"]["value"] == results["val/loss_best"]  # a resume goes on from it
+
+
+def test_two_validations_per_epoch(run_dir):
+    run(compose_run([*QUICK, "trainer.limit_train_batches=4", "trainer.val_check_interval=0.5",
+                     "trainer.max_epochs=2", "test=false"], run_dir))  # fmt: skip
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
+        steps = [int(r["step"]) for r in csv.DictReader(handle) if r["val/loss"]]
+    assert len(steps) == 4 + 1  # two per epoch, then the best checkpoint's validation
+    assert json.loads((run_dir / "results.json").read_text())["global_step"] == 8
+
+
+def test_evaluating_the_best_checkpoint_again_gives_the_trained_run_numbers(tmp_path, run_dir):
+    trained_dir = trained(tmp_path)
+    first = json.loads((trained_dir / "results.json").read_text())
+    run_or_exit(compose_run([*QUICK, "train=false", f"ckpt_path={first['best_checkpoint']}"],
+                            run_dir))  # fmt: skip
+    again = json.loads((run_dir / "results.json").read_text())
+    for key in ("test/loss", "test/acc", "test/f1"):
+        assert again[key] == pytest.approx(first[key], abs=1e-6), key

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
+from hlt_core.ddp_jobs import ddp_job_argv
 from hlt_core.schemas import register_schemas
 from hlt_trainer.paths import config_dir
 
@@ -26,7 +29,11 @@ def _main(cfg: DictConfig) -> Any:
 
 def main() -> Any:
     """Hydra's app, with its config errors (an unknown key or option, a bad value: Hydra
-    exits 1 before any job starts) given the app's user-error status."""
+    exits 1 before any job starts) given the app's user-error status. A DDP process
+    started by a job of a multirun runs that job alone (``hlt_core.ddp_jobs``)."""
+    job_argv = ddp_job_argv(sys.argv, os.environ)
+    if job_argv is not None:
+        sys.argv = job_argv
     try:
         return _main()
     except SystemExit as stop:

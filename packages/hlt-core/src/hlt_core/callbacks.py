@@ -4,6 +4,7 @@ silently non-reproducible or lose work."""
 
 from __future__ import annotations
 
+import math
 import random
 import signal
 import threading
@@ -15,7 +16,7 @@ from typing import Any, cast
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hlt_core.errors import UserError
@@ -228,6 +229,52 @@ class MetricHistory(Callback):
         self._record(trainer)
 
 
+class BestSoFar(Callback):
+    """The best value yet of the metric the checkpoint callback monitors (its monitor and
+    mode: ``callbacks.model_checkpoint``), and the step it was reached at: logged as
+    ``<monitor>_best`` and ``<monitor>_best_step`` after every validation in training,
+    kept in checkpoints so that a resumed run goes on from it, and written to results.json.
+    A sweep that optimises it ranks runs by their best epoch, not their last."""
+
+    def __init__(self) -> None:
+        self.monitor: str | None = None
+        self.value: float | None = None
+        self.step: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        checkpointing = trainer.checkpoint_callback
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        if not isinstance(checkpointing, ModelCheckpoint) or not checkpointing.monitor:
+            return
+        current = trainer.callback_metrics.get(checkpointing.monitor)
+        if current is None or not math.isfinite(value := float(current)):
+            return
+        if self.value is None or (
+            value < self.value if checkpointing.mode == "min" else value > self.value
+        ):
+            self.value, self.step = value, trainer.global_step
+        self.monitor = checkpointing.monitor
+        for logger in trainer.loggers:
+            logger.log_metrics(self.summary, step=trainer.global_step)
+
+    @property
+    def summary(self) -> dict[str, float]:
+        if self.monitor is None or self.value is None or self.step is None:
+            return {}
+        return {f"{self.monitor}_best": self.value, f"{self.monitor}_best_step": self.step}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "value": self.value, "step": self.step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.monitor, self.value, self.step = (
+            state_dict["monitor"],
+            state_dict["value"],
+            state_dict["step"],
+        )
+
+
 @dataclass
 class RunCallbacks:
     """The callbacks ``run`` adds to every run, kept by name where ``run`` reads them."""
@@ -235,11 +282,19 @@ class RunCallbacks:
     interrupt: InterruptCheckpoint
     at_max_steps: MaxStepsCheckpoint
     history: MetricHistory
+    best: BestSoFar
     throughput: Throughput
     others: list[Callback]
 
     def as_list(self) -> list[Callback]:
-        return [*self.others, self.interrupt, self.at_max_steps, self.history, self.throughput]
+        return [
+            *self.others,
+            self.interrupt,
+            self.at_max_steps,
+            self.history,
+            self.best,
+            self.throughput,
+        ]
 
 
 def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
@@ -248,6 +303,7 @@ def run_callbacks(checkpoint_dir: str | Path) -> RunCallbacks:
         interrupt=InterruptCheckpoint(checkpoint_dir),
         at_max_steps=MaxStepsCheckpoint(checkpoint_dir),
         history=MetricHistory(),
+        best=BestSoFar(),
         throughput=Throughput(),
         others=[RngState(), EpochEndResume(), FiniteLoss(checkpoint_dir)],
     )

@@ -1,12 +1,14 @@
 """Optional loggers: each needs a package that hlt-core installs only as an extra.
 
 Checked before anything is built so that ``logger=mlflow`` without MLflow says what to
-install, not a traceback from Lightning.
+install, not a traceback from Lightning; closed at the end of every job, failed or not,
+so that each job of a multirun gets a run of its own.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from hlt_core.errors import UserError
@@ -35,3 +37,15 @@ def check_logger_packages(loggers: Any) -> None:
                 f"(in this workspace: uv sync --extra {extra} --package hlt-core, "
                 f"or uv sync with the dev group)"
             ) from None
+
+
+def close_loggers(loggers: list[Any], status: str) -> None:
+    """End every logger's run for this job: ``finalize`` (MLflow marks the run FINISHED
+    or FAILED, TensorBoard flushes and closes its writer), and finish the process-wide
+    W&B run, which Lightning leaves open: the next job of a multirun in this process
+    would otherwise log into it."""
+    for logger in loggers:
+        logger.finalize(status)
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=0 if status == "success" else 1)

@@ -14,7 +14,8 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +28,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,10 +48,11 @@ from hlt_core.checkpoints import (
 )
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
+from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
 from hlt_core.init_from import init_from, split_model_config
-from hlt_core.loggers import check_logger_packages
+from hlt_core.loggers import check_logger_packages, close_loggers
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
@@ -133,6 +136,33 @@ def check_optimizer(module: TaskModule) -> None:
         module.optimizer_factory([torch.nn.Parameter(torch.zeros(1))])
     except (ValueError, TypeError) as error:
         raise UserError(f"optimizer: {_one_line(error)}") from None
+
+
+@contextmanager
+def job_resources(loggers: list[Any], run_dir: Path) -> Iterator[None]:
+    """What a job holds beyond its folder, released when it ends however it ends: its
+    logger runs and its distributed processes, so that the next job of a multirun in
+    this process starts afresh (``hlt_core.ddp_jobs``)."""
+    environment = launch_environment()
+    announce_job(run_dir, _in_multirun())
+    status = "failed"
+    try:
+        yield
+        status = "success"
+    finally:
+        close_loggers(loggers, status)
+        leave_job(environment)
+
+
+def check_launcher(trainer: L.Trainer, strategy: Any) -> None:
+    """Refuse strategies that start their processes with multiprocessing (``ddp_spawn``,
+    ``ddp_fork``, ``ddp_notebook``): what the run learns (its step count, its logs, the
+    checkpoint callback's best) stays in those processes, so results.json would lie."""
+    if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+        raise UserError(
+            f"trainer.strategy={strategy} keeps the run's state in spawned processes; "
+            "use trainer.strategy=ddp (on CPU too: trainer.accelerator=cpu trainer.devices=2)"
+        )
 
 
 def fit(
@@ -246,95 +276,100 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_optimizer(module)
     apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
-    callbacks = instantiate_each(cfg.callbacks)
-    if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    always = run_callbacks(checkpoint_dir)
-    callbacks += always.as_list()
-    plugins = trainer_plugins(cfg.trainer.plugins)
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins
-    )
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    with job_resources(loggers, run_dir):
+        callbacks = instantiate_each(cfg.callbacks)
+        if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
+            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        always = run_callbacks(checkpoint_dir)
+        callbacks += always.as_list()
+        plugins = trainer_plugins(cfg.trainer.plugins)
+        trainer: L.Trainer = instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins
+        )
+        check_launcher(trainer, cfg.trainer.strategy)
+        for logger in loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    metrics: dict[str, float] = {}
-    best = None
-    extra: dict[str, Any] = {}
-    if cfg.train:
-        fit(trainer, module, datamodule, cfg.ckpt_path, always.interrupt, last)
-        # train/* describe the last training epoch; val/* and test/* come from the
-        # evaluated checkpoint below
-        metrics.update(
-            (k, v)
-            for k, v in scalar_metrics(trainer.callback_metrics).items()
-            if k.startswith("train/")
-        )
-        checkpointing = trainer.checkpoint_callback
-        if isinstance(checkpointing, ModelCheckpoint):
-            if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
-                trainer.save_checkpoint(last, weights_only=False)
-            best = checkpointing.best_model_path or str(last)
-            extra.update(checkpoint_position(best))
-            data_facts = {
-                "dims": OmegaConf.to_container(cfg.data.dims),
-                **(module.data_state or {}),
-            }
-            export_model(
-                best,
-                model_config,
-                module.feature_width,
-                run_dir / "export",
-                data_facts,
-                predictor=build_predictor(model_config, module),
-                example=example_inputs(next(iter(datamodule.predict_dataloader()))),
-                output_kind=getattr(module.task, "output_kind", "values"),
-                onnx=cfg.export_onnx,
-            )
-    evaluated = best if cfg.train else cfg.ckpt_path
-    restore = evaluated  # what Lightning loads before evaluating
-    if not cfg.train and saved is not None and holds_weights_only(saved):
-        # Lightning restores only its own checkpoints: load bare weights ourselves
-        module.load_state_dict(saved["state_dict"])
-        restore = None
-    if cfg.train:
-        # val/* of the evaluated checkpoint, not of the last epoch: results.json then
-        # tells one story, and sweepers optimise the value of the model that is kept
-        trainer.validate(
-            module, datamodule=datamodule, ckpt_path=restore, weights_only=True, verbose=False
-        )
-        metrics.update(scalar_metrics(trainer.callback_metrics))
-    if cfg.test:
-        trainer.test(module, datamodule=datamodule, ckpt_path=restore, weights_only=True)
-        metrics.update(scalar_metrics(trainer.callback_metrics))
-    if cfg.predict:
-        extra["predictions"] = str(
-            predict(trainer, module, datamodule, restore, predictions_path(cfg, evaluated, run_dir))
-        )
-
-    if trainer.is_global_zero:
-        record = run_record(
-            cfg,
-            started,
-            status="ok",
-            evaluated_checkpoint=evaluated,
-            best_checkpoint=best,
-            global_step=trainer.global_step,
-            **always.throughput.summary,
-            **extra,
-            **label_names(cfg.data.dims),
-        )
-        write_results(run_dir, {**dict(sorted(metrics.items())), **record})
+        metrics: dict[str, float] = {}
+        best = None
+        extra: dict[str, Any] = {}
         if cfg.train:
-            learning_curve(always.history.rows, run_dir / "learning_curve.png")
-        outputs = {
-            "best checkpoint": best,
-            "last checkpoint": last if last.is_file() else None,
-            "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
-            "predictions": extra.get("predictions"),
-            "results": run_dir / "results.json",
-        }
-        report_end(log, {**metrics, **record}, outputs)
+            fit(trainer, module, datamodule, cfg.ckpt_path, always.interrupt, last)
+            # train/* describe the last training epoch; val/* and test/* come from the
+            # evaluated checkpoint below
+            metrics.update(
+                (k, v)
+                for k, v in scalar_metrics(trainer.callback_metrics).items()
+                if k.startswith("train/")
+            )
+            metrics.update(always.best.summary)
+            checkpointing = trainer.checkpoint_callback
+            if isinstance(checkpointing, ModelCheckpoint):
+                if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
+                    trainer.save_checkpoint(last, weights_only=False)
+                best = checkpointing.best_model_path or str(last)
+                extra.update(checkpoint_position(best))
+                data_facts = {
+                    "dims": OmegaConf.to_container(cfg.data.dims),
+                    **(module.data_state or {}),
+                }
+                export_model(
+                    best,
+                    model_config,
+                    module.feature_width,
+                    run_dir / "export",
+                    data_facts,
+                    predictor=build_predictor(model_config, module),
+                    example=example_inputs(next(iter(datamodule.predict_dataloader()))),
+                    output_kind=getattr(module.task, "output_kind", "values"),
+                    onnx=cfg.export_onnx,
+                )
+        evaluated = best if cfg.train else cfg.ckpt_path
+        restore = evaluated  # what Lightning loads before evaluating
+        if not cfg.train and saved is not None and holds_weights_only(saved):
+            # Lightning restores only its own checkpoints: load bare weights ourselves
+            module.load_state_dict(saved["state_dict"])
+            restore = None
+        if cfg.train:
+            # val/* of the evaluated checkpoint, not of the last epoch: results.json then
+            # tells one story, and sweepers optimise the value of the model that is kept
+            trainer.validate(
+                module, datamodule=datamodule, ckpt_path=restore, weights_only=True, verbose=False
+            )
+            metrics.update(scalar_metrics(trainer.callback_metrics))
+        if cfg.test:
+            trainer.test(module, datamodule=datamodule, ckpt_path=restore, weights_only=True)
+            metrics.update(scalar_metrics(trainer.callback_metrics))
+        if cfg.predict:
+            extra["predictions"] = str(
+                predict(
+                    trainer, module, datamodule, restore, predictions_path(cfg, evaluated, run_dir)
+                )
+            )
+
+        if trainer.is_global_zero:
+            record = run_record(
+                cfg,
+                started,
+                status="ok",
+                evaluated_checkpoint=evaluated,
+                best_checkpoint=best,
+                global_step=trainer.global_step,
+                **always.throughput.summary,
+                **extra,
+                **label_names(cfg.data.dims),
+            )
+            write_results(run_dir, {**dict(sorted(metrics.items())), **record})
+            if cfg.train:
+                learning_curve(always.history.rows, run_dir / "learning_curve.png")
+            outputs = {
+                "best checkpoint": best,
+                "last checkpoint": last if last.is_file() else None,
+                "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
+                "predictions": extra.get("predictions"),
+                "results": run_dir / "results.json",
+            }
+            report_end(log, {**metrics, **record}, outputs)
     return metrics
 
 

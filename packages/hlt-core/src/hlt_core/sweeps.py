@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hlt_core.plots import best_job, compare_runs
 
@@ -70,7 +71,8 @@ def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
             value = row.get(column, "")
             if column == "status" and value == "failed":
                 value = f"failed: {row.get('error', '')}"
-            cells.append(f"{value:.4f}" if isinstance(value, float) else str(value))
+            # Text, not markup: an error message may hold "[...]"
+            cells.append(Text(f"{value:.4f}" if isinstance(value, float) else str(value)))
         table.add_row(*cells)
     Console().print(table)
     with (sweep_dir / "summary.csv").open("w", newline="") as handle:
