@@ -75,6 +75,7 @@ def test_optuna_sweep_with_ddp_and_a_logger_asks_each_trial_once(tmp_path):
         f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("Launching 1 jobs") == 2  # one trial at a time, each asked once
     assert job_folders(sweep) == ["0", "1"]
     trials = rows(sweep)
     assert [t["status"] for t in trials] == ["ok", "ok"]
