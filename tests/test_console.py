@@ -97,9 +97,10 @@ def test_the_learning_curve_is_drawn_whichever_logger(logger, run_dir):
 
 def test_the_best_job_is_marked_lowest_loss_or_highest_accuracy():
     rows = [
-        {"job": "0", "val/loss": 0.5, "test/acc": 0.8},
-        {"job": "1", "val/loss": 0.3, "test/acc": 0.7},
+        {"job": "0", "val/loss": 0.5, "val/loss_best": 0.2, "test/acc": 0.8},
+        {"job": "1", "val/loss": 0.3, "val/loss_best": 0.3, "test/acc": 0.7},
         {"job": "2", "status": "failed"},
     ]
     assert plots.best_job(rows, "val/loss") == "1"
+    assert plots.best_job(rows, "val/loss_best") == "0"  # a loss still, however suffixed
     assert plots.best_job(rows, "test/acc") == "0"

@@ -15,6 +15,7 @@ import pytest
 import torch
 import wandb
 from lightning.pytorch.callbacks import Callback
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import QUICK, compose_run
 from hlt_core.callbacks import NonFiniteLossError
@@ -134,9 +135,11 @@ def test_mlflow_logs_into_a_sqlite_store_read_back_by_the_client(tmp_path, run_d
     assert "val/loss" in logged.data.metrics and logged.data.params["seed"] == "42"
 
 
-def test_tensorboard_writes_event_files(run_dir):
+def test_tensorboard_event_files_hold_every_metric_when_the_run_returns(run_dir):
     run(compose_run([*QUICK, "logger=tensorboard"], run_dir))
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    (events,) = (run_dir / "tensorboard").glob("events.out.tfevents.*")
+    logged = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert {"train/loss", "val/loss", "val/loss_best", "test/acc"} <= set(logged)  # flushed
 
 
 def test_wandb_runs_offline_into_the_run_folder_and_each_run_is_finished(tmp_path, monkeypatch):

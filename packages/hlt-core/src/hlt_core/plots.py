@@ -78,7 +78,8 @@ LOWER_IS_BETTER = ("loss", "mse", "mae", "ppl")
 
 
 def best_job(rows: Sequence[Mapping[str, object]], metric: str) -> object | None:
-    """The job with the best ``metric`` (lowest for losses and errors, else highest)."""
+    """The job with the best ``metric`` (lowest for losses and errors, and for their best
+    so far, ``val/loss_best``; else highest)."""
     scores = {}
     for row in rows:
         value = row.get(metric)
@@ -86,7 +87,7 @@ def best_job(rows: Sequence[Mapping[str, object]], metric: str) -> object | None
             scores[row["job"]] = float(value)
     if not scores:
         return None
-    lower = metric.rsplit("/", 1)[-1].endswith(LOWER_IS_BETTER)
+    lower = metric.rsplit("/", 1)[-1].removesuffix("_best").endswith(LOWER_IS_BETTER)
     return (min if lower else max)(scores, key=scores.__getitem__)
 
 
