@@ -35,8 +35,9 @@ from hlt_core.atomic import (
     trainer_plugins,
     write_text_atomic,
 )
-from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
+from hlt_core.callbacks import InterruptCheckpoint, last_checkpoint, run_callbacks
 from hlt_core.checkpoints import (
+    check_checkpoint_dir,
     check_checkpoint_path,
     check_compatible,
     check_resumable,
@@ -206,8 +207,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     started = datetime.now(timezone.utc)
     route_lightning_logging()
     run_dir = Path(cfg.paths.output_dir)
-    checkpoint_dir = run_dir / "checkpoints"
-    last = checkpoint_dir / "last.ckpt"
+    checkpoint_dir = Path(cfg.paths.checkpoint_dir)
+    last = last_checkpoint(checkpoint_dir)
     check_checkpoint_path(cfg.ckpt_path)
     remove_partial_files(run_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
@@ -247,6 +248,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
     callbacks = instantiate_each(cfg.callbacks)
+    check_checkpoint_dir(callbacks, checkpoint_dir)
     if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     always = run_callbacks(checkpoint_dir)
