@@ -171,4 +171,3 @@ class Hyena(SequenceModel):
             for _ in range(depth)
         ]
         super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
-        self.causal = True

@@ -57,4 +57,3 @@ class Mamba(SequenceModel):
             for _ in range(depth)
         ]
         super().__init__(blocks, dim, vocab_size, input_dim, max_len, None, dropout)
-        self.causal = True

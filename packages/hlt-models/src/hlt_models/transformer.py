@@ -59,4 +59,3 @@ class Transformer(SequenceModel):
             for _ in range(depth)
         ]
         super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
-        self.causal = causal
