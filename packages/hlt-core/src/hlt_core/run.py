@@ -223,6 +223,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_filled(cfg)
     if cfg.print_config:
         print_config_tree(cfg)
+    plain_config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))  # dims filled
     model_config, source = split_model_config(cfg.model)
     model = instantiate(model_config)
     check_model_fits_data(model, cfg.data.dims)
@@ -233,7 +234,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         task=instantiate(cfg.task),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
-        config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
+        config=plain_config,
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
         data_state=getattr(datamodule, "preprocessing", None),
     )
@@ -258,7 +259,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins
     )
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(plain_config)
 
     metrics: dict[str, float] = {}
     best = None
@@ -279,7 +280,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             best = checkpointing.best_model_path or str(last)
             extra.update(checkpoint_position(best))
             data_facts = {
-                "dims": OmegaConf.to_container(cfg.data.dims),
+                "dims": plain_config["data"]["dims"],
                 **(module.data_state or {}),
             }
             export_model(
