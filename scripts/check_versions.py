@@ -38,6 +38,7 @@ def violations(root: Path) -> list[str]:
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     problems = violations(root)
+    # the report of every check script: one error line each, a summary when clean
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not problems:

@@ -147,6 +147,8 @@ class Hyena(SequenceModel):
     embedding is added by default (``positional`` may still ask for one).
     """
 
+    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
+    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,
