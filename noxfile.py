@@ -22,8 +22,15 @@ nox.options.error_on_missing_interpreters = True
 
 DEFAULT_PYTHON = "3.11"
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-PACKAGES = ["hlt-core", "hlt-data", "hlt-models", "hlt-tasks"]
-MEMBERS = [*(f"packages/{p}" for p in PACKAGES), "apps/trainer"]
+# The workspace members as uv knows them (scripts/workspace.py reads the same table); the
+# libraries, tested alone, are the members under packages/.
+MEMBERS = sorted(
+    member
+    for pattern in nox.project.load_toml("pyproject.toml")["tool"]["uv"]["workspace"]["members"]
+    for member in glob.glob(pattern)
+    if Path(member, "pyproject.toml").is_file()
+)
+PACKAGES = [Path(member).name for member in MEMBERS if member.startswith("packages/")]
 
 # pyenv's interpreters are not on PATH unless selected; make them findable by uv.
 os.environ["PATH"] = os.pathsep.join(

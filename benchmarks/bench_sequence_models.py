@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from hlt_models import Hyena, Transformer
+from hlt_models import Hyena, Transformer, num_parameters
 
 MODELS = {"hyena": Hyena, "transformer": Transformer}
 
@@ -72,7 +72,7 @@ def measure(name: str, length: int, args: argparse.Namespace) -> dict[str, float
         step(model, tokens, dtype)
         sync(device)
         times.append(time.perf_counter() - start)
-    row = {"seconds": statistics.median(times), "params": model.num_parameters()}
+    row = {"seconds": statistics.median(times), "params": num_parameters(model)}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)

@@ -9,24 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
-
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-
-def member_projects(root: Path) -> dict[str, dict]:
-    """name -> [project] table of every workspace member."""
-    projects = {}
-    for pyproject in sorted(
-        [*root.glob("packages/*/pyproject.toml"), *root.glob("apps/*/pyproject.toml")]
-    ):
-        project = tomllib.loads(pyproject.read_text())["project"]
-        projects[project["name"]] = project
-    return projects
+from workspace import member_projects
 
 
 def violations(root: Path) -> list[str]:
@@ -52,6 +38,7 @@ def violations(root: Path) -> list[str]:
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     problems = violations(root)
+    # the report of every check script: one error line each, a summary when clean
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not problems:

@@ -56,6 +56,7 @@ def main() -> int:
         for wheel in wheels
         for folder in configless(wheel)
     ]
+    # the report of every check script: one error line each, a summary when clean
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not problems:

@@ -7,7 +7,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from workspace import members
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_pyprojects(target: Path) -> Path:
+    """The root's and every workspace member's pyproject.toml, at their places in ``target``
+    (enough for the version check and for ``hlt new``)."""
+    for folder in [REPO, *members(REPO)]:
+        pyproject = target / (folder / "pyproject.toml").relative_to(REPO)
+        pyproject.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / "pyproject.toml", pyproject)
+    return target
 
 
 def uv() -> str:

@@ -1,23 +1,32 @@
-"""The package boundaries of DESIGN.md, checked: imports and declared dependencies.
-(The models wheel working with torch alone is shown by tests/test_export.py.)"""
+"""The package boundaries of docs/architecture.md, checked: imports and declared
+dependencies. (The models wheel working with torch alone is shown by tests/test_export.py.)
+
+The packages are the workspace members (scripts/workspace.py). The import-linter
+contracts are static TOML, so they cannot read that list: they stay the one place that
+states the rules, and a test here fails when a member is missing from them."""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import get_args, get_origin
 
 import pytest
+import torch
 
 from build_tools import REPO
+from workspace import load_toml, members
 
-PACKAGES = [
-    "packages/hlt-core",
-    "packages/hlt-data",
-    "packages/hlt-models",
-    "packages/hlt-tasks",
-    "apps/trainer",
-]
+MEMBERS = [str(member.relative_to(REPO)) for member in members(REPO)]
+
+
+def module_name(member: str) -> str:
+    return load_toml(REPO / member / "pyproject.toml")["project"]["name"].replace("-", "_")
 
 
 def test_import_contracts_are_kept():
@@ -27,7 +36,7 @@ def test_import_contracts_are_kept():
     assert "0 broken" in done.stdout
 
 
-@pytest.mark.parametrize("package", PACKAGES)
+@pytest.mark.parametrize("package", MEMBERS)
 def test_declared_dependencies_match_imports(package):
     done = subprocess.run(
         [sys.executable, "-m", "deptry", "."],
@@ -36,3 +45,57 @@ def test_declared_dependencies_match_imports(package):
         cwd=REPO / package,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_member_is_bound_by_the_import_contracts():
+    """Each member is a root package, and each library is forbidden to import every other
+    member (DESIGN: the packages import nothing from each other; nothing imports an app)."""
+    linter = load_toml(REPO / "pyproject.toml")["tool"]["importlinter"]
+    modules = {member: module_name(member) for member in MEMBERS}
+    assert set(modules.values()) <= set(linter["root_packages"])
+    forbidden = {
+        (source, target)
+        for contract in linter["contracts"]
+        for source in contract["source_modules"]
+        for target in contract["forbidden_modules"]
+    }
+    libraries = [modules[m] for m in MEMBERS if m.startswith("packages/")]
+    missing = [
+        pair
+        for pair in itertools.permutations(modules.values(), 2)
+        if pair[0] in libraries and pair not in forbidden
+    ]
+    assert missing == [], f"add to [tool.importlinter] contracts: {missing}"
+
+
+def test_the_batch_type_restated_by_tasks_and_core_is_the_data_s():
+    """hlt_data.batch owns the batch type; the packages that may not import it restate it
+    read-only, with the same key and value types."""
+    from hlt_core.module import Batch as CoreBatch
+    from hlt_data.batch import Batch as DataBatch
+    from hlt_tasks.base import Batch as TaskBatch
+
+    assert get_origin(DataBatch) is dict
+    assert CoreBatch == TaskBatch == Mapping[get_args(DataBatch)]
+    assert get_args(DataBatch) == (str, torch.Tensor)
+
+
+def names_something(dotted: str) -> bool:
+    """A module, or an attribute of one (``hlt_core.run.run_or_exit``)."""
+    try:
+        if importlib.util.find_spec(dotted) is not None:
+            return True
+    except ModuleNotFoundError:
+        pass
+    module, _, attribute = dotted.rpartition(".")
+    return bool(module) and hasattr(importlib.import_module(module), attribute)
+
+
+def test_the_modules_and_files_docs_architecture_names_exist():
+    page = (REPO / "docs" / "architecture.md").read_text()
+    modules = set(re.findall(r"`(hlt_\w+(?:\.\w+)*)", page))
+    files = set(re.findall(r"`((?:configs|scripts|tests)/[\w/.-]+|noxfile\.py)`", page))
+    assert "hlt_core.run" in modules and "configs/paths/default.yaml" in files
+    missing = [m for m in sorted(modules) if not names_something(m)]
+    missing += [f for f in sorted(files) if not (REPO / f).is_file()]
+    assert missing == []

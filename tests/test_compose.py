@@ -11,6 +11,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
 from helpers import EXPERIMENTS, QUICK, REPO, compose_run
+from hlt_core.errors import UserError
 from hlt_core.run import run, run_or_exit
 from prepare_digits import write_digits
 from prepare_families import write_families
@@ -71,6 +72,22 @@ def test_last_checkpoint_is_written_when_max_steps_stops_mid_epoch(run_dir):
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 7
     assert last["hlt_config"]["name"] == "clusters_mlp"
+
+
+def test_every_checkpoint_goes_to_paths_checkpoint_dir(run_dir, tmp_path):
+    """ModelCheckpoint and hlt's own saves (here the one after fit) share one folder;
+    a ModelCheckpoint pointed elsewhere is refused before training."""
+    quick = [*QUICK, "test=false"]
+    folder = tmp_path / "ckpts"
+    run(compose_run([*quick, f"paths.checkpoint_dir={folder}"], run_dir))
+    assert (folder / "last.ckpt").is_file()
+    assert list(folder.glob("best-*.ckpt"))
+    assert not (run_dir / "checkpoints").exists()
+    other = tmp_path / "other"
+    cfg = compose_run([*quick, f"callbacks.model_checkpoint.dirpath={folder}"], other)
+    with pytest.raises(UserError, match="set paths.checkpoint_dir instead"):
+        run(cfg)
+    assert not (other / "checkpoints").exists()
 
 
 def test_wrong_type_fails_at_compose_naming_the_key(run_dir):

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import uv
+from build_tools import copy_pyprojects, uv
+from check_versions import violations
 from helpers import REPO
-from hlt_trainer.scaffold import ScaffoldError, new_package
+from hlt_trainer.scaffold import KINDS, ScaffoldError, new_package
 
 
 def copy_repository(target: Path) -> Path:
@@ -101,3 +102,12 @@ def test_bad_names_and_clashes_are_refused_and_leave_nothing(tmp_path):
     assert "hlt-fresh = { workspace = true }" in text
     with pytest.raises(ScaffoldError, match="exists already"):
         new_package(root, "model", "fresh")
+
+
+def test_new_packages_require_the_current_versions_of_hlt_packages(tmp_path):
+    root = copy_pyprojects(tmp_path)
+    for kind in KINDS:
+        new_package(root, kind, f"fresh_{kind}")
+    assert "hlt-data>=0." in (root / "packages/hlt-fresh-data/pyproject.toml").read_text()
+    assert "hlt-tasks>=0." in (root / "packages/hlt-fresh-task/pyproject.toml").read_text()
+    assert violations(root) == []

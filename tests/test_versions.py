@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
+from build_tools import copy_pyprojects
 from check_versions import violations
 from helpers import REPO
 
@@ -14,16 +14,8 @@ def test_repository_versions_are_consistent():
     assert violations(REPO) == []
 
 
-def copy_members(tmp_path: Path) -> Path:
-    for pyproject in [*REPO.glob("packages/*/pyproject.toml"), *REPO.glob("apps/*/pyproject.toml")]:
-        target = tmp_path / pyproject.relative_to(REPO)
-        target.parent.mkdir(parents=True)
-        shutil.copy(pyproject, target)
-    return tmp_path
-
-
 def test_version_outside_the_required_range_is_named(tmp_path):
-    root = copy_members(tmp_path)
+    root = copy_pyprojects(tmp_path)
     pyproject = root / "packages" / "hlt-models" / "pyproject.toml"
     pyproject.write_text(re.sub(r'version = "[^"]*"', 'version = "9.0.0"', pyproject.read_text()))
     (message,) = violations(root)
@@ -31,7 +23,7 @@ def test_version_outside_the_required_range_is_named(tmp_path):
 
 
 def test_requirement_without_a_range_is_named(tmp_path):
-    root = copy_members(tmp_path)
+    root = copy_pyprojects(tmp_path)
     pyproject = root / "apps" / "trainer" / "pyproject.toml"
     pyproject.write_text(re.sub(r'"hlt-tasks>=[^"]*"', '"hlt-tasks"', pyproject.read_text()))
     assert violations(root) == ["hlt-trainer requires hlt-tasks without a version range"]

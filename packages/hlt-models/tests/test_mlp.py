@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hlt_models import MLP
+from hlt_models import MLP, num_parameters
 
 
 def test_mlp_maps_inputs_to_stated_width():
@@ -13,7 +13,7 @@ def test_mlp_maps_inputs_to_stated_width():
 def test_mlp_counts_its_parameters():
     model = MLP(input_dim=4, hidden_dim=8, num_layers=1)
     # Linear 4*8+8, LayerNorm 8+8
-    assert model.num_parameters() == 4 * 8 + 8 + 16
+    assert num_parameters(model) == 4 * 8 + 8 + 16
 
 
 def test_mlp_is_trainable():

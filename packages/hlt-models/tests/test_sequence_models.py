@@ -1,8 +1,11 @@
+import sys
+
 import pytest
 import torch
 
-from hlt_models import Hyena, Transformer
+from hlt_models import Hyena, Mamba, Transformer, num_parameters
 from hlt_models.hyena import fft_conv
+from hlt_models.mamba import INSTALL_HINT
 
 VOCAB = 11
 
@@ -76,14 +79,14 @@ def test_parameter_count_is_stated_and_exact():
     attn = 8 * 24 + 24 + 8 * 8 + 8
     mlp = 8 * 16 + 16 + 16 * 8 + 8
     norms = 3 * 2 * 8
-    assert model.num_parameters() == embed + pos + attn + mlp + norms
+    assert num_parameters(model) == embed + pos + attn + mlp + norms
     assert model.out_features == 8
 
 
 def test_hyena_parameters_do_not_depend_on_length():
     short = Hyena(vocab_size=10, dim=16, depth=1, max_len=16)
     long = Hyena(vocab_size=10, dim=16, depth=1, max_len=4096)
-    assert short.num_parameters() == long.num_parameters()
+    assert num_parameters(short) == num_parameters(long)
     assert long(torch.randint(10, (1, 1000))).shape == (1, 1000, 16)
 
 
@@ -112,3 +115,11 @@ def test_sequences_longer_than_max_len_are_refused():
     model = Transformer(vocab_size=5, dim=16, depth=1, max_len=8)
     with pytest.raises(ValueError, match="length 9 exceeds max_len=8"):
         model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_mamba_without_mamba_ssm_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mamba_ssm", None)  # as if it were not installed
+    with pytest.raises(ImportError) as info:
+        Mamba(vocab_size=5, dim=16, depth=1)
+    assert str(info.value) == INSTALL_HINT
+    assert "pip install mamba-ssm" in INSTALL_HINT

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 from hlt_trainer import templates
@@ -31,6 +32,16 @@ def existing_options(root: Path, group: str) -> set[str]:
     """Options of ``group`` already shipped by the workspace's packages and configs."""
     folders = [root / "configs" / group, *root.glob(f"packages/*/src/*/configs/{group}")]
     return {path.stem for folder in folders for path in folder.glob("*.yaml")}
+
+
+def hlt_requirement(name: str) -> str:
+    """``name`` with the range its installed version is compatible with: the same minor
+    before 1.0 (``hlt-data>=0.3,<0.4``), the same major after (``>=1.2,<2``), so that a
+    new package never pins a version the workspace has left."""
+    major, minor = (int(part) for part in version(name).split(".")[:2])
+    if major == 0:
+        return f"{name}>=0.{minor},<0.{minor + 1}"
+    return f"{name}>={major}.{minor},<{major + 1}"
 
 
 def add_to_root_project(root: Path, package: str) -> None:
@@ -69,7 +80,13 @@ def new_package(root: Path, kind: str, name: str) -> Path:
         "cls": class_name(name, kind),
         "kind": kind,
         "group": group,
-        "dependencies": ", ".join(templates.DEPENDENCIES[kind]),
+        "dependencies": ", ".join(
+            f'"{requirement}"'
+            for requirement in [
+                *templates.DEPENDENCIES[kind],
+                *map(hlt_requirement, templates.HLT_DEPENDENCIES[kind]),
+            ]
+        ),
     }
     entry_point = templates.MODEL_ENTRY_POINT.format(**values) if kind == "model" else ""
     values["model_entry_point"] = entry_point

@@ -54,11 +54,14 @@ MODEL_ENTRY_POINT = """
 {name} = "{module}:{cls}"
 """
 
+# Third-party requirements with their ranges, and the hlt packages a kind builds on: their
+# ranges come from the installed versions (scaffold.hlt_requirement), never typed here.
 DEPENDENCIES = {
-    "model": ['"torch>=2.3"'],
-    "task": ['"torch>=2.3"', '"torchmetrics>=1.4"', '"hlt-tasks>=0.1,<0.2"'],
-    "data": ['"torch>=2.3"', '"hlt-data>=0.1,<0.2"'],
+    "model": ["torch>=2.3"],
+    "task": ["torch>=2.3", "torchmetrics>=1.4"],
+    "data": ["torch>=2.3"],
 }
+HLT_DEPENDENCIES = {"model": [], "task": ["hlt-tasks"], "data": ["hlt-data"]}
 
 CODE = {
     "model": '''\

@@ -23,6 +23,13 @@ from hlt_core.errors import UserError
 from hlt_core.throughput import Throughput
 
 
+def last_checkpoint(checkpoint_dir: str | Path) -> Path:
+    """``last.ckpt`` in ``checkpoint_dir``, named as ModelCheckpoint's ``save_last`` names it:
+    hlt's own saves write the same file, so a resume has one latest state to read."""
+    name = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
+    return Path(checkpoint_dir) / name
+
+
 class NonFiniteLossError(UserError):
     """The training loss became NaN or Inf; the message names the step."""
 
@@ -69,7 +76,7 @@ class FiniteLoss(Callback):
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
-        self.checkpoint_dir = Path(checkpoint_dir)
+        self.last = last_checkpoint(checkpoint_dir)
         # (loss, step, epoch, batch) of the steps since the last check
         self._recent: list[tuple[torch.Tensor, int, int, int]] = []
 
@@ -87,8 +94,11 @@ class FiniteLoss(Callback):
         if not bool(finite.all()):
             first = int((~finite).nonzero()[0])
             loss, step, epoch, batch = self._recent[first]
-            last = self.checkpoint_dir / "last.ckpt"
-            kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
+            kept = (
+                f"last good checkpoint: {self.last}"
+                if self.last.is_file()
+                else "no checkpoint saved yet"
+            )
             raise NonFiniteLossError(
                 f"training loss is {float(loss)} at step {step} (epoch {epoch}, batch {batch}); "
                 f"run stopped, {kept}; a resume would restore the same optimizer settings, "
@@ -118,7 +128,7 @@ class MaxStepsCheckpoint(Callback):
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
-        self.path = Path(checkpoint_dir) / "last.ckpt"
+        self.path = last_checkpoint(checkpoint_dir)
         self.saved = False
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
@@ -143,7 +153,7 @@ class InterruptCheckpoint(Callback):
     """
 
     def __init__(self, dirpath: str | Path) -> None:
-        self.ckpt_path = str(Path(dirpath) / "last.ckpt")
+        self.ckpt_path = str(last_checkpoint(dirpath))
         self.saved_on: str | None = None
         self._sigint = False
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
 from hlt_core.errors import UserError
@@ -27,6 +28,19 @@ def check_checkpoint_path(path: str | None) -> None:
         raise UserError(f"ckpt_path={path}: no such file")
     if not os.access(file, os.R_OK):
         raise UserError(f"ckpt_path={path}: file is not readable")
+
+
+def check_checkpoint_dir(callbacks: list[Any], checkpoint_dir: Path) -> None:
+    """Fail if a configured ModelCheckpoint saves outside ``paths.checkpoint_dir``: hlt's
+    own saves (on a signal, at max_steps, after fit) write ``last.ckpt`` there, and two
+    folders would hold two different ``last.ckpt`` files."""
+    wanted = os.path.realpath(checkpoint_dir)
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath != wanted:
+            raise UserError(
+                f"callbacks: a ModelCheckpoint saves to {callback.dirpath} but "
+                f"paths.checkpoint_dir={checkpoint_dir}; set paths.checkpoint_dir instead"
+            )
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:

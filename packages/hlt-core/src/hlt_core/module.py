@@ -17,6 +17,8 @@ from torch import nn
 
 from hlt_core.errors import UserError
 
+# Restated by design from hlt_data.batch (its owner), which hlt-core may not import;
+# tests/test_architecture.py checks that the restatements agree.
 Batch = Mapping[str, torch.Tensor]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 

@@ -37,8 +37,9 @@ from hlt_core.atomic import (
     trainer_plugins,
     write_text_atomic,
 )
-from hlt_core.callbacks import InterruptCheckpoint, run_callbacks
+from hlt_core.callbacks import InterruptCheckpoint, last_checkpoint, run_callbacks
 from hlt_core.checkpoints import (
+    check_checkpoint_dir,
     check_checkpoint_path,
     check_compatible,
     check_resumable,
@@ -236,8 +237,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     started = datetime.now(timezone.utc)
     route_lightning_logging()
     run_dir = Path(cfg.paths.output_dir)
-    checkpoint_dir = run_dir / "checkpoints"
-    last = checkpoint_dir / "last.ckpt"
+    checkpoint_dir = Path(cfg.paths.checkpoint_dir)
+    last = last_checkpoint(checkpoint_dir)
     check_checkpoint_path(cfg.ckpt_path)
     remove_partial_files(run_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
@@ -252,6 +253,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_filled(cfg)
     if cfg.print_config:
         print_config_tree(cfg)
+    plain_config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))  # dims filled
     model_config, source = split_model_config(cfg.model)
     model = instantiate(model_config)
     check_model_fits_data(model, cfg.data.dims)
@@ -262,7 +264,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         task=instantiate(cfg.task),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
-        config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
+        config=plain_config,
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
         data_state=getattr(datamodule, "preprocessing", None),
     )
@@ -278,6 +280,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_each(cfg.logger)
     with job_resources(loggers, run_dir):
         callbacks = instantiate_each(cfg.callbacks)
+        check_checkpoint_dir(callbacks, checkpoint_dir)
         if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
             callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
         always = run_callbacks(checkpoint_dir)
@@ -288,7 +291,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         )
         check_launcher(trainer, cfg.trainer.strategy)
         for logger in loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+            logger.log_hyperparams(plain_config)
 
         metrics: dict[str, float] = {}
         best = None
@@ -310,7 +313,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 best = checkpointing.best_model_path or str(last)
                 extra.update(checkpoint_position(best))
                 data_facts = {
-                    "dims": OmegaConf.to_container(cfg.data.dims),
+                    "dims": plain_config["data"]["dims"],
                     **(module.data_state or {}),
                 }
                 export_model(

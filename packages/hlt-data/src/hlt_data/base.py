@@ -10,8 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import WORKER_CHUNK, ResumableLoader, whole_batch
-
-SPLITS = ("train", "val", "test")
+from hlt_data.splits import SPLITS
 
 
 class KeyedDataModule(L.LightningDataModule):

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hlt_data.base import SPLITS, KeyedDataModule
+from hlt_data.base import KeyedDataModule
 from hlt_data.batch import INPUTS, TARGETS, Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import batch_seed
 from hlt_data.loader import WORKER_CHUNK
 from hlt_data.readers import Reader, Table
-from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
+from hlt_data.splits import DEFAULT_FRACTIONS, SPLITS, split_indices
 from hlt_data.targets import LabelVocabulary, real_values, resolve_target_type
 
 FileSource = Callable[[], Sequence[Any]] | Sequence[Any]
@@ -250,6 +250,8 @@ class FileDataModule(KeyedDataModule):
         drop_last: bool = False,
         normalize: bool = True,
         target_type: str = "auto",
+        # the loader settings of KeyedDataModule, restated as keywords so that a data config
+        # sets them (same lines in simulated.py and files.py, by design)
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,

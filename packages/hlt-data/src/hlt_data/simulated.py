@@ -66,6 +66,8 @@ class SimulatedDataModule(KeyedDataModule):
         val_batches: int = 10,
         test_batches: int = 10,
         seed: int = 0,
+        # the loader settings of KeyedDataModule, restated as keywords so that a data config
+        # sets them (same lines in simulated.py and files.py, by design)
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,

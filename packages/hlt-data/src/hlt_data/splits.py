@@ -8,7 +8,7 @@ import numpy as np
 
 from hlt_data.errors import DataConfigError
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test")  # the one list of split names in hlt-data
 DEFAULT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}  # the data configs' default too
 
 

@@ -5,11 +5,11 @@ from hlt_models.export import (
     ExportMismatchError,
     ExportTargetError,
     load_exported,
-    save_exported,
 )
 from hlt_models.hyena import Hyena, HyenaOperator
 from hlt_models.mamba import Mamba
 from hlt_models.mlp import MLP
+from hlt_models.parameters import num_parameters
 from hlt_models.sequence import SequenceModel
 from hlt_models.transformer import SelfAttention, Transformer
 
@@ -27,5 +27,5 @@ __all__ = [
     "TokenEmbedding",
     "Transformer",
     "load_exported",
-    "save_exported",
+    "num_parameters",
 ]

@@ -2,7 +2,8 @@
 
 An export is a folder holding ``model.safetensors`` (the model's state dict) and
 ``model.json``: ``{"target": "hlt_models.Transformer", "kwargs": {...},
-"out_features": 128}``. hlt-core writes it at the end of a training run; this module reads it.
+"out_features": 128}``. hlt-core writes it at the end of a training run (its one writer,
+``hlt_core.export``); this module reads it.
 
 An export is data received from elsewhere, so ``target`` is never imported as a dotted
 path (that would run whatever it names, ``os.system`` included). It must be a class of
@@ -16,10 +17,9 @@ import json
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 WEIGHTS = "model.safetensors"
@@ -64,34 +64,13 @@ def model_class(target: str) -> type[nn.Module]:
     return cls
 
 
-def mismatches(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
-    """Human-readable differences between ``model``'s state dict and ``state``."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = [
-        f"{key} {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
-        for key in sorted(set(expected) & set(state))
-        if state[key].shape != expected[key].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {', '.join(unexpected)}")
-    if shapes:
-        problems.append(f"mismatched shapes: {'; '.join(shapes)}")
-    return problems
-
-
 def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
-    """Strict load that names every missing, unexpected or mis-shaped key."""
-    problems = mismatches(model, state)
-    if problems:
-        raise ExportMismatchError(
-            f"exported weights do not fit {type(model).__name__}: " + " | ".join(problems)
-        )
-    model.load_state_dict(state, strict=True)
+    """Strict load; torch's own report names every missing, unexpected or mis-shaped key."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        report = " ".join(str(error).split())
+        raise ExportMismatchError(f"exported weights do not fit: {report}") from None
     return model
 
 
@@ -103,20 +82,3 @@ def load_exported(folder: str | Path, device: str | torch.device = "cpu") -> nn.
     load_weights(model, load_file(str(folder / WEIGHTS), device=str(device)))
     model.to(device)
     return model.eval()
-
-
-def save_exported(
-    model: nn.Module, folder: str | Path, target: str, kwargs: Mapping[str, Any]
-) -> Path:
-    """Write an export of ``model`` (for scripts that train without the trainer)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
-    spec = {
-        "target": target,
-        "kwargs": dict(kwargs),
-        "out_features": getattr(model, "out_features", None),
-    }
-    (folder / CONFIG).write_text(json.dumps(spec, indent=2) + "\n")
-    return folder

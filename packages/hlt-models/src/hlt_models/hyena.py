@@ -147,6 +147,8 @@ class Hyena(SequenceModel):
     embedding is added by default (``positional`` may still ask for one).
     """
 
+    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
+    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,
@@ -171,4 +173,3 @@ class Hyena(SequenceModel):
             for _ in range(depth)
         ]
         super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
-        self.causal = True

@@ -39,6 +39,8 @@ class MambaMixer(nn.Module):
 class Mamba(SequenceModel):
     """Token or vector sequences -> ``(batch, length, dim)`` features with Mamba mixers."""
 
+    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
+    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,
@@ -57,4 +59,3 @@ class Mamba(SequenceModel):
             for _ in range(depth)
         ]
         super().__init__(blocks, dim, vocab_size, input_dim, max_len, None, dropout)
-        self.causal = True

@@ -49,6 +49,3 @@ class MLP(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -97,6 +97,3 @@ class SequenceModel(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

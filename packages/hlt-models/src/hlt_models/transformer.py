@@ -41,6 +41,8 @@ class Transformer(SequenceModel):
     modelling needs; ``causal=False`` gives a bidirectional encoder.
     """
 
+    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
+    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,
@@ -59,4 +61,3 @@ class Transformer(SequenceModel):
             for _ in range(depth)
         ]
         super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
-        self.causal = causal

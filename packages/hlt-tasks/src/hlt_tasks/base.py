@@ -12,7 +12,9 @@ from torchmetrics import MetricCollection
 from hlt_tasks.outputs import Values
 
 Batch = Mapping[str, torch.Tensor]
-"""A batch: ``inputs`` and ``targets`` tensors, plus optional extras such as ``mask``."""
+"""A batch: ``inputs`` and ``targets`` tensors, plus optional extras such as ``mask``.
+Restated by design from ``hlt_data.batch`` (its owner), which hlt-tasks may not import;
+tests/test_architecture.py checks that the restatements agree."""
 
 
 class Task:
