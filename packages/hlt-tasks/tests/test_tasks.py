@@ -57,7 +57,7 @@ def test_regression_loss_and_metrics():
 def test_bad_sizes_are_named():
     with pytest.raises(ValueError, match="num_classes >= 2, got 1"):
         ClassificationTask(num_classes=1)
-    with pytest.raises(ValueError, match="out_features >= 1, got 0"):
+    with pytest.raises(ValueError, match="output_size >= 1, got 0"):
         RegressionTask(output_dim=0)
 
 
@@ -66,7 +66,7 @@ def test_base_task_methods_must_be_overridden():
         decoder_cls = LinearDecoder
 
     with pytest.raises(NotImplementedError):
-        Half(out_features=2).loss(torch.zeros(1, 2), {"targets": torch.zeros(1)})
+        Half(output_size=2).loss(torch.zeros(1, 2), {"targets": torch.zeros(1)})
 
 
 def test_binary_classification_reports_auroc():

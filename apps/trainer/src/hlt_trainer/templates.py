@@ -99,7 +99,7 @@ class {cls}(Task):
     decoder_cls = LinearDecoder
 
     def __init__(self, num_classes: int) -> None:
-        super().__init__(out_features=num_classes)
+        super().__init__(output_size=num_classes)
         self.num_classes = num_classes
 
     def loss(self, outputs: torch.Tensor, batch) -> torch.Tensor:

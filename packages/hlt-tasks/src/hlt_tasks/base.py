@@ -22,7 +22,7 @@ class Task:
 
     ``decoder_cls`` is a class attribute: the decoder architecture is chosen by the task
     type, while its width comes from the model (``in_features``) and from the task's own
-    ``out_features`` (for example the number of classes). Subclasses implement ``loss``,
+    ``output_size`` (for example the number of classes). Subclasses implement ``loss``,
     ``metrics`` and ``predict``; ``metric_inputs`` says what the metrics are fed.
 
     ``target_type`` tells the data how to read targets: ``class`` (class indices through
@@ -37,15 +37,15 @@ class Task:
     target_type: ClassVar[str] = "auto"
     output_kind: ClassVar[str] = "values"
 
-    def __init__(self, out_features: int, decoder: Mapping[str, Any] | None = None) -> None:
-        if out_features < 1:
-            raise ValueError(f"{type(self).__name__} needs out_features >= 1, got {out_features}")
-        self.out_features = out_features
+    def __init__(self, output_size: int, decoder: Mapping[str, Any] | None = None) -> None:
+        if output_size < 1:
+            raise ValueError(f"{type(self).__name__} needs output_size >= 1, got {output_size}")
+        self.output_size = output_size
         self.decoder_kwargs = dict(decoder or {})
 
     def build_decoder(self, in_features: int) -> nn.Module:
         """The decoder head for a model whose features are ``in_features`` wide."""
-        return self.decoder_cls(in_features, self.out_features, **self.decoder_kwargs)
+        return self.decoder_cls(in_features, self.output_size, **self.decoder_kwargs)
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         raise NotImplementedError

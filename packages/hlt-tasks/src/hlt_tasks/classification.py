@@ -32,7 +32,7 @@ class ClassificationTask(Task):
     ) -> None:
         if num_classes < 2:
             raise ValueError(f"ClassificationTask needs num_classes >= 2, got {num_classes}")
-        super().__init__(out_features=num_classes, decoder=decoder)
+        super().__init__(output_size=num_classes, decoder=decoder)
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
 

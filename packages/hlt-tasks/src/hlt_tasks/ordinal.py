@@ -39,7 +39,7 @@ class OrdinalRegressionTask(Task):
             raise ValueError(f"OrdinalRegressionTask needs num_classes >= 2, got {num_classes}")
         if loss not in LOSSES:
             raise ValueError(f"ordinal loss={loss!r} is unknown; choose one of {list(LOSSES)}")
-        super().__init__(out_features=1, decoder=decoder)
+        super().__init__(output_size=1, decoder=decoder)
         self.num_classes = num_classes
         self.loss_kind = loss
         self.huber_delta = huber_delta

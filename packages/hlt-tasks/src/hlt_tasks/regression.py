@@ -46,7 +46,7 @@ class RegressionTask(Task):
     ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"regression loss={loss!r} is unknown; choose one of {list(LOSSES)}")
-        super().__init__(out_features=output_dim, decoder=decoder)
+        super().__init__(output_size=output_dim, decoder=decoder)
         self.loss_kind = loss
         self.huber_delta = huber_delta
         self.shift = torch.as_tensor(0.0 if target_mean is None else target_mean).float()

@@ -65,7 +65,7 @@ class _PerPositionTask(Task):
     def __init__(self, num_classes: int, decoder: Mapping[str, Any] | None = None) -> None:
         if num_classes < 2:
             raise ValueError(f"{type(self).__name__} needs num_classes >= 2, got {num_classes}")
-        super().__init__(out_features=num_classes, decoder=decoder)
+        super().__init__(output_size=num_classes, decoder=decoder)
         self.num_classes = num_classes
 
     def pairs(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
