@@ -12,7 +12,6 @@ import mlflow
 import pytest
 import yaml
 from lightning.pytorch.callbacks import Callback
-
 from test_ops_cli import TINY, rows, trainer
 
 pytestmark = pytest.mark.cli
