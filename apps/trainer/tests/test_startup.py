@@ -3,6 +3,7 @@ import sys
 
 
 def test_app_import_and_config_commands_load_no_torch():
+    # a fresh interpreter, as in hlt-core's test_discovery: this process may hold torch already
     script = (
         "import sys\n"
         "sys.argv = ['trainer', '--cfg', 'job']\n"

@@ -40,6 +40,7 @@ class StopAt(L.Callback):
 
 def _fit(datamodule, estimate_steps, ckpt_path=None, callbacks=()):
     module = Recorder(estimate_steps)
+    # the quiet CPU Trainer of tests/test_data_integration.py too: test trees share no code
     trainer = L.Trainer(
         max_epochs=2,
         accelerator="cpu",

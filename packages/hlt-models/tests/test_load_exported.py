@@ -116,6 +116,7 @@ def test_export_into_the_wrong_architecture_names_the_keys(tmp_path):
 
 
 def test_export_missing_keys_are_named(tmp_path):
+    # set-up shaped like the test above by design: each test writes its own mismatched export
     model = Hyena(vocab_size=9, dim=16, depth=1, max_len=12)
     write_export(
         model,

@@ -301,6 +301,7 @@ class SequenceReader:
         label_key: str | None = None,
         label_table: Mapping[str, str] | None = None,
     ) -> None:
+        # check, then keep: the shape of FileDataModule's constructor, nothing to share
         if seq_len < 1:
             raise DataConfigError(f"data.seq_len must be >= 1, got {seq_len}")
         self.tokenizer = tokenizer

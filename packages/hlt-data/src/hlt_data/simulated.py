@@ -58,6 +58,7 @@ class SimulatedDataModule(KeyedDataModule):
     its own parameters).
     """
 
+    # typed keywords with defaults, like every constructor a config builds: alike by design
     def __init__(
         self,
         sampler: Sampler,

@@ -52,6 +52,7 @@ class HyenaFilter(nn.Module):
 
     decay: torch.Tensor  # a buffer
 
+    # typed keywords with defaults, like every constructor a config builds: alike by design
     def __init__(
         self,
         channels: int,
