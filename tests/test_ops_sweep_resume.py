@@ -94,7 +94,7 @@ def test_a_killed_optuna_search_resumed_ends_with_n_trials_each_in_its_own_folde
     sweep = tmp_path / "optuna"
     command = [
         "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={sweep}",
+        "hydra.sweeper.sampler.n_startup_trials=3", f"hydra.sweep.dir={sweep}",
         f"+hydra.callbacks.stop._target_={__name__}.KillAfterJob",
     ]  # fmt: skip
     monkeypatch.setenv("HLT_TEST_KILL_JOB", "1")
@@ -108,6 +108,7 @@ def test_a_killed_optuna_search_resumed_ends_with_n_trials_each_in_its_own_folde
     assert f"job 1 already done in {sweep / '1'}: skipped" in done.stdout
     study = optuna.load_study(study_name=first[0]["name"], storage=f"sqlite:///{sweep}/optuna.db")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert study.trials[2].params != study.trials[0].params  # not the seed's first draw again
     assert job_folders(sweep) == ["0", "1", "2"]  # job n is trial n
     assert [results(sweep, 0), results(sweep, 1)] == first  # neither ran again
     for trial in study.trials:

@@ -61,9 +61,14 @@ class ResumableOptunaSweeper(Sweeper):
         Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
 
     def sweep(self, arguments: list[str]) -> None:
+        from optuna.samplers import BaseSampler
+
         impl = self.stock.sweeper  # the stock loop's state: n_trials, job_idx, launcher
         study = stored_study(impl.storage, impl.study_name)
         if study is not None:
+            if isinstance(impl.sampler, BaseSampler):  # 1.3 builds a grid sampler later
+                # from its seed, the sampler would draw the stopped run's random trials again
+                impl.sampler.reseed_rng()
             self.rerun_interrupted(study)
             done = len(study.trials)
             impl.n_trials = max(impl.n_trials - done, 0)
