@@ -73,7 +73,7 @@ class ResumableOptunaSweeper(Sweeper):
             done = len(study.trials)
             impl.n_trials = max(impl.n_trials - done, 0)
             impl.job_idx = done
-            log.info(f"Resuming study {study.study_name}: {done} trials done, {impl.n_trials} more")
+            log.info(f"Study {study.study_name} resumed: {done} done, {impl.n_trials} to run")
         self.stock.sweep(arguments)
 
     def rerun_interrupted(self, study: Study) -> None:
