@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from hlt_core.ddp_jobs import ddp_job_argv
 from hlt_core.schemas import register_schemas
+from hlt_core.sweep_resume import finished_run
 from hlt_trainer.paths import config_dir
 
 register_schemas()
@@ -22,9 +23,10 @@ _started = False  # whether a job reached the task function
 def _main(cfg: DictConfig) -> Any:
     global _started
     _started = True
-    from hlt_core.run import run_or_exit  # torch and Lightning load only for real work
+    done = finished_run(cfg)  # a job of a resumed sweep that already ended ok
+    from hlt_core.run import objective, run_or_exit  # torch and Lightning: only for real work
 
-    return run_or_exit(cfg)
+    return objective(cfg, done) if done is not None else run_or_exit(cfg)
 
 
 def main() -> Any:

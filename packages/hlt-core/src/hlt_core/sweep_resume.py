@@ -1,0 +1,48 @@
+"""Resumable sweeps: a job whose folder already holds its own finished run is not run again.
+
+Re-running a ``-m`` command into the same ``hydra.sweep.dir`` then runs only the jobs that
+failed or never finished (killed: no ``results.json``), with any sweeper and launcher,
+and sweepers and the summary still see every job's result. A job folder holding another
+job's results is refused: a different sweep lives there. Import-light (no torch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
+    """The ``results.json`` record of this very job (same overrides) when it already
+    ended ``ok`` in its folder (the job is then skipped), else None; exits 2 with one line
+    when the folder holds another job's results."""
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return None
+    results = Path(cfg.paths.output_dir) / "results.json"
+    if not results.is_file():
+        return None
+    record: dict[str, Any] = json.loads(results.read_text())
+    overrides = " ".join(hydra.overrides.task)
+    # in any order: a sweeper may hand a job its overrides in another order on resume
+    if sorted(str(record.get("overrides")).split(" ")) != sorted(overrides.split(" ")):
+        print(
+            f"error: {results.parent} holds the results of another job "
+            f"({record.get('overrides')!r}, this job: {overrides!r}): a different sweep "
+            "lives in this hydra.sweep.dir; choose another",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    if record.get("status") != "ok":
+        return None
+    log.info(f"job {hydra.job.num} already done in {results.parent}: skipped (sweep resumed)")
+    return record
