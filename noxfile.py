@@ -5,6 +5,7 @@
 `uv run nox -t matrix` runs each package's tests on Python 3.10 to 3.13 (the first run
 downloads torch for each Python). Sessions install from the committed `uv.lock` with
 `uv sync --frozen`, except `lowest`, which resolves each package's declared minimums.
+`uv run nox -s hydra14` runs every test against the Hydra 1.4 release candidate.
 """
 
 from __future__ import annotations
@@ -168,6 +169,31 @@ def sweep_plugins(session: nox.Session) -> None:
             "hydra.launcher.timeout_min=5",
             f"hydra.sweep.dir={out}/submitit",
         )
+
+
+@nox.session(python="3.13")
+def hydra14(session: nox.Session) -> None:
+    """Every test against hydra-core 1.4.0rc3 and its Optuna sweeper (Optuna 4), on the
+    newest Python both Hydras support: the lock, then the release candidates over it.
+    The overrides replace the `<1.4` and `optuna<3` pins that hlt declares for 1.3."""
+    sync(session)
+    overrides = Path(session.create_tmp(), "hydra14-overrides.txt")
+    overrides.write_text("hydra-core==1.4.0rc3\nhydra-optuna-sweeper==1.4.0rc3\noptuna>=4.9,<5\n")
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        f"--python={session.virtualenv.location}",
+        f"--overrides={overrides}",
+        "hydra-core",
+        "hydra-optuna-sweeper",
+        "optuna",
+        env={"UV_COMPILE_BYTECODE": "1"},
+    )
+    session.run(
+        "python", "-c", "import hydra, optuna; print(hydra.__version__, optuna.__version__)"
+    )
+    session.run("pytest", *session.posargs)
 
 
 @nox.session(python=DEFAULT_PYTHON, tags=["lowest"])

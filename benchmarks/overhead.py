@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader
 
 from hlt_core.callbacks import run_callbacks
 from hlt_core.data_facts import build_datamodule, fill_dims
+from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.module import TaskModule
 from hlt_core.performance import apply_performance_settings
 from hlt_core.run import instantiate_each
@@ -82,7 +83,7 @@ def make_model(size: dict[str, int]) -> Stamped:
 
 def compose_cfg(size: dict[str, int], out: str, overrides: list[str]) -> Any:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), **VERSION_BASE):
         cfg = compose(
             "train",
             overrides=[

@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.schemas import register_schemas
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def compose_run(overrides: Sequence[str], run_dir: Path) -> DictConfig:
     """The config the app would see for ``overrides``, with its run folder at ``run_dir``."""
     register_schemas()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), **VERSION_BASE):
         cfg = compose(
             "train",
             overrides=[*overrides, f"hydra.run.dir={run_dir}"],

@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from hlt_core.data_facts import build_datamodule, fill_dims
+from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.init_from import split_model_config
 from hlt_core.module import TaskModule
 from hlt_core.schemas import register_schemas
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _compose(overrides):
     register_schemas()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), **VERSION_BASE):
         return compose("train", overrides=overrides, return_hydra_config=False)
 
 

@@ -84,7 +84,7 @@ def test_sweep_over_an_unknown_key_names_it_before_any_job(tmp_path):
 def test_optuna_search_minimises_the_returned_metric(tmp_path):
     sweep = tmp_path / "optuna"
     done = trainer(
-        "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=4",
+        "-m", "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=4",
         "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from helpers import CONFIG_DIR, QUICK, REPO, compose_run
 from hlt_core import atomic
+from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.records import results_json
 from hlt_core.run import run, write_results
 from hlt_core.runlock import lock_run_folder, unlock_run_folder
@@ -98,7 +99,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused_and_writes_nothing(tmp_pat
 
 def default_run_dir() -> str:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), **VERSION_BASE):
         return str(compose("train", return_hydra_config=True).hydra.run.dir)
 
 

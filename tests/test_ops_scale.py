@@ -69,7 +69,7 @@ def test_ddp_jobs_of_a_grid_sweep_each_serve_their_own_job(tmp_path):
 def test_optuna_sweep_with_ddp_and_a_logger_asks_each_trial_once(tmp_path):
     sweep = tmp_path / "optuna"
     done = trainer(
-        "hparams_search=clusters_optuna", *TINY, *DDP, "logger=csv",
+        "-m", "hparams_search=clusters_optuna", *TINY, *DDP, "logger=csv",
         "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
         f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )  # fmt: skip

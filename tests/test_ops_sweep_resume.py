@@ -93,7 +93,7 @@ def test_a_killed_optuna_search_resumed_ends_with_n_trials_each_in_its_own_folde
 ):
     sweep = tmp_path / "optuna"
     command = [
-        "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=3",
+        "-m", "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=3",
         "hydra.sweeper.sampler.n_startup_trials=3", f"hydra.sweep.dir={sweep}",
         f"+hydra.callbacks.stop._target_={__name__}.KillAfterJob",
     ]  # fmt: skip

@@ -1,7 +1,14 @@
+import pkgutil
 import subprocess
 import sys
+from importlib.metadata import distribution
 
+from hydra.core.plugins import Plugins
+from hydra.plugins.search_path_plugin import SearchPathPlugin
+
+import hydra_plugins
 from hlt_core.discovery import config_sources, locate_package_dir
+from hydra_plugins.hlt_searchpath.hlt_searchpath import HltSearchPathPlugin
 
 
 def test_finds_its_own_configs_by_entry_point():
@@ -27,3 +34,17 @@ def test_discovery_and_schemas_import_neither_torch_nor_lightning():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_searchpath_plugin_is_declared_where_both_hydra_versions_look():
+    """Hydra 1.3 scans the hydra_plugins namespace package; Hydra 1.4 also loads the
+    ``hydra.plugins`` entry points, its only way in import-hook editable installs."""
+    scanned = {
+        name for _, name, _ in pkgutil.walk_packages(hydra_plugins.__path__, "hydra_plugins.")
+    }
+    assert HltSearchPathPlugin.__module__ in scanned
+    declared = distribution("hlt-core").entry_points.select(group="hydra.plugins")
+    assert [entry.load() for entry in declared] == [HltSearchPathPlugin]
+    # by name: Hydra 1.3's scan executes the module again, making a second class object
+    found = Plugins.instance().discover(SearchPathPlugin)
+    assert "HltSearchPathPlugin" in [plugin.__name__ for plugin in found]

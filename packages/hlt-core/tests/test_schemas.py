@@ -1,8 +1,10 @@
+import warnings
+
 import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
-from hlt_core.schemas import RunConfig
+from hlt_core.schemas import RunConfig, register_schemas
 
 
 def test_trainer_values_are_type_checked():
@@ -29,3 +31,12 @@ def test_trainer_schema_accepts_every_field_the_trainer_takes():
     accepted = set(inspect.signature(Trainer.__init__).parameters)
     fields = set(OmegaConf.structured(RunConfig).trainer) - {"_target_"}
     assert fields <= accepted, fields - accepted
+
+
+def test_registering_the_schemas_again_warns_nothing():
+    """The app and the compose helpers both register; Hydra 1.4 warns on a second store of
+    a name and OmegaConf 2.4 on register_new_resolver."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        register_schemas()
+        register_schemas()

@@ -10,6 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from hlt_core.ddp_jobs import ddp_job_argv
+from hlt_core.hydra_compat import HYDRA_MAIN
 from hlt_core.schemas import register_schemas
 from hlt_core.sweep_resume import finished_run
 from hlt_trainer.paths import config_dir
@@ -19,7 +20,7 @@ USER_ERROR = 2  # the exit status of every user error, the app's and Hydra's ali
 _started = False  # whether a job reached the task function
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+@hydra.main(config_path=config_dir(), config_name="train", **HYDRA_MAIN)
 def _main(cfg: DictConfig) -> Any:
     global _started
     _started = True

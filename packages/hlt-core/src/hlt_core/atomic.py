@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
+
+from hlt_core.hydra_compat import instantiate
 
 PARTIAL = ".partial"  # the suffix of temporary files; any left in a run folder are stale
 

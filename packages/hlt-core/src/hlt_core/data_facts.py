@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationKeyError, MissingMandatoryValue
 
 from hlt_core.errors import UserError
+from hlt_core.hydra_compat import instantiate
 
 FILLED = "dims"  # the key of cfg.data that the run fills; never a datamodule argument
 

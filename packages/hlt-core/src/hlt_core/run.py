@@ -25,7 +25,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
@@ -52,6 +51,7 @@ from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
+from hlt_core.hydra_compat import instantiate
 from hlt_core.init_from import init_from, split_model_config
 from hlt_core.loggers import check_logger_packages, close_loggers
 from hlt_core.module import TaskModule, check_model_fits_data

@@ -3,7 +3,8 @@
 Registered in Hydra's ConfigStore by ``register_schemas()``; the primary config lists
 ``hlt_run_schema`` first in its defaults so that values are checked at compose time
 (``trainer.max_epochs=abc`` fails naming the key) and unknown keys are refused.
-Imports neither torch nor Lightning.
+Imports neither torch nor Lightning. Works with Hydra 1.3 (OmegaConf 2.3) and 1.4
+(OmegaConf 2.4) alike, without their deprecation warnings.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import omegaconf
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
@@ -106,6 +108,14 @@ def task_target_type(*, _root_: Any) -> str:
 
 
 def register_schemas() -> None:
-    """The run schema and hlt's resolvers: what the primary config needs to compose."""
-    ConfigStore.instance().store(name="hlt_run_schema", node=RunConfig)
-    OmegaConf.register_new_resolver("hlt.task_target_type", task_target_type, replace=True)
+    """The run schema and hlt's resolvers: what the primary config needs to compose.
+    Safe to call again: Hydra 1.4 warns when a ConfigStore name is stored twice."""
+    store = ConfigStore.instance()
+    if "hlt_run_schema.yaml" not in store.list(""):
+        store.store(name="hlt_run_schema", node=RunConfig)
+    if omegaconf.__version__.startswith("2.3."):
+        OmegaConf.register_new_resolver("hlt.task_target_type", task_target_type, replace=True)
+    else:  # OmegaConf 2.4 renamed it; 2.3's register_resolver is the legacy string-only API
+        OmegaConf.register_resolver(  # type: ignore[call-arg]
+            "hlt.task_target_type", task_target_type, replace=True
+        )
