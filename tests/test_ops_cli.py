@@ -73,6 +73,16 @@ def test_grid_sweep_in_parallel_records_a_failing_job_and_goes_on(tmp_path):
     assert (sweep / "comparison.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_search_without_multirun_is_refused_in_one_line(tmp_path):
+    done = trainer("hparams_search=clusters_optuna", *TINY, f"hydra.run.dir={tmp_path / 'r'}")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: this config searches hydra.sweeper.params (an hparams_search): "
+        "run it as a sweep, with -m"
+    ]
+    assert not (tmp_path / "r" / "results.json").exists()  # nothing trained
+
+
 def test_sweep_over_an_unknown_key_names_it_before_any_job(tmp_path):
     sweep = tmp_path / "sweep"
     done = trainer("-m", *TINY, "no_such_key=1,2", f"hydra.sweep.dir={sweep}")

@@ -13,6 +13,7 @@ from hlt_core.ddp_jobs import ddp_job_argv
 from hlt_core.hydra_compat import HYDRA_MAIN
 from hlt_core.schemas import register_schemas
 from hlt_core.sweep_resume import finished_run
+from hlt_core.sweeps import check_search_mode
 from hlt_trainer.paths import config_dir
 
 register_schemas()
@@ -24,6 +25,7 @@ _started = False  # whether a job reached the task function
 def _main(cfg: DictConfig) -> Any:
     global _started
     _started = True
+    check_search_mode()
     done = finished_run(cfg)  # a job of a resumed sweep that already ended ok
     from hlt_core.run import objective, run_or_exit  # torch and Lightning: only for real work
 

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +27,20 @@ from hlt_core.plots import best_job, compare_runs
 log = logging.getLogger(__name__)
 FAILED_JOBS = 3  # the exit status of a sweep that finished with failed jobs
 SHOWN_METRICS = ("val/loss", "test/loss", "test/acc")
+
+
+def check_search_mode() -> None:
+    """A config that gives the sweeper a search space (``hparams_search=...``) is a sweep;
+    run without ``-m``, Hydra would train one run on the defaults and say nothing. Exits 2
+    with one line instead."""
+    hydra = HydraConfig.get()
+    if hydra.mode == RunMode.RUN and hydra.sweeper.get("params"):
+        print(
+            "error: this config searches hydra.sweeper.params (an hparams_search): "
+            "run it as a sweep, with -m",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
