@@ -1,6 +1,6 @@
 """The test matrix.
 
-`uv run nox` runs the default sessions: what CI runs (`.ci/run`), about 5 minutes on
+`uv run nox` runs the default sessions: what CI runs (`.ci/run`), about 20 minutes on
 2 cores. `uv run nox -l` lists every session; `uv run nox -s NAME` runs one;
 `uv run nox -t matrix` runs each package's tests on Python 3.10 to 3.13 (the first run
 downloads torch for each Python). Sessions install from the committed `uv.lock` with
@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import nox
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from workspace import members  # noqa: E402  (scripts/ is not a package)
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
@@ -23,15 +28,10 @@ nox.options.error_on_missing_interpreters = True
 
 DEFAULT_PYTHON = "3.11"
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-# The workspace members as uv knows them (scripts/workspace.py reads the same table); the
-# libraries, tested alone, are the members under packages/.
-MEMBERS = sorted(
-    member
-    for pattern in nox.project.load_toml("pyproject.toml")["tool"]["uv"]["workspace"]["members"]
-    for member in glob.glob(pattern)
-    if Path(member, "pyproject.toml").is_file()
-)
-PACKAGES = [Path(member).name for member in MEMBERS if member.startswith("packages/")]
+# The workspace members as uv knows them (scripts/workspace.py, the one reader of that
+# table); the libraries, tested alone, are the members under packages/.
+MEMBERS = [member.relative_to(ROOT) for member in members(ROOT)]
+PACKAGES = [member.name for member in MEMBERS if member.parent.name == "packages"]
 
 # pyenv's interpreters are not on PATH unless selected; make them findable by uv.
 os.environ["PATH"] = os.pathsep.join(
