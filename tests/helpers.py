@@ -1,8 +1,13 @@
-"""Helpers for in-process integration tests: compose the trainer's config with Hydra's
-compose API, as the app would, without spawning a process."""
+"""Helpers for the integration tests: compose the trainer's config with Hydra's compose
+API, as the app would, without spawning a process; or run the trainer's command line
+(``trainer``) where the CLI itself is under test."""
 
 from __future__ import annotations
 
+import csv
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,3 +49,33 @@ def compose_run(overrides: Sequence[str], run_dir: Path) -> DictConfig:
         cfg.paths.output_dir = str(run_dir)
         del cfg.hydra
     return cfg
+
+
+APP = REPO / "apps" / "trainer"
+# The command line's smallest run: one epoch of two steps, one val and one test batch.
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+    "print_config=false",
+]
+
+
+def trainer(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``uv run apps/trainer *args`` as a user runs it (the tests folder importable, for
+    test callbacks named by ``_target_``)."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    env["WANDB_SILENT"] = "true"
+    return subprocess.run(
+        [sys.executable, str(APP), *args],
+        capture_output=True, text=True, env=env, timeout=600, cwd=cwd,
+    )  # fmt: skip
+
+
+def rows(sweep_dir: Path) -> list[dict[str, str]]:
+    """The sweep's summary.csv, a dict per job."""
+    with (sweep_dir / "summary.csv").open() as handle:
+        return list(csv.DictReader(handle))

@@ -7,25 +7,15 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import rich.console
 from omegaconf import OmegaConf
 
-from helpers import QUICK, REPO, compose_run
+from helpers import QUICK, REPO, compose_run, trainer
 from hlt_core import console, plots
 from hlt_core.run import run
-
-APP = str(REPO / "apps" / "trainer")
-
-
-def trainer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, APP, *args], capture_output=True, text=True, timeout=600, cwd=REPO
-    )
 
 
 def test_the_config_tree_wraps_long_values_instead_of_cutting_them(monkeypatch):
@@ -42,7 +32,7 @@ def test_a_default_run_in_a_pipe_prints_each_line_once_and_ends_with_a_block(tmp
     run_dir = tmp_path / "run"
     done = trainer(
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "tags=[smoke,ci]",
-        f"hydra.run.dir={run_dir}",
+        f"hydra.run.dir={run_dir}", cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""  # no duplicated log lines on stderr, no avoidable warning
@@ -66,7 +56,7 @@ def test_a_failed_run_says_so_in_its_folder_and_its_log(tmp_path):
     run_dir = tmp_path / "run"
     done = trainer(
         "data=table", f"data.path={tmp_path / 'nope.csv'}", "data.target=y",
-        f"hydra.run.dir={run_dir}",
+        f"hydra.run.dir={run_dir}", cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()

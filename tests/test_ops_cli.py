@@ -3,13 +3,9 @@ joblib, submitit), DDP on 2 CPU processes, and SIGTERM/SIGINT during training.""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import lightning as L
 import pytest
@@ -17,16 +13,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "apps" / "trainer"
-TINY = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-    "print_config=false",
-]
+from helpers import TINY, rows, trainer
 
 pytestmark = pytest.mark.cli
 
@@ -40,21 +27,6 @@ class SignalAt(Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
-
-
-def trainer(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")])
-    env["WANDB_SILENT"] = "true"
-    return subprocess.run(
-        [sys.executable, str(APP), *args],
-        capture_output=True, text=True, env=env, timeout=600, cwd=cwd,
-    )  # fmt: skip
-
-
-def rows(sweep_dir: Path) -> list[dict[str, str]]:
-    with (sweep_dir / "summary.csv").open() as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_grid_sweep_in_parallel_records_a_failing_job_and_goes_on(tmp_path):

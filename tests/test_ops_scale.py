@@ -12,7 +12,8 @@ import mlflow
 import pytest
 import yaml
 from lightning.pytorch.callbacks import Callback
-from test_ops_cli import TINY, rows, trainer
+
+from helpers import TINY, rows, trainer
 
 pytestmark = pytest.mark.cli
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]

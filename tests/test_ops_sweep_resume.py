@@ -16,7 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
-from test_ops_cli import TINY, rows, trainer
+
+from helpers import TINY, rows, trainer
 
 pytestmark = pytest.mark.cli
 
