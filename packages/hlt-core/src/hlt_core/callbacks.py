@@ -244,7 +244,9 @@ class BestSoFar(Callback):
     mode: ``callbacks.model_checkpoint``), and the step it was reached at: logged as
     ``<monitor>_best`` and ``<monitor>_best_step`` after every validation in training,
     kept in checkpoints so that a resumed run goes on from it, and written to results.json.
-    A sweep that optimises it ranks runs by their best epoch, not their last."""
+    A sweep that optimises it ranks runs by their best epoch, not their last. The value is
+    the ModelCheckpoint's ``best_model_score`` as of this validation; kept here too because
+    that one is empty with ``save_top_k=0`` and has no step."""
 
     def __init__(self) -> None:
         self.monitor: str | None = None
