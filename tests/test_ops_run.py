@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from helpers import QUICK, compose_run
 from hlt_core.callbacks import NonFiniteLossError
 from hlt_core.errors import UserError
-from hlt_core.run import run, run_or_exit
+from hlt_core.run import objective, run, run_or_exit
 
 SHORT = [*QUICK, "trainer.max_epochs=2"]
 
@@ -198,6 +198,17 @@ def test_best_so_far_is_logged_each_validation_and_recorded(run_dir):
     assert state["BestSoFar"]["value"] == results["val/loss_best"]  # a resume goes on from it
     (saved_by,) = [v for k, v in state.items() if k.startswith("ModelCheckpoint")]
     assert float(saved_by["best_model_score"]) == pytest.approx(results["val/loss_best"])
+
+
+def test_a_run_shorter_than_an_epoch_is_judged_by_its_evaluated_checkpoint(run_dir):
+    # issue 27: no validation ran in fit, so each trial of a search failed on val/loss_best
+    cfg = compose_run([*QUICK, "trainer.limit_train_batches=5", "trainer.max_steps=2",
+                       "test=false", "optimized_metric=val/loss_best"], run_dir)  # fmt: skip
+    metrics = run(cfg)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["global_step"] == 2 and results["val/loss_best_step"] == 2
+    assert results["val/loss_best"] == results["val/loss"]  # the evaluated (last) checkpoint's
+    assert objective(cfg, metrics) == results["val/loss"]
 
 
 def test_two_validations_per_epoch(run_dir):

@@ -18,6 +18,9 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from helpers import TINY, rows, trainer
+from hydra_plugins.hlt_optuna_sweeper.hlt_optuna_sweeper import JOB, job_folder
+
+COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
 
 pytestmark = pytest.mark.cli
 
@@ -105,13 +108,57 @@ def test_a_killed_optuna_search_resumed_ends_with_n_trials_each_in_its_own_folde
     monkeypatch.delenv("HLT_TEST_KILL_JOB")
     done = trainer(*command)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "Trial 1 was left running by a stopped sweep: running it again" in done.stdout
+    assert "Trial 1 was left running by a stopped worker" in done.stdout
+    assert "Trial 2 runs trial 1's job again" in done.stdout  # queued again, same job
     assert f"job 1 already done in {sweep / '1'}: skipped" in done.stdout
     study = optuna.load_study(study_name=first[0]["name"], storage=f"sqlite:///{sweep}/optuna.db")
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
-    assert study.trials[2].params != study.trials[0].params  # not the seed's first draw again
-    assert job_folders(sweep) == ["0", "1", "2"]  # job n is trial n
+    states = [t.state for t in study.trials]
+    assert states == [COMPLETE, FAIL, COMPLETE, COMPLETE]  # trial 1 failed, run again as 2
+    complete = [t for t in study.trials if t.state == COMPLETE]
+    assert complete[2].params != complete[0].params  # not the seed's first draw again
+    assert job_folders(sweep) == ["0", "1", "3"]  # a job folder per planned trial
     assert [results(sweep, 0), results(sweep, 1)] == first  # neither ran again
-    for trial in study.trials:
-        assert results(sweep, trial.number)["val/loss"] == pytest.approx(trial.value)
+    for trial in complete:
+        folder = job_folder(trial)
+        assert results(sweep, folder)["val/loss_best"] == pytest.approx(trial.value)
+        assert sorted(results(sweep, folder)["overrides"].split()) == sorted(
+            trial.user_attrs[JOB]["overrides"]
+        )  # the whole recorded job ran
     assert [r["status"] for r in rows(sweep)] == ["ok", "ok", "ok"]
+
+
+def test_a_crafted_optuna_db_writes_nothing_outside_the_sweep_folder(tmp_path):
+    """Issue 27: a trial left running whose attributes hold file-writing callbacks."""
+    sweep, victim = tmp_path / "optuna", tmp_path / "victim.txt"
+    victim.write_text("kept")
+    sweep.mkdir()
+    study = optuna.create_study(study_name="clusters_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    trial = study.ask()
+    attrs = {
+        "+callbacks.a._target_": "builtins.open", "+callbacks.a.file": str(victim),
+        "+callbacks.a.mode": "w", "+callbacks.b._target_": "shutil.copyfile",
+        "+callbacks.b.src": str(victim), "+callbacks.b.dst": str(tmp_path / "copied.txt"),
+    }  # fmt: skip
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    done = trainer("-m", "hparams_search=clusters_optuna", *TINY, f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: study clusters_mlp in sqlite:///{sweep}/optuna.db: trial 0: ")
+    assert "+callbacks.a._target_" in error and "Traceback" not in done.stderr
+    assert victim.read_text() == "kept" and not (tmp_path / "copied.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["optuna", "victim.txt"]
+    assert sorted(p.name for p in sweep.iterdir()) == ["optuna.db"]  # no job ran
+
+
+def test_an_optuna_search_whose_every_trial_fails_goes_on_and_exits_3(tmp_path):
+    sweep = tmp_path / "optuna"
+    done = trainer(
+        "-m", "hparams_search=clusters_optuna", *TINY, "data.batch_size=0",
+        "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "Values were told" not in done.stderr and "Traceback" not in done.stderr
+    assert "error: 2 of 2 jobs failed (jobs 0, 1)" in done.stderr
+    study = optuna.load_study(study_name="clusters_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [t.state for t in study.trials] == [FAIL, FAIL]  # each told once, none left running

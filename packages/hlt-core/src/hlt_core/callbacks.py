@@ -246,7 +246,8 @@ class BestSoFar(Callback):
     kept in checkpoints so that a resumed run goes on from it, and written to results.json.
     A sweep that optimises it ranks runs by their best epoch, not their last. The value is
     the ModelCheckpoint's ``best_model_score`` as of this validation; kept here too because
-    that one is empty with ``save_top_k=0`` and has no step."""
+    that one is empty with ``save_top_k=0`` and has no step. A run that never validated in
+    training (shorter than an epoch) takes the value of its evaluated checkpoint."""
 
     def __init__(self) -> None:
         self.monitor: str | None = None
@@ -255,12 +256,22 @@ class BestSoFar(Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         checkpointing = trainer.checkpoint_callback
-        if trainer.sanity_checking or trainer.state.fn != "fit":
-            return
         if not isinstance(checkpointing, ModelCheckpoint) or not checkpointing.monitor:
             return
         current = trainer.callback_metrics.get(checkpointing.monitor)
-        if current is None or not math.isfinite(value := float(current)):
+        if trainer.sanity_checking or current is None or not math.isfinite(value := float(current)):
+            return
+        if trainer.state.fn != "fit":
+            if self.value is None:  # no validation in fit (a run shorter than an epoch):
+                # the evaluated checkpoint's value is the best there is
+                self.monitor, self.value, self.step = (
+                    checkpointing.monitor,
+                    value,
+                    trainer.global_step,
+                )
+                trainer.callback_metrics.update(
+                    {k: torch.tensor(v) for k, v in self.summary.items()}
+                )
             return
         if self.value is None or (
             value < self.value if checkpointing.mode == "min" else value > self.value
