@@ -141,11 +141,13 @@ def package(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHONS, tags=["matrix"])
 def sweep_plugins(session: nox.Session) -> None:
-    """The pinned Hydra sweeper and launcher plugins run a sweep on this Python."""
+    """hlt's Optuna sweeper and the pinned Hydra launcher plugins run a sweep on this
+    Python (the sweeper without torch: hlt-core and the app installed without their deps)."""
     project = nox.project.load_toml("apps/trainer/pyproject.toml")["project"]
     hydra_core = next(d for d in project["dependencies"] if d.startswith("hydra-core"))
     extras = project["optional-dependencies"]
     session.install(hydra_core, *extras["optuna"], *extras["joblib"], *extras["submitit"])
+    session.install("--no-deps", "-e", "packages/hlt-core", "-e", "apps/trainer")
     app = "tests/sweep_plugins_app.py"
     with tempfile.TemporaryDirectory() as out:
         session.run(
@@ -153,8 +155,9 @@ def sweep_plugins(session: nox.Session) -> None:
             app,
             "-m",
             "+x=interval(0,4)",
-            "hydra/sweeper=optuna",
+            "hydra/sweeper=hlt_optuna",
             "hydra.sweeper.n_trials=3",
+            f"hydra.sweeper.storage=sqlite:///{out}/optuna.db",
             f"hydra.sweep.dir={out}/optuna",
         )
         session.run(
@@ -173,12 +176,12 @@ def sweep_plugins(session: nox.Session) -> None:
 
 @nox.session(python="3.13")
 def hydra14(session: nox.Session) -> None:
-    """Every test against hydra-core 1.4.0rc3 and its Optuna sweeper (Optuna 4), on the
-    newest Python both Hydras support: the lock, then the release candidates over it.
-    The overrides replace the `<1.4` and `optuna<3` pins that hlt declares for 1.3."""
+    """Every test against hydra-core 1.4.0rc3 on the newest Python both Hydras support:
+    the lock, then the release candidate over it (the override replaces hlt's `<1.4` pin).
+    hlt's Optuna sweeper needs no hydra-optuna-sweeper; Optuna 4 comes from the lock."""
     sync(session)
     overrides = Path(session.create_tmp(), "hydra14-overrides.txt")
-    overrides.write_text("hydra-core==1.4.0rc3\nhydra-optuna-sweeper==1.4.0rc3\noptuna>=4.9,<5\n")
+    overrides.write_text("hydra-core==1.4.0rc3\n")
     session.run_install(
         "uv",
         "pip",
@@ -186,8 +189,6 @@ def hydra14(session: nox.Session) -> None:
         f"--python={session.virtualenv.location}",
         f"--overrides={overrides}",
         "hydra-core",
-        "hydra-optuna-sweeper",
-        "optuna",
         env={"UV_COMPILE_BYTECODE": "1"},
     )
     session.run(

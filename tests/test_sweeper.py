@@ -4,6 +4,7 @@ search goes on, and an interrupt at any moment resumes to exactly the planned jo
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from importlib import import_module
@@ -16,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
+from hlt_core.sweeps import summarize
 from hydra_plugins.hlt_optuna_sweeper.hlt_optuna_sweeper import JOB, job_folder, search_space
 
 FIXED = ["epochs=3"]  # the command's own override that every job must get
@@ -199,3 +201,22 @@ def test_an_interrupted_search_resumes_to_exactly_the_planned_jobs(tmp_path, mon
         assert job["config"]["epochs"] == 3  # the command's fixed override, every time
         assert job["config"]["lr"] == trial.params["lr"]
         assert job["config"]["width"] == trial.params["width"]
+
+
+def test_the_best_job_is_one_of_the_sweeps_own_recipe(tmp_path):
+    jobs = {  # job 2 trained 10 epochs, not the sweep's 3: the lowest loss, never the best
+        "0": (["lr=0.01", "width=16", "epochs=3"], 0.30),
+        "1": (["lr=0.02", "width=32", "epochs=3"], 0.25),
+        "2": (["lr=0.01", "width=16"], 0.10),  # epochs left at the default
+    }
+    for job, (overrides, loss) in jobs.items():
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+        record = {"status": "ok", "val/loss": loss, "overrides": " ".join(overrides)}
+        (tmp_path / job / "results.json").write_text(json.dumps(record))
+    rows = summarize(tmp_path, "val/loss", (["epochs=3"], {"lr", "width"}))
+    assert [(r["job"], r["recipe"], r["best"]) for r in rows] == [
+        ("0", "same", ""), ("1", "same", "★"), ("2", "other", "")
+    ]  # fmt: skip
+    with (tmp_path / "summary.csv").open() as handle:
+        assert [r["recipe"] for r in csv.DictReader(handle)] == ["same", "same", "other"]

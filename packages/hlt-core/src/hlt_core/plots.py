@@ -79,10 +79,12 @@ LOWER_IS_BETTER = ("loss", "mse", "mae", "ppl")
 
 def best_job(rows: Sequence[Mapping[str, object]], metric: str) -> object | None:
     """The job with the best ``metric`` (lowest for losses and errors, and for their best
-    so far, ``val/loss_best``; else highest)."""
+    so far, ``val/loss_best``; else highest), among the jobs of the sweep's own recipe."""
     scores = {}
     for row in rows:
         value = row.get(metric)
+        if row.get("recipe", "same") != "same":
+            continue
         if isinstance(value, int | float) and not math.isnan(value):
             scores[row["job"]] = float(value)
     if not scores:

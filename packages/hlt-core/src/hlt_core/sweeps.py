@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -51,6 +52,9 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
             continue
         results = job_dir / "results.json"
         row: dict[str, Any] = {"job": job_dir.name}
+        overrides = job_dir / ".hydra" / "overrides.yaml"
+        if overrides.is_file():  # results.json says it too, when the job wrote one
+            row["overrides"] = " ".join(OmegaConf.load(overrides))
         if results.is_file():
             row.update(json.loads(results.read_text()))
             row.setdefault("status", "ok")
@@ -64,9 +68,34 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     )
 
 
-def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
-    """Print the table, write ``summary.csv`` and ``comparison.png`` into the sweep folder."""
+def sweep_recipe(config: DictConfig) -> tuple[list[str], set[str]]:
+    """The sweep command's fixed overrides and its swept keys (the sweeper's ``params``,
+    then the command line, which wins)."""
+    params = config.hydra.sweeper.get("params") or {}
+    given = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    parsed = {o.get_key_element(): o for o in OverridesParser.create().parse_overrides(given)}
+    swept = {key.lstrip("+~") for key, o in parsed.items() if o.is_sweep_override()}
+    return [o.input_line or "" for o in parsed.values() if not o.is_sweep_override()], swept
+
+
+def mark_recipes(rows: list[dict[str, Any]], fixed: list[str], swept: set[str]) -> None:
+    """``recipe``: ``same`` for a job run with exactly the command's fixed overrides,
+    ``other`` for one left in the folder by another command; only ``same`` jobs are
+    compared (starred as best)."""
+    for row in rows:
+        overrides = str(row.get("overrides") or "").split(" ")
+        own = [o for o in overrides if o and o.split("=", 1)[0].lstrip("+~") not in swept]
+        row["recipe"] = "same" if sorted(own) == sorted(fixed) else "other"
+
+
+def summarize(
+    sweep_dir: Path, metric: str, recipe: tuple[list[str], set[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Print the table, write ``summary.csv`` and ``comparison.png`` into the sweep folder;
+    with the sweep's ``recipe``, jobs of another recipe are never starred."""
     rows = collect(sweep_dir)
+    if recipe is not None:
+        mark_recipes(rows, *recipe)
     best = best_job(rows, metric)
     for row in rows:
         row["best"] = "★" if row["job"] == best else ""
@@ -92,7 +121,8 @@ def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
         table.add_row(*cells)
     Console().print(table)
     with (sweep_dir / "summary.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*columns, "error"], extrasaction="ignore")
+        fields = [*columns, "error", "recipe"]
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     compare_runs(rows, metric, sweep_dir / "comparison.png")
@@ -107,7 +137,7 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         metric = config.get("optimized_metric") or "val/loss"
-        rows = summarize(sweep_dir, metric)
+        rows = summarize(sweep_dir, metric, sweep_recipe(config))
         failed = [str(row["job"]) for row in rows if row["status"] == "failed"]
         if failed:
             # the other jobs ran to the end; the sweep as a whole did not succeed

@@ -35,6 +35,7 @@ from hydra.core.override_parser.types import IntervalSweep, Override, Transforme
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.sweep_resume import check_stored_job, refuse
@@ -200,7 +201,8 @@ class ResumableOptunaSweeper(Sweeper):
         grace_period: int,
         max_retry: int | None,
     ) -> None:
-        self.sampler = sampler  # built by Hydra from its `_target_`
+        # Hydra 1.3 builds the sampler from its `_target_`; 1.4 hands the config over
+        self.sampler = instantiate(sampler) if isinstance(sampler, DictConfig) else sampler
         self.directions = [direction] if isinstance(direction, str) else list(direction)
         self.storage_url = storage
         self.study_name = study_name
@@ -209,6 +211,7 @@ class ResumableOptunaSweeper(Sweeper):
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.max_retry = max_retry
+        self.rdb: RDBStorage | None = None  # the study's storage, when in a database
         self.launcher: Launcher | None = None
         self.config: DictConfig | None = None
 
@@ -224,28 +227,39 @@ class ResumableOptunaSweeper(Sweeper):
 
     def storage(self) -> RDBStorage | None:
         from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+        from sqlalchemy.exc import SQLAlchemyError
 
         if self.storage_url is None:
             return None
         engine: dict[str, Any] = {}
         if self.storage_url.startswith("sqlite"):  # several workers may wait on one file
             engine = {"connect_args": {"timeout": 60}}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeats are "experimental" since 2.9
-            return RDBStorage(
-                self.storage_url,
-                engine_kwargs=engine,
-                heartbeat_interval=self.heartbeat_interval,
-                grace_period=self.grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(self.max_retry),
-            )
+        retry = RetryHeartbeatStaleTrialCallback(self.max_retry)
+
+        def connect() -> RDBStorage:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeats: "experimental" since 2.9
+                return RDBStorage(
+                    self.storage_url or "",
+                    engine_kwargs=engine,
+                    heartbeat_interval=self.heartbeat_interval,
+                    grace_period=self.grace_period,
+                    heartbeat_stale_trial_callback=retry,
+                )
+
+        for wait in (1, 2, 3):
+            try:
+                return connect()
+            except SQLAlchemyError:  # workers started together race to create the tables
+                time.sleep(wait)
+        return connect()
 
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
         assert self.config is not None and self.launcher is not None, "setup() comes first"
         space, fixed = search_space(self.params, arguments)
-        storage = self.storage()
+        self.rdb = storage = self.storage()
         existed = storage is not None and self.study_name in optuna.get_all_study_names(storage)
         study = optuna.create_study(
             study_name=self.study_name,
@@ -374,17 +388,14 @@ class ResumableOptunaSweeper(Sweeper):
     ) -> None:
         """Record the trial's job, run it in its job folder, tell its outcome once. An
         interrupt (Ctrl+C, a stopped job) queues the job again for the resume."""
-        from optuna.storages import RDBStorage
-
         assert self.launcher is not None
-        storage = study._storage
-        frozen = storage.get_trial(trial._trial_id)
+        frozen = study._storage.get_trial(trial._trial_id)
         job = self.planned_job(frozen, space, fixed, where)
         folder = job_folder(frozen)
         beating = (
-            heartbeat(storage, trial._trial_id, self.heartbeat_interval)
-            if isinstance(storage, RDBStorage)
-            else nullcontext()
+            nullcontext()
+            if self.rdb is None
+            else heartbeat(self.rdb, trial._trial_id, self.heartbeat_interval)
         )
         try:
             trial.set_user_attr(JOB, {"overrides": job, "worker": worker_name()})
