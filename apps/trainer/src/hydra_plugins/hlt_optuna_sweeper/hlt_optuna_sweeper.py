@@ -234,7 +234,9 @@ class ResumableOptunaSweeper(Sweeper):
         engine: dict[str, Any] = {}
         if self.storage_url.startswith("sqlite"):  # several workers may wait on one file
             engine = {"connect_args": {"timeout": 60}}
-        retry = RetryHeartbeatStaleTrialCallback(self.max_retry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "experimental" since 2.8
+            retry = RetryHeartbeatStaleTrialCallback(self.max_retry)
 
         def connect() -> RDBStorage:
             with warnings.catch_warnings():
