@@ -125,9 +125,9 @@ def test_table_classification_with_string_labels_end_to_end(tmp_path, run_dir):
     # the predictions table: row ids, label names, one probability column per class
     with open(run_dir / "predictions.csv", newline="") as handle:
         rows = list(csv_module.DictReader(handle))
-    assert list(rows[0]) == ["file", "row", "prediction", *labels]
+    assert list(rows[0]) == ["file", "row", "target", "prediction", *labels]
     test_rows = split_indices(150, FRACTIONS, 0)["test"]
-    assert sorted(int(r["row"]) for r in rows) == sorted((test_rows + 2).tolist())  # lines
+    assert sorted(int(r["row"]) for r in rows) == sorted((test_rows + 1).tolist())  # data rows
     assert {r["file"] for r in rows} == {str(csv)}
     for r in rows:
         probabilities = [float(r[label]) for label in labels]
@@ -249,14 +249,13 @@ def test_results_describe_the_evaluated_best_checkpoint(tmp_path, run_dir):
 # --- 7. bad data: one line before training, naming file, row and column ----------------
 
 
-GOOD = "".join(f"{i},{i % 2}\n" for i in range(20))  # rows of columns a,y (lines 2-21)
+GOOD = "".join(f"{i},{i % 2}\n" for i in range(20))  # rows of columns a,y (rows 1-20)
 BAD_TABLES = {
     "missing target column": ("a,b\n" + GOOD, r"t\.csv: no target column 'y' \(data\.target"),
-    "non-numeric feature": ("a,y\n" + GOOD + "x1,1\n", r"t\.csv line 22 column 'a': 'x1' is"),
-    "empty cell": ("a,y\n" + GOOD + ",1\n", r"t\.csv line 22 column 'a': an empty cell"),
-    "NaN feature": ("a,y\n" + GOOD + "nan,1\n", r"t\.csv line 22 column 'a': nan \(NaN or"),
-    "infinite target": ("a,y\n" + GOOD + "2,inf\n", r"t\.csv line 22 target: inf \(NaN or"),
-    "target not a number": ("a,y\n" + GOOD + "5,high\n", r"line 22: target 'high' is not a"),
+    "non-numeric feature": ("a,y\n" + GOOD + "x1,1\n", r"t\.csv row 21 column 'a': 'x1' is"),
+    "infinite feature": ("a,y\n" + GOOD + "inf,1\n", r"t\.csv row 21 column 'a': inf \(infin"),
+    "infinite target": ("a,y\n" + GOOD + "2,inf\n", r"t\.csv row 21 target: inf \(NaN or"),
+    "target not a number": ("a,y\n" + GOOD + "5,high\n", r"row 21: target 'high' is not a"),
     "header only": ("a,y\n", r"t\.csv: no data rows"),
     "empty file": ("", r"t\.csv: empty file"),
     "short row": ("a,y\n" + GOOD + "1\n", r"t\.csv line 22: 1 cells but the header has 2"),
@@ -276,7 +275,7 @@ def test_a_label_unseen_in_training_names_value_file_and_row(tmp_path):
         rows = "".join(f"{i},{'ab'[i % 2]}\n" for i in range(6))
         (tmp_path / f"{split}.csv").write_text(f"x,y\n{rows}{extra}")
     files = {split: [tmp_path / f"{split}.csv"] for split in ("train", "val", "test")}
-    with pytest.raises(DataConfigError, match=r"val\.csv line 8: label 'zebra' never occurs in"):
+    with pytest.raises(DataConfigError, match=r"val\.csv row 7: label 'zebra' never occurs in"):
         FileDataModule(files, TableReader("y"), batch_size=2, target_type="class")
 
 

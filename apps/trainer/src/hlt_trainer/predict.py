@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from hlt_core.errors import UserError
 from hlt_core.predictions import prediction_table
-from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
+from hlt_data import DataConfigError, PathFiles, Table, label_name, prediction_reader
 
 BATCH_SIZE = 1024
 
@@ -59,6 +59,14 @@ def tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def true_targets(table: Table, start: int, stop: int) -> list[str] | None:
+    """The target column of a new file that has one (one value per row), as text."""
+    if table.targets is None or table.targets.ndim != 1:
+        return None
+    values = table.targets[start:stop].tolist()
+    return ["" if v is None or v != v else label_name(v) for v in values]  # v != v: NaN
+
+
 def predict(source: Path, inputs: Path, out: Path, batch_size: int = BATCH_SIZE) -> int:
     """Write the predictions for every file under ``inputs``; returns the row count."""
     folder = export_folder(source)
@@ -89,7 +97,8 @@ def predict(source: Path, inputs: Path, out: Path, batch_size: int = BATCH_SIZE)
                     args.append(tensor(read.extras["mask"][start:stop]))
                 with torch.no_grad():
                     outputs = predictor(*args)
-                table.write([(str(file), read.row_id(i)) for i in range(start, stop)], outputs)
+                ids = [(str(file), read.row_id(i)) for i in range(start, stop)]
+                table.write(ids, outputs, true_targets(read, start, stop))
                 progress.update(task, advance=stop - start)
             rows += len(read)
     return rows

@@ -226,8 +226,10 @@ def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, 
             )
         state = module.data_state or {}
         kind = getattr(module.task, "output_kind", "values")
+        true_targets = getattr(datamodule, "true_targets", None)
+        targets = true_targets("test") if true_targets else None
         with prediction_table(out, kind, state.get("labels", [])) as table:
-            table.write(ids, outputs)
+            table.write(ids, outputs, targets)
         print(f"predictions: {out}")
     return out
 
