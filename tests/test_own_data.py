@@ -340,3 +340,29 @@ def test_complex_inputs_are_refused_and_any_label_values_become_classes(tmp_path
     assert dm.dims["num_classes"] == 3 and dm.dims["labels"] == ["-1", "7", "1000"]
     targets = torch.cat([b["targets"] for b in dm.val_dataloader()])
     assert set(targets.tolist()) <= {0, 1, 2}
+
+
+# --- early stopping in the own-data recipes ---------------------------------------------
+
+
+def test_own_data_recipes_stop_early_and_say_how_many_epochs_were_saved(tmp_path, run_dir, caplog):
+    rng = np.random.default_rng(0)  # labels that are noise: val/loss soon stops improving
+    rows = "".join(
+        f"{a:.3f},{b:.3f},{int(rng.integers(2))}\n" for a, b in rng.normal(size=(200, 2))
+    )
+    (tmp_path / "noise.csv").write_text("a,b,y\n" + rows)
+    overrides = ["data=table", f"data.path={tmp_path / 'noise.csv'}", "data.target=y",
+                 *QUICK[1:], "trainer.max_epochs=40", "callbacks.early_stopping.patience=2",
+                 "optimizer.lr=0.01", "logger=none"]  # fmt: skip
+    with caplog.at_level("INFO", logger="hlt_core.run"):
+        run(compose_run(overrides, run_dir))
+    record = results(run_dir)
+    assert record["stopped_early_epochs"] < 40
+    assert record["epochs_saved"] == 40 - record["stopped_early_epochs"]
+    assert record["best_epoch"] == record["stopped_early_epochs"] - 3  # patience 2
+    assert f"early stopping: stopped after {record['stopped_early_epochs']} epochs" in caplog.text
+    for data in ("table", "fasta", "npy"):
+        cfg = compose_run([f"data={data}", "data.path=x", "callbacks.early_stopping=null"], run_dir)
+        assert cfg.callbacks.early_stopping is None  # switched off
+        cfg = compose_run([f"data={data}", "data.path=x"], run_dir)
+        assert cfg.callbacks.early_stopping.monitor == "val/loss"

@@ -117,6 +117,16 @@ def label_names(dims: Mapping[str, Any]) -> dict[str, str]:
     return {"labels": ", ".join(map(str, dims["labels"]))} if "labels" in dims else {}
 
 
+def early_stopping(trainer: L.Trainer) -> dict[str, int]:
+    """Where early stopping ended training, and the epochs it saved against the cap."""
+    stopper = trainer.early_stopping_callback
+    if stopper is None or stopper.stopped_epoch == 0:
+        return {}
+    trained = stopper.stopped_epoch + 1
+    cap = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else trained
+    return {"stopped_early_epochs": trained, "epochs_saved": cap - trained}
+
+
 def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
     write_text_atomic(run_dir / "results.json", results_json(record))
 
@@ -308,6 +318,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 if k.startswith("train/")
             )
             metrics.update(always.best.summary)
+            extra.update(early_stopping(trainer))
             checkpointing = trainer.checkpoint_callback
             if isinstance(checkpointing, ModelCheckpoint):
                 if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
