@@ -8,6 +8,7 @@ what identifies the run) and a learning-curve PNG into the run folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -61,6 +62,7 @@ from hlt_core.predictions import in_split_order, prediction_table
 from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
 from hlt_core.resume import resume_command, resume_record, sweep_job_checkpoint
+from hlt_core.training_length import check_training_length
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
 log = logging.getLogger(__name__)
@@ -238,6 +240,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     last = last_checkpoint(checkpoint_dir)
     check_checkpoint_path(cfg.ckpt_path)
+    check_training_length(cfg.train, cfg.trainer)
     if process_rank(os.environ) is None:  # other ranks share rank 0's folder
         remove_partial_files(run_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
@@ -451,7 +454,8 @@ def record_failure(cfg: DictConfig, started: datetime, message: str) -> None:
     app.log (the console shows it once, on stderr)."""
     run_dir = Path(cfg.paths.output_dir)
     if run_dir.is_dir() and not (run_dir / "results.json").exists():
-        write_results(run_dir, run_record(cfg, started, status="failed", error=message))
+        with contextlib.suppress(OSError):  # a full disk: the line on stderr still says why
+            write_results(run_dir, run_record(cfg, started, status="failed", error=message))
     entry = log.makeRecord(log.name, logging.ERROR, __file__, 0, f"error: {message}", (), None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
