@@ -8,7 +8,6 @@ Imports no torch.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import shlex
 import sys
@@ -23,7 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hlt_core.errors import UserError
 from hlt_core.plots import best_job, compare_runs
+from hlt_core.sweep_resume import read_record
 
 log = logging.getLogger(__name__)
 FAILED_JOBS = 3  # the exit status of a sweep that finished with failed jobs
@@ -53,7 +54,10 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         results = job_dir / "results.json"
         row: dict[str, Any] = {"job": job_dir.name}
         if results.is_file():
-            row.update(json.loads(results.read_text()))
+            try:
+                row.update(read_record(results))
+            except UserError as error:
+                row.update(status="failed", error=str(error))
             row.setdefault("status", "ok")
         else:
             row["status"] = "failed"
