@@ -502,12 +502,13 @@ DELETE = object()
         ("model.json", set_in("predictor", "format", "torchscript"),
          r"predictor format 'torchscript': hlt predict loads only torch\.export"),
         ("data.json", "", r"data\.json: not a readable JSON file"),
-        ("data.json", set_in("reader", "features", DELETE), r"data\.json: reader lacks 'features'"),
+        ("data.json", set_in("reader", "columns", [{"name": "a", "kind": "picture"}]),
+         r"data\.json: reader is damaged \(a saved column of unknown kind"),
         ("data.json", set_in("reader", "delimiter", ";;"),
          r"data\.json: reader\.delimiter=';;' is not one character"),
     ],
     ids=["not-json", "list", "no-inputs", "mask", "dotdot", "absolute", "missing-pt2",
-         "torchscript", "empty-data", "no-features", "delimiter"],
+         "torchscript", "empty-data", "bad-column", "delimiter"],
 )  # fmt: skip
 def test_damaged_export_metadata_is_one_line_naming_the_file(
     runs, tmp_path, capsys, name, edit, message
@@ -571,13 +572,22 @@ def test_bad_batch_size_and_out_are_one_line(runs, tmp_path, capsys, args, messa
     assert message.format(tmp=tmp_path) in error
 
 
-@pytest.mark.parametrize(("cell", "shown"), [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf")])
-def test_non_finite_features_are_one_line_naming_file_row_and_column(
-    runs, tmp_path, capsys, cell, shown
-):
+@pytest.mark.parametrize("cell", ["inf", "-inf"])
+def test_infinite_features_are_one_line_naming_file_row_and_column(runs, tmp_path, capsys, cell):
     bad = tmp_path / "bad.csv"
-    bad.write_text(f"a,b,c\n1,2,3\n4,{cell},6\n")
+    bad.write_text(f"a,b,c,colour\n1,2,3,red\n4,{cell},6,red\n")
     out = tmp_path / "p.csv"
     error = refused(capsys, str(runs["mlp"]), str(bad), "--out", str(out))
-    assert f"bad.csv line 3 column 'b': {shown} is not a finite number" in error
+    assert f"bad.csv row 2 column 'b': {cell} (infinite values" in error
     assert not out.exists()
+
+
+def test_nan_features_in_a_table_are_filled_as_training_filled_them(runs, tmp_path):
+    """A table's missing cells (NaN, NA, empty) follow training's missing-value policy:
+    the training median and the missing indicator (tests/test_predict's table has them)."""
+    new = tmp_path / "new.csv"
+    new.write_text("a,b,c,colour\nnan,2,3,red\n,2,3,red\nNA,2,3,red\n")
+    out = tmp_path / "p.csv"
+    assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
+    rows = read_csv(out)
+    assert len(rows) == 3 and rows[0]["bird"] == rows[1]["bird"] == rows[2]["bird"]

@@ -221,7 +221,7 @@ class TableEncoder:
             row = _first(infinite)
             raise DataConfigError(
                 f"row {numbers[row]} column '{column.name}': {array[row]} (infinite values "
-                "cannot be trained on; fix or drop the row)"
+                "are not numbers a model can read; fix or drop the row)"
             )
         missing = np.isnan(array)
         if missing.any() and self.missing == "error":

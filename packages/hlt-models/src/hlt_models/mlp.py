@@ -40,10 +40,9 @@ class MLP(nn.Module):
             )
         layers: list[nn.Module] = []
         width = input_dim
-        if categories:  # absent otherwise: checkpoints without categories keep their keys
-            table = TableInputs(input_dim, categories)
-            layers.append(table)
-            width = table.out_features
+        self.table = TableInputs(input_dim, categories) if categories else None
+        if self.table is not None:
+            width = self.table.out_features
         for _ in range(num_layers):
             layers += [
                 nn.Linear(width, hidden_dim),
@@ -57,4 +56,6 @@ class MLP(nn.Module):
         self.out_features = hidden_dim
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.table is not None:
+            inputs = self.table(inputs)
         return self.net(inputs)
