@@ -49,7 +49,7 @@ from hlt_core.checkpoints import (
 )
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
-from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job
+from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
 from hlt_core.errors import UserError
 from hlt_core.export import export_model
 from hlt_core.hydra_compat import instantiate
@@ -58,9 +58,10 @@ from hlt_core.loggers import check_logger_packages, close_loggers
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
-from hlt_core.predictions import prediction_table
+from hlt_core.predictions import in_split_order, prediction_table
 from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
+from hlt_core.resume import resume_command, resume_record, sweep_job_checkpoint
 from hlt_core.training_length import check_training_length
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -104,6 +105,7 @@ def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, A
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),
         "overrides": overrides,
         "command": shlex.join(["uv", "run", "apps/trainer", *task_overrides]),
+        **resume_record(cfg),
         **fields,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
@@ -142,12 +144,12 @@ def check_optimizer(module: TaskModule) -> None:
 
 
 @contextmanager
-def job_resources(loggers: list[Any], run_dir: Path) -> Iterator[None]:
+def job_resources(loggers: list[Any], run_dir: Path, name: str) -> Iterator[None]:
     """What a job holds beyond its folder, released when it ends however it ends: its
     logger runs and its distributed processes, so that the next job of a multirun in
     this process starts afresh (``hlt_core.ddp_jobs``)."""
     environment = launch_environment()
-    announce_job(run_dir, _in_multirun())
+    announce_job(run_dir, _in_multirun(), name)
     status = "failed"
     try:
         yield
@@ -185,7 +187,7 @@ def fit(
         code = 143 if interrupt.saved_on == "SIGTERM" else 130  # 128 + signal number
         raise Interrupted(
             f"{interrupt.saved_on} at step {trainer.global_step}: saved {last}; "
-            f"resume with ckpt_path={last}",
+            f"resume with: {resume_command(last.parent.parent)}",
             code,
         ) from error
 
@@ -217,15 +219,10 @@ def predictions_path(cfg: DictConfig, evaluated: str | None, run_dir: Path) -> P
 def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, out: Path) -> Path:
     """The predictions table of the predict split (the test split), ids from the data."""
     batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
-    if trainer.is_global_zero:
-        outputs = torch.cat([torch.as_tensor(b) for b in batches or []])
+    outputs = in_split_order(trainer, batches or [])  # None on ranks other than 0
+    if outputs is not None:
         row_ids = getattr(datamodule, "row_ids", None)
         ids = row_ids("test") if row_ids else [("", str(i)) for i in range(len(outputs))]
-        if len(ids) != len(outputs):  # each process predicts its share of the split
-            raise UserError(
-                f"predict=true got {len(outputs)} of {len(ids)} rows on this process; "
-                "predict with one process (trainer.devices=1)"
-            )
         state = module.data_state or {}
         kind = getattr(module.task, "output_kind", "values")
         with prediction_table(out, kind, state.get("labels", [])) as table:
@@ -237,13 +234,15 @@ def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train, test and/or predict as ``cfg`` says; returns the final metrics."""
     started = datetime.now(timezone.utc)
+    sweep_job_checkpoint(cfg)  # a resumed sweep's job continues its own last.ckpt
     route_lightning_logging()
     run_dir = Path(cfg.paths.output_dir)
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     last = last_checkpoint(checkpoint_dir)
     check_checkpoint_path(cfg.ckpt_path)
     check_training_length(cfg.train, cfg.trainer)
-    remove_partial_files(run_dir)  # left by a killed run in this folder
+    if process_rank(os.environ) is None:  # other ranks share rank 0's folder
+        remove_partial_files(run_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
@@ -281,7 +280,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_optimizer(module)
     apply_performance_settings(cfg, module)
     loggers = instantiate_each(cfg.logger)
-    with job_resources(loggers, run_dir):
+    with job_resources(loggers, run_dir, cfg.name):
         callbacks = instantiate_each(cfg.callbacks)
         check_checkpoint_dir(callbacks, checkpoint_dir)
         if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
@@ -319,17 +318,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
                     "dims": plain_config["data"]["dims"],
                     **(module.data_state or {}),
                 }
-                export_model(
-                    best,
-                    model_config,
-                    module.feature_width,
-                    run_dir / "export",
-                    data_facts,
-                    predictor=build_predictor(model_config, module),
-                    example=example_inputs(next(iter(datamodule.predict_dataloader()))),
-                    output_kind=getattr(module.task, "output_kind", "values"),
-                    onnx=cfg.export_onnx,
-                )
+                if trainer.is_global_zero:  # the other ranks share its folder
+                    export_model(
+                        best,
+                        model_config,
+                        module.feature_width,
+                        run_dir / "export",
+                        data_facts,
+                        predictor=build_predictor(model_config, module),
+                        example=example_inputs(next(iter(datamodule.predict_dataloader()))),
+                        output_kind=getattr(module.task, "output_kind", "values"),
+                        onnx=cfg.export_onnx,
+                    )
         evaluated = best if cfg.train else cfg.ckpt_path
         restore = evaluated  # what Lightning loads before evaluating
         if not cfg.train and saved is not None and holds_weights_only(saved):
