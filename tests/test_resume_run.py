@@ -72,8 +72,10 @@ def test_a_folder_that_is_not_a_run_or_replays_a_target_is_refused(stopped, tmp_
     with pytest.raises(UserError, match="not a run folder"):
         resume_argv(["app", f"resume={tmp_path}"])
     (stopped / ".hydra" / "overrides.yaml").write_text("- model._target_=os.system\n")
-    with pytest.raises(UserError, match="sets model._target_; not replayed"):
+    with pytest.raises(UserError, match="sets model._target_, which is not replayed"):
         resume_argv(["app", f"resume={stopped}"])
+    given = ["app", f"resume={stopped}", "model._target_=os.system"]  # typed again: kept
+    assert "model._target_=os.system" in (resume_argv(given) or [])
     (stopped / "checkpoints" / "last.ckpt").unlink()
     (stopped / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
     with pytest.raises(UserError, match="no .*last.ckpt to resume from"):
