@@ -28,6 +28,7 @@ from hlt_core.errors import UserError
 from hlt_core.predictions import prediction_table
 from hlt_core.predictor_archive import load_predictor_archive
 from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
+from hlt_data.files import check_finite
 
 BATCH_SIZE = 1024
 OUTPUTS = ("probabilities", "values")
@@ -147,25 +148,6 @@ def check_width(file: Path, table: Table, dims: dict[str, Any]) -> None:
         )
 
 
-def check_finite(file: Path, table: Table) -> None:
-    """NaN or infinite features have no prediction: one line naming the first of them."""
-    if not np.issubdtype(table.inputs.dtype, np.floating):
-        return
-    bad = np.argwhere(~np.isfinite(table.inputs))
-    if len(bad) == 0:
-        return
-    row, *where = (int(i) for i in bad[0])
-    if table.columns is not None and len(where) == 1:
-        column = repr(table.columns[where[0]])
-    else:
-        column = ", ".join(map(str, where)) or "0"
-    value = table.inputs[tuple([row, *where])]
-    raise DataConfigError(
-        f"{file} {table.row_name(row)} column {column}: {value} is not a finite number; "
-        "predict needs every feature"
-    )
-
-
 def tensor(array: np.ndarray) -> torch.Tensor:
     """A batch as the training data loader made it: float32, int64 or bool."""
     if np.issubdtype(array.dtype, np.floating):
@@ -227,7 +209,7 @@ def predict(
                     f"reader gives none for {file}"
                 )
             check_width(file, read, dims)
-            check_finite(file, read)
+            check_finite(file, read, "inputs")
             for start in range(0, len(read), batch_size):
                 stop = min(start + batch_size, len(read))
                 args = [tensor(read.inputs[start:stop])]
