@@ -80,8 +80,14 @@ def test_a_folder_that_is_not_a_run_or_replays_a_target_is_refused(stopped, tmp_
         resume_argv(["app", f"resume={stopped}"])
 
 
-def test_the_stop_message_names_the_command_that_resumes(tmp_path):
+def test_the_stop_message_names_the_command_that_resumes(tmp_path, run_dir, monkeypatch):
     assert resume_command(tmp_path) == f"uv run apps/trainer resume={tmp_path}"
+    compose_run(["hydra.sweep.dir=sw"], run_dir)  # a job of a sweep: the sweep's command
+    with read_write(HydraConfig.get()):
+        HydraConfig.get().mode = RunMode.MULTIRUN
+    monkeypatch.setattr("sys.argv", ["app", "-m", "seed=1,2", "hydra.sweep.dir=sw"])
+    sweep = Path("sw").resolve()
+    assert resume_command(run_dir) == f"uv run apps/trainer -m seed=1,2 hydra.sweep.dir={sweep}"
 
 
 def test_a_job_of_a_resumed_sweep_continues_its_own_last_checkpoint(run_dir):
