@@ -109,6 +109,14 @@ def reader_of(folder: Path, data: dict[str, Any]) -> tuple[tuple[str, ...], Any]
         raise UserError(f"{where}: reader is damaged ({error})") from None
 
 
+def labels_of(folder: Path, data: dict[str, Any]) -> list[str]:
+    """The class names, column names of the table: a list of strings, if any."""
+    labels = data.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise UserError(f"{folder / 'data.json'}: labels must be a list of class names")
+    return labels
+
+
 def check_batch_size(batch_size: Any) -> int:
     """A positive whole number of rows."""
     try:
@@ -197,7 +205,7 @@ def predict(
     dims = dims if isinstance(dims, dict) else {}
     rows = 0
     with (
-        prediction_table(out, predictor_entry["outputs"], data.get("labels") or []) as table,
+        prediction_table(out, predictor_entry["outputs"], labels_of(folder, data)) as table,
         Progress(transient=True) as progress,
     ):
         task = progress.add_task("predicting", total=len(files))  # one bar for the whole job
