@@ -504,11 +504,12 @@ DELETE = object()
         ("data.json", "", r"data\.json: not a readable JSON file"),
         ("data.json", set_in("reader", "columns", [{"name": "a", "kind": "picture"}]),
          r"data\.json: reader is damaged \(a saved column of unknown kind"),
+        ("data.json", set_in("labels", "cat"), r"data\.json: labels must be a list of class names"),
         ("data.json", set_in("reader", "delimiter", ";;"),
          r"data\.json: reader\.delimiter=';;' is not one character"),
     ],
     ids=["not-json", "list", "no-inputs", "mask", "dotdot", "absolute", "missing-pt2",
-         "torchscript", "empty-data", "bad-column", "delimiter"],
+         "torchscript", "empty-data", "bad-column", "labels", "delimiter"],
 )  # fmt: skip
 def test_damaged_export_metadata_is_one_line_naming_the_file(
     runs, tmp_path, capsys, name, edit, message
@@ -548,7 +549,9 @@ def test_the_output_never_replaces_a_file_unasked_nor_an_input(runs, tmp_path, c
     assert out.read_text() == "kept\n"
     assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out), "--overwrite"]) == 0
     assert len(read_csv(out)) == 5
-    for target in (new, runs["mlp"] / "export" / "model.json"):
+    link = tmp_path / "link.csv"
+    link.hardlink_to(new)
+    for target in (new, runs["mlp"] / "export" / "model.json", link):
         error = refused(capsys, str(runs["mlp"]), str(new), "--out", str(target), "--overwrite")
         assert f"--out {target} is one of the inputs" in error
     assert new.read_text() == before
