@@ -10,6 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from hlt_core.ddp_jobs import ddp_job_argv
+from hlt_core.errors import USER_ERROR
 from hlt_core.hydra_compat import HYDRA_MAIN
 from hlt_core.schemas import register_schemas
 from hlt_core.sweep_resume import finished_run
@@ -17,7 +18,6 @@ from hlt_core.sweeps import check_search_mode
 from hlt_trainer.paths import config_dir
 
 register_schemas()
-USER_ERROR = 2  # the exit status of every user error, the app's and Hydra's alike
 _started = False  # whether a job reached the task function
 
 

@@ -18,6 +18,7 @@ import torch
 from rich.progress import Progress
 
 from hlt_core.errors import UserError
+from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.predictions import prediction_table
 from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
 
@@ -26,10 +27,12 @@ BATCH_SIZE = 1024
 
 def export_folder(source: Path) -> Path:
     """The export in ``source``: a run folder (its ``export/``) or the export itself."""
-    for folder in (source / "export", source):
-        if (folder / "model.json").is_file() and (folder / "data.json").is_file():
-            return folder
-    raise UserError(f"{source}: neither a run folder nor an export (no model.json + data.json)")
+    folder = find_export(source, needs=(SPEC_FILE, DATA_FACTS_FILE))
+    if folder is None:
+        raise UserError(
+            f"{source}: neither a run folder nor an export (no {SPEC_FILE} + {DATA_FACTS_FILE})"
+        )
+    return folder
 
 
 def load_predictor(folder: Path, spec: dict[str, Any]) -> Callable[..., torch.Tensor]:
@@ -62,8 +65,8 @@ def tensor(array: np.ndarray) -> torch.Tensor:
 def predict(source: Path, inputs: Path, out: Path, batch_size: int = BATCH_SIZE) -> int:
     """Write the predictions for every file under ``inputs``; returns the row count."""
     folder = export_folder(source)
-    spec = json.loads((folder / "model.json").read_text())
-    data = json.loads((folder / "data.json").read_text())
+    spec = json.loads((folder / SPEC_FILE).read_text())
+    data = json.loads((folder / DATA_FACTS_FILE).read_text())
     if not spec.get("predictor", {}).get("file") or "reader" not in data:
         why = spec.get("predictor", {}).get("why", "exported before predictors or not from files")
         raise UserError(f"{folder}: holds no predictor for new files ({why})")

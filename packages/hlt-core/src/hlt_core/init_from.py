@@ -21,6 +21,7 @@ from torch import nn
 
 from hlt_core.checkpoints import state_mismatches
 from hlt_core.errors import UserError
+from hlt_core.export import SPEC_FILE, WEIGHTS_FILE, find_export
 
 KEY = "init_from"
 log = logging.getLogger(__name__)
@@ -36,14 +37,13 @@ def split_model_config(model: DictConfig | Mapping[str, Any]) -> tuple[dict[str,
 
 def export_folder(source: str | Path) -> Path:
     """The export folder of ``source``: itself, or a run folder's ``export/``."""
-    path = Path(source)
-    for folder in (path, path / "export"):
-        if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file():
-            return folder
-    raise UserError(
-        f"model.{KEY}={source} is neither an export (model.json + model.safetensors) nor a "
-        "run folder holding export/"
-    )
+    folder = find_export(source)
+    if folder is None:
+        raise UserError(
+            f"model.{KEY}={source} is neither an export ({SPEC_FILE} + {WEIGHTS_FILE}) nor a "
+            "run folder holding export/"
+        )
+    return folder
 
 
 def check_same_model(source: str, spec: Mapping[str, Any], config: Mapping[str, Any]) -> None:
@@ -66,9 +66,9 @@ def init_from(model: nn.Module, source: str, config: Mapping[str, Any]) -> str:
     a missing, unexpected or mis-shaped key (another depth or width) is an error naming it.
     """
     folder = export_folder(source)
-    spec = json.loads((folder / "model.json").read_text())
+    spec = json.loads((folder / SPEC_FILE).read_text())
     check_same_model(source, spec, config)
-    state = load_file(str(folder / "model.safetensors"))
+    state = load_file(str(folder / WEIGHTS_FILE))
     problems = state_mismatches(state, model.state_dict())
     if problems:
         raise UserError(

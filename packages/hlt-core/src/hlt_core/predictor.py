@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from hlt_core.atomic import atomic_file
+from hlt_core.contracts import INPUTS, MASK
 from hlt_core.errors import UserError
 
 
@@ -56,7 +57,7 @@ class Predictor(nn.Module):
 
 def example_inputs(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """Two rows of a data batch (export specialises sizes 0 and 1): inputs[, mask]."""
-    keys = ["inputs", "mask"] if "mask" in batch else ["inputs"]
+    keys = [INPUTS, MASK] if MASK in batch else [INPUTS]
     return tuple(torch.cat([batch[key][:1]] * 2).cpu() for key in keys)
 
 
@@ -65,7 +66,7 @@ def _dynamic(example: tuple[torch.Tensor, ...], length: int | None) -> dict[str,
     dims: dict[int, Any] = {0: torch.export.Dim("batch")}
     if length is not None:
         dims[1] = torch.export.Dim("length", min=1, max=length)
-    names = ("inputs", "mask")[: len(example)]
+    names = (INPUTS, MASK)[: len(example)]
     return {name: dict(dims) for name in names}
 
 
@@ -79,7 +80,7 @@ def save_onnx(
     predictor: Predictor, example: tuple[torch.Tensor, ...], length: int | None, folder: Path
 ) -> dict[str, Any]:
     """``predictor.onnx`` with the same inputs and dynamic dimensions as the .pt2."""
-    names = ["inputs", "mask"][: len(example)]
+    names = [INPUTS, MASK][: len(example)]
     program = torch.onnx.export(
         predictor,
         example,

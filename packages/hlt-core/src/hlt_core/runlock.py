@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from hlt_core.errors import UserError
+from hlt_core.errors import UserError, exit_user_error
 
 LOCK_FILE = ".hlt.lock"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
@@ -72,8 +71,7 @@ class RunFolderLock(Callback):
         try:
             lock_run_folder(folder)
         except FolderInUseError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+            exit_user_error(error)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._lock(config.hydra.run.dir)

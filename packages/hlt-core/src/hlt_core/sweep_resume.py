@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+
+from hlt_core.errors import exit_user_error
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,11 @@ def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
     overrides = " ".join(hydra.overrides.task)
     # in any order: a sweeper may hand a job its overrides in another order on resume
     if sorted(str(record.get("overrides")).split(" ")) != sorted(overrides.split(" ")):
-        print(
-            f"error: {results.parent} holds the results of another job "
+        exit_user_error(
+            f"{results.parent} holds the results of another job "
             f"({record.get('overrides')!r}, this job: {overrides!r}): a different sweep "
-            "lives in this hydra.sweep.dir; choose another",
-            file=sys.stderr,
+            "lives in this hydra.sweep.dir; choose another"
         )
-        raise SystemExit(2)
     if record.get("status") != "ok":
         return None
     log.info(f"job {hydra.job.num} already done in {results.parent}: skipped (sweep resumed)")
