@@ -204,7 +204,7 @@ def fit(cfg: DictConfig, trainer: L.Trainer, built: Built, always: RunCallbacks)
     checkpointing = trainer.checkpoint_callback
     if not isinstance(checkpointing, ModelCheckpoint):
         return outcome
-    if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
+    if not always.last.saved:  # at max_steps: that one holds the mid-epoch state
         trainer.save_checkpoint(last, weights_only=False)
     outcome.best = checkpointing.best_model_path or str(last)
     best = load_checkpoint(outcome.best)
