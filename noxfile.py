@@ -89,8 +89,10 @@ def architecture(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def build(session: nox.Session) -> None:
-    """Build every wheel, install each alone in a clean venv and import it; check that
-    wheels pin their hlt-* requirements to ranges and that those ranges hold."""
+    """Every wheel builds, installs alone in a clean venv and imports.
+
+    Also checks that wheels pin their hlt-* requirements to ranges and that those ranges
+    hold."""
     sync(session, "--only-group", "dev")
     session.run("python", "scripts/check_versions.py")
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,9 +175,10 @@ def sweep_plugins(session: nox.Session) -> None:
 
 @nox.session(python="3.13")
 def hydra14(session: nox.Session) -> None:
-    """Every test against hydra-core 1.4.0rc3 and its Optuna sweeper (Optuna 4), on the
-    newest Python both Hydras support: the lock, then the release candidates over it.
-    The overrides replace the `<1.4` and `optuna<3` pins that hlt declares for 1.3."""
+    """Every test against hydra-core 1.4.0rc3 and its Optuna sweeper (Optuna 4).
+
+    On the newest Python both Hydras support: the lock, then the release candidates over
+    it. The overrides replace the `<1.4` and `optuna<3` pins that hlt declares for 1.3."""
     sync(session)
     overrides = Path(session.create_tmp(), "hydra14-overrides.txt")
     overrides.write_text("hydra-core==1.4.0rc3\nhydra-optuna-sweeper==1.4.0rc3\noptuna>=4.9,<5\n")

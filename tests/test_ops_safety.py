@@ -7,8 +7,10 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from helpers import CONFIG_DIR, QUICK, REPO, compose_run
 from hlt_core import atomic
 from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.records import results_json
-from hlt_core.run import run, write_results
+from hlt_core.run import run, run_or_exit, write_results
 from hlt_core.runlock import lock_run_folder, unlock_run_folder
 
 
@@ -109,3 +111,38 @@ def test_default_run_folders_of_runs_started_in_the_same_second_differ():
     stamp = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}"
     assert re.fullmatch(rf"outputs/clusters_mlp/runs/{stamp}", first), first
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A real 30 MB filesystem (tmpfs), nearly filled: mounting needs root."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(disk)]
+    done = subprocess.run(mount, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(bytes(free - 96 * 1024))  # less than one checkpoint
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written(
+    small_disk, capsys
+):
+    run_dir = small_disk / "run"
+    cfg = compose_run([*QUICK, "logger=none"], run_dir)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        run_or_exit(cfg)
+    assert stop.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(errors) == 1, errors
+    assert re.match(rf"error: disk full writing {run_dir / 'checkpoints'}/\S+\.ckpt: ", errors[0])
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "failed" and record["error"].startswith("disk full writing")
+    assert not list(run_dir.rglob(f"*{atomic.PARTIAL}"))  # no half-written checkpoint
+    assert not list(run_dir.rglob("*.ckpt"))

@@ -1,7 +1,7 @@
 """The `hlt` command: project helpers beside the trainer.
 
 uv run hlt new model NAME     # also: task, data
-uv run hlt predict RUN_OR_EXPORT FILE_OR_FOLDER [--out predictions.csv]
+uv run hlt predict RUN_OR_EXPORT FILE_OR_FOLDER [--out predictions.csv] [--overwrite]
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument(
         "--out", type=Path, default=Path("predictions.csv"), help="the table (.csv or .parquet)"
     )
-    pred.add_argument("--batch-size", type=int, default=1024, help="rows per predictor call")
+    pred.add_argument("--batch-size", default="1024", help="rows per predictor call (1 or more)")
+    pred.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it exists (never an input)"
+    )
     args = parser.parse_args(argv)
     if args.command == "predict":
-        return predict_command(args.source, args.inputs, args.out, args.batch_size)
+        return predict_command(args.source, args.inputs, args.out, args.batch_size, args.overwrite)
     try:
         folder = new_package(args.root, args.kind, args.name)
         lock(args.root)
@@ -44,14 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def predict_command(source: Path, inputs: Path, out: Path, batch_size: int) -> int:
+def predict_command(source: Path, inputs: Path, out: Path, batch_size: str, overwrite: bool) -> int:
     """Bad input is one line naming the file and row; torch loads only here."""
     from hlt_core.errors import UserError
     from hlt_data import DataConfigError
     from hlt_trainer.predict import predict
 
     try:
-        rows = predict(source, inputs, out, batch_size)
+        rows = predict(source, inputs, out, batch_size, overwrite)
     except (UserError, DataConfigError) as error:
         return say_user_error(error)
     print(f"wrote {rows} predictions to {out.resolve()}")

@@ -59,6 +59,7 @@ from hlt_core.plots import learning_curve
 from hlt_core.predictions import prediction_table
 from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
+from hlt_core.training_length import check_training_length
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ def prepare(cfg: DictConfig) -> None:
     """What can be refused before any work, and the seed."""
     route_lightning_logging()
     check_checkpoint_path(cfg.ckpt_path)
+    check_training_length(cfg.train, cfg.trainer)
     remove_partial_files(cfg.paths.output_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")

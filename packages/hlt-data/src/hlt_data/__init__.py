@@ -8,6 +8,7 @@ from hlt_data.from_path import (
     TableDataModule,
     prediction_reader,
 )
+from hlt_data.genome import GenomeDataModule
 from hlt_data.getters import GlobFiles, ManifestFiles, PathFiles
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import ResumableLoader
@@ -26,6 +27,7 @@ __all__ = [
     "FastaDataModule",
     "FileDataModule",
     "GaussianClusters",
+    "GenomeDataModule",
     "GlobFiles",
     "InductionHeads",
     "LabelVocabulary",

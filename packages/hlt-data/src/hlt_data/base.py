@@ -82,6 +82,12 @@ class KeyedDataModule(L.LightningDataModule):
             return 0, 1
         return trainer.global_rank, trainer.world_size
 
+    def _overfitting(self) -> bool:
+        """Under ``trainer.overfit_batches`` the train batches must not change between
+        epochs (a simulated epoch draws new ones), or there is nothing to overfit."""
+        trainer = getattr(self, "trainer", None)
+        return trainer is not None and bool(trainer.overfit_batches)
+
     def loader(self, split: str, rank: int | None = None, world_size: int | None = None):
         """The loader of ``split`` for this rank (by default the trainer's rank)."""
         if split not in SPLITS:
@@ -92,6 +98,7 @@ class KeyedDataModule(L.LightningDataModule):
             rank=default_rank if rank is None else rank,
             world_size=default_world if world_size is None else world_size,
             even=split == "train",
+            same_every_epoch=split == "train" and self._overfitting(),
         )
         return ResumableLoader(
             self.dataset(split), keys, chunk=self.worker_chunk, **self.loader_kwargs
