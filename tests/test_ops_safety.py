@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
 from helpers import CONFIG_DIR, QUICK, REPO, compose_run
 from hlt_core import atomic
@@ -73,6 +74,7 @@ def test_a_folder_is_locked_by_one_process_at_a_time(tmp_path):
         )
     finally:
         unlock_run_folder(tmp_path)
+    assert not (tmp_path / ".hlt.lock").exists()  # released and removed
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -89,6 +91,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused_and_writes_nothing(tmp_pat
             text=True,
             timeout=300,
         )
+        after = sorted(p.name for p in run_dir.iterdir())
     finally:
         unlock_run_folder(run_dir)
     assert done.returncode == 2
@@ -96,20 +99,22 @@ def test_a_second_run_into_a_folder_in_use_is_refused_and_writes_nothing(tmp_pat
         f"error: run folder {run_dir} is in use by another run (pid {os.getpid()}); "
         "choose another hydra.run.dir or wait for it to end"
     )
-    assert sorted(p.name for p in run_dir.iterdir()) == before == [".hlt.lock"]
+    assert after == before == [".hlt.lock"]
 
 
 def default_run_dir() -> str:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), **VERSION_BASE):
-        return str(compose("train", return_hydra_config=True).hydra.run.dir)
+        cfg = compose("train", return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # the folder's name reads the chosen groups
+    return str(cfg.hydra.run.dir)
 
 
 def test_default_run_folders_of_runs_started_in_the_same_second_differ():
     first, second = default_run_dir(), default_run_dir()
     assert first != second
     stamp = r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}"
-    assert re.fullmatch(rf"outputs/clusters_mlp/runs/{stamp}", first), first
+    assert re.fullmatch(rf"outputs/clusters_mlp_classification/runs/{stamp}", first), first
     GlobalHydra.instance().clear()
 
 

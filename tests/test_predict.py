@@ -536,7 +536,9 @@ def test_the_output_never_replaces_a_file_unasked_nor_an_input(runs, tmp_path, c
     assert out.read_text() == "kept\n"
     assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out), "--overwrite"]) == 0
     assert len(read_csv(out)) == 5
-    for target in (new, runs["mlp"] / "export" / "model.json"):
+    link = tmp_path / "link.csv"
+    link.hardlink_to(new)
+    for target in (new, runs["mlp"] / "export" / "model.json", link):
         error = refused(capsys, str(runs["mlp"]), str(new), "--out", str(target), "--overwrite")
         assert f"--out {target} is one of the inputs" in error
     assert new.read_text() == before

@@ -125,14 +125,13 @@ def check_batch_size(batch_size: Any) -> int:
 def check_out(out: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
     """``out`` may be written: not an input, not a folder, an existing file only with
     ``overwrite``, in a folder that exists (or can be made) and is writable."""
-    target = out.resolve()
-    if any(target == path.resolve() for path in inputs):
+    if out.is_file() and any(out.samefile(path) for path in inputs):  # links included
         raise UserError(f"--out {out} is one of the inputs; choose another file")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; name a file (.csv or .parquet)")
     if out.exists() and not overwrite:
         raise UserError(f"--out {out} exists; pass --overwrite to replace it")
-    parent = target.parent
+    parent = out.resolve().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():

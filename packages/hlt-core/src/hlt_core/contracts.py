@@ -61,6 +61,7 @@ class Task(Protocol):
     def output_transform(self) -> nn.Module: ...
 
 
+@runtime_checkable
 class DataModule(Protocol):
     """A ``LightningDataModule`` that states what the data is.
 

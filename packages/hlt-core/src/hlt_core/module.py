@@ -50,6 +50,13 @@ def checkpoint_data_facts(checkpoint: Mapping[str, Any]) -> dict[str, Any] | Non
     return {"dims": dict(dims or {}), **checkpoint[OLD_DATA_FACTS_KEY]}
 
 
+def _loss_total(device: torch.device) -> torch.Tensor:
+    """(sum of loss x batch size, examples), zero: in float64 (MPS has none) so that the
+    order in which batches and ranks are summed does not show."""
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    return torch.zeros(2, dtype=dtype, device=device)
+
+
 class TaskModule(L.LightningModule):
     """model -> task decoder -> task loss and metrics, with optimizer from config.
 
@@ -94,6 +101,7 @@ class TaskModule(L.LightningModule):
         self._train_metrics_updated = False
         self._loss_sum: torch.Tensor | None = None
         self._loss_count = 0
+        self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
         # tensors shown by hlt_core.performance.ProgressBar, read only when it refreshes
         self.progress_metrics: dict[str, torch.Tensor] = {}
 
@@ -138,23 +146,31 @@ class TaskModule(L.LightningModule):
 
     def _eval_step(self, batch: Batch, split: str) -> None:
         outputs = self._outputs(batch)
-        loss = self.task.loss(outputs, batch)
+        loss = self.task.loss(outputs, batch).detach()
         getattr(self, f"{split}_metrics").update(*self.task.metric_inputs(outputs, batch))
-        self.log(
-            f"{split}/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=batch[INPUTS].shape[0],
-        )
+        # the split's loss is the batch-size-weighted mean over every batch of every rank
+        if self._eval_loss is None or self._eval_loss.device != loss.device:
+            self._eval_loss = _loss_total(loss.device)
+        self._eval_loss[0] += loss.to(self._eval_loss.dtype) * batch[INPUTS].shape[0]
+        self._eval_loss[1] += batch[INPUTS].shape[0]
 
     def _log_metrics(self, split: str) -> None:
-        """Compute a split's metrics once per epoch (torchmetrics syncs them across
-        processes itself), log them and reset them."""
+        """Log a split's metrics once per epoch, over the whole split: torchmetrics syncs
+        the task's metrics across processes, and the loss sum and count are summed
+        across them here. The values are then the same on every rank; ``sync_dist`` (a
+        mean of equal values) says so to Lightning."""
         metrics = getattr(self, f"{split}_metrics")
-        self.log_dict(metrics.compute())
+        values = dict(metrics.compute())
         metrics.reset()
+        if split != "train":  # every rank reduces, one that read no batch too
+            local = self._eval_loss if self._eval_loss is not None else _loss_total(self.device)
+            total = self.trainer.strategy.reduce(local, reduce_op="sum")
+            self._eval_loss = None
+            if total[1] > 0:
+                self.log(
+                    f"{split}/loss", (total[0] / total[1]).float(), prog_bar=True, sync_dist=True
+                )
+        self.log_dict(values, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")

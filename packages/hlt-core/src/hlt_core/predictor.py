@@ -36,8 +36,10 @@ class Predictor(nn.Module):
         transform: nn.Module,
         feature_mean: Any = None,
         feature_std: Any = None,
+        max_len: int | None = None,
     ) -> None:
         super().__init__()
+        self.max_len = max_len  # the longest sequence the model takes (its config's max_len)
         self.model = model
         self.decoder = decoder
         self.transform = transform
@@ -106,7 +108,7 @@ def save_predictor(
     neither exporter captures the model, ``file`` is None and ``why`` says what failed.
     """
     predictor = predictor.eval()
-    max_len = getattr(predictor.model, "max_len", example[0].shape[1])
+    max_len = predictor.max_len or example[0].shape[1]
     lengths = [max_len, None] if len(example) == 2 else [None]
     errors = []
     for length in lengths:

@@ -47,7 +47,7 @@ from hlt_core.checkpoints import (
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.contracts import INPUTS, DataModule
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
-from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job
+from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
 from hlt_core.errors import UserError, exit_user_error
 from hlt_core.export import export_model
 from hlt_core.hydra_compat import instantiate
@@ -56,9 +56,10 @@ from hlt_core.loggers import check_logger_packages, close_loggers
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
-from hlt_core.predictions import prediction_table
+from hlt_core.predictions import in_split_order, prediction_table
 from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
+from hlt_core.resume import resume_command, resume_record, sweep_job_checkpoint
 from hlt_core.training_length import check_training_length
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -102,10 +103,11 @@ class Outcome:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train, test and/or predict as ``cfg`` says; returns the final metrics."""
     started = datetime.now(timezone.utc)
+    sweep_job_checkpoint(cfg)  # a resumed sweep's job continues its own last.ckpt
     prepare(cfg)
     built = build(cfg)
     loggers = instantiate_each(cfg.logger)
-    with job_resources(loggers, Path(cfg.paths.output_dir)):
+    with job_resources(loggers, Path(cfg.paths.output_dir), cfg.name):
         trainer, always = build_trainer(cfg, loggers, built.plain_config)
         outcome = fit(cfg, trainer, built, always) if cfg.train else Outcome()
         evaluate(cfg, trainer, built, outcome)
@@ -119,7 +121,8 @@ def prepare(cfg: DictConfig) -> None:
     route_lightning_logging()
     check_checkpoint_path(cfg.ckpt_path)
     check_training_length(cfg.train, cfg.trainer)
-    remove_partial_files(cfg.paths.output_dir)  # left by a killed run in this folder
+    if process_rank(os.environ) is None:  # other ranks share rank 0's folder
+        remove_partial_files(cfg.paths.output_dir)  # left by a killed run in this folder
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
@@ -209,9 +212,10 @@ def fit(cfg: DictConfig, trainer: L.Trainer, built: Built, always: RunCallbacks)
     if not always.last.saved:  # at max_steps: that one holds the mid-epoch state
         trainer.save_checkpoint(last, weights_only=False)
     outcome.best = checkpointing.best_model_path or str(last)
-    best = load_checkpoint(outcome.best)
-    outcome.extra.update(best_step=int(best["global_step"]), best_epoch=int(best["epoch"]))
-    export(cfg, built, best["state_dict"])
+    if trainer.is_global_zero:  # the other ranks share its folder
+        best = load_checkpoint(outcome.best)
+        outcome.extra.update(best_step=int(best["global_step"]), best_epoch=int(best["epoch"]))
+        export(cfg, built, best["state_dict"])
     return outcome
 
 
@@ -228,7 +232,7 @@ def train(
         code = 143 if interrupt.saved_on == "SIGTERM" else 130  # 128 + signal number
         raise Interrupted(
             f"{interrupt.saved_on} at step {trainer.global_step}: saved {interrupt.ckpt_path}; "
-            f"resume with ckpt_path={interrupt.ckpt_path}",
+            f"resume with: {resume_command(Path(interrupt.ckpt_path).parent.parent)}",
             code,
         ) from error
 
@@ -333,6 +337,7 @@ def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, A
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),
         "overrides": overrides,
         "command": shlex.join(["uv", "run", "apps/trainer", *task_overrides]),
+        **resume_record(cfg),
         **fields,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
@@ -362,12 +367,12 @@ def check_optimizer(module: TaskModule) -> None:
 
 
 @contextmanager
-def job_resources(loggers: list[Any], run_dir: Path) -> Iterator[None]:
+def job_resources(loggers: list[Any], run_dir: Path, name: str) -> Iterator[None]:
     """What a job holds beyond its folder, released when it ends however it ends: its
     logger runs and its distributed processes, so that the next job of a multirun in
     this process starts afresh (``hlt_core.ddp_jobs``)."""
     environment = launch_environment()
-    announce_job(run_dir, _in_multirun())
+    announce_job(run_dir, _in_multirun(), name)
     status = "failed"
     try:
         yield
@@ -398,6 +403,7 @@ def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Pred
         module.task.output_transform(),
         facts.get("feature_mean"),
         facts.get("feature_std"),
+        model_config.get("max_len"),
     )
 
 
@@ -418,14 +424,9 @@ def predict(trainer: L.Trainer, built: Built, ckpt: str | None, out: Path) -> Pa
     batches = trainer.predict(
         module, datamodule=built.datamodule, ckpt_path=ckpt, weights_only=True
     )
-    if trainer.is_global_zero:
-        outputs = torch.cat([torch.as_tensor(b) for b in batches or []])
+    outputs = in_split_order(trainer, batches or [])  # None on ranks other than 0
+    if outputs is not None:
         ids = built.data.row_ids("test") or [("", str(i)) for i in range(len(outputs))]
-        if len(ids) != len(outputs):  # each process predicts its share of the split
-            raise UserError(
-                f"predict=true got {len(outputs)} of {len(ids)} rows on this process; "
-                "predict with one process (trainer.devices=1)"
-            )
         labels = module.data_facts.get("labels", [])
         with prediction_table(out, module.task.output_kind, labels) as table:
             table.write(ids, outputs)

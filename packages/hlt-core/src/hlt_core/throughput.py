@@ -130,5 +130,6 @@ class Throughput(Callback):
             values["perf/mfu"] = (
                 None if peak is None else self.flops_per_sample * rate / (peak * trainer.world_size)
             )
-        pl_module.log_dict({k: v for k, v in values.items() if v is not None}, sync_dist=False)
+        # each rank's estimate of the global rate, averaged over ranks
+        pl_module.log_dict({k: v for k, v in values.items() if v is not None}, sync_dist=True)
         self.summary = values
