@@ -492,11 +492,12 @@ DELETE = object()
          r"predictor format 'torchscript': hlt predict loads only torch\.export"),
         ("data.json", "", r"data\.json: not a readable JSON file"),
         ("data.json", set_in("reader", "features", DELETE), r"data\.json: reader lacks 'features'"),
+        ("data.json", set_in("labels", "cat"), r"data\.json: labels must be a list of class names"),
         ("data.json", set_in("reader", "delimiter", ";;"),
          r"data\.json: reader\.delimiter=';;' is not one character"),
     ],
     ids=["not-json", "list", "no-inputs", "mask", "dotdot", "absolute", "missing-pt2",
-         "torchscript", "empty-data", "no-features", "delimiter"],
+         "torchscript", "empty-data", "no-features", "labels", "delimiter"],
 )  # fmt: skip
 def test_damaged_export_metadata_is_one_line_naming_the_file(
     runs, tmp_path, capsys, name, edit, message
@@ -570,5 +571,5 @@ def test_non_finite_features_are_one_line_naming_file_row_and_column(
     bad.write_text(f"a,b,c\n1,2,3\n4,{cell},6\n")
     out = tmp_path / "p.csv"
     error = refused(capsys, str(runs["mlp"]), str(bad), "--out", str(out))
-    assert f"bad.csv line 3 column 'b': {shown} is not a finite number" in error
+    assert f"bad.csv line 3 column 'b': {shown} (NaN or infinite inputs can be neither" in error
     assert not out.exists()

@@ -72,16 +72,24 @@ def test_a_folder_that_is_not_a_run_or_replays_a_target_is_refused(stopped, tmp_
     with pytest.raises(UserError, match="not a run folder"):
         resume_argv(["app", f"resume={tmp_path}"])
     (stopped / ".hydra" / "overrides.yaml").write_text("- model._target_=os.system\n")
-    with pytest.raises(UserError, match="sets model._target_; not replayed"):
+    with pytest.raises(UserError, match="sets model._target_, which is not replayed"):
         resume_argv(["app", f"resume={stopped}"])
+    given = ["app", f"resume={stopped}", "model._target_=os.system"]  # typed again: kept
+    assert "model._target_=os.system" in (resume_argv(given) or [])
     (stopped / "checkpoints" / "last.ckpt").unlink()
     (stopped / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
     with pytest.raises(UserError, match="no .*last.ckpt to resume from"):
         resume_argv(["app", f"resume={stopped}"])
 
 
-def test_the_stop_message_names_the_command_that_resumes(tmp_path):
+def test_the_stop_message_names_the_command_that_resumes(tmp_path, run_dir, monkeypatch):
     assert resume_command(tmp_path) == f"uv run apps/trainer resume={tmp_path}"
+    compose_run(["hydra.sweep.dir=sw"], run_dir)  # a job of a sweep: the sweep's command
+    with read_write(HydraConfig.get()):
+        HydraConfig.get().mode = RunMode.MULTIRUN
+    monkeypatch.setattr("sys.argv", ["app", "-m", "seed=1,2", "hydra.sweep.dir=sw"])
+    sweep = Path("sw").resolve()
+    assert resume_command(run_dir) == f"uv run apps/trainer -m seed=1,2 hydra.sweep.dir={sweep}"
 
 
 def test_a_job_of_a_resumed_sweep_continues_its_own_last_checkpoint(run_dir):

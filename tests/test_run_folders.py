@@ -11,8 +11,10 @@ from hydra.core.hydra_config import HydraConfig
 
 from helpers import CONFIG_DIR
 from hlt_core.ddp_jobs import JOB_VARIABLE, NAME_VARIABLE, process_rank, rank_argv
+from hlt_core.errors import UserError
 from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.schemas import register_schemas
+from hlt_trainer.app import launch_argv
 
 
 def run_folder(*overrides: str) -> str:
@@ -80,3 +82,11 @@ def test_a_rank_started_by_lightning_joins_rank_0s_folder_and_logs_to_rank_n():
         "hydra.run.dir='/sweep/3'", "name='clusters_mlp'", "hydra.output_subdir=null",
         "hydra.job.name=rank_1",
     ]  # fmt: skip
+
+
+def test_a_sweep_under_torchrun_or_srun_is_refused_in_one_line():
+    for environ in ({"TORCHELASTIC_RUN_ID": "x", "RANK": "0"},
+                    {"SLURM_NTASKS": "2", "SLURM_STEP_ID": "0", "SLURM_PROCID": "0"}):  # fmt: skip
+        with pytest.raises(UserError, match="a sweep .-m. cannot be started by torchrun or srun"):
+            launch_argv(["app", "-m", "seed=1,2"], environ)
+    assert launch_argv(["app", "-m", "seed=1,2"], {}) == ["app", "-m", "seed=1,2"]

@@ -10,7 +10,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from hlt_core.ddp_jobs import process_rank, rank_argv, under_torchrun
+from hlt_core.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
 from hlt_core.errors import USER_ERROR, UserError, exit_user_error
 from hlt_core.hydra_compat import HYDRA_MAIN
 from hlt_core.resume import resume_argv
@@ -36,7 +36,13 @@ def _main(cfg: DictConfig) -> Any:
 
 def launch_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
     """The command line this process runs. torchrun's ranks other than 0 take rank 0's,
-    which has already resolved ``resume=``."""
+    which has already resolved ``resume=``. A sweep is one process's work: its jobs start
+    their own DDP processes, so torchrun and srun cannot start it."""
+    if (under_torchrun(environ) or under_srun(environ)) and ({"-m", "--multirun"} & set(argv)):
+        raise UserError(
+            "a sweep (-m) cannot be started by torchrun or srun; start it once, with "
+            "trainer=ddp for DDP jobs or hydra/launcher=slurm for SLURM"
+        )
     if not (under_torchrun(environ) and process_rank(environ) is not None):
         argv = resume_argv(argv) or argv
     return rank_argv(argv, environ) or argv

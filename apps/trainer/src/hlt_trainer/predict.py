@@ -29,6 +29,7 @@ from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.predictions import prediction_table
 from hlt_core.predictor_archive import load_predictor_archive
 from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
+from hlt_data.files import check_finite
 
 BATCH_SIZE = 1024
 OUTPUTS = ("probabilities", "values")
@@ -111,6 +112,14 @@ def reader_of(folder: Path, data: dict[str, Any]) -> tuple[tuple[str, ...], Any]
         raise UserError(f"{where}: reader is damaged ({error})") from None
 
 
+def labels_of(folder: Path, data: dict[str, Any]) -> list[str]:
+    """The class names, column names of the table: a list of strings, if any."""
+    labels = data.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise UserError(f"{folder / 'data.json'}: labels must be a list of class names")
+    return labels
+
+
 def check_batch_size(batch_size: Any) -> int:
     """A positive whole number of rows."""
     try:
@@ -148,25 +157,6 @@ def check_width(file: Path, table: Table, dims: dict[str, Any]) -> None:
             f"{file}: inputs of shape {tuple(table.inputs.shape[1:])} per row, but the model "
             f"was trained on rows of {width} features"
         )
-
-
-def check_finite(file: Path, table: Table) -> None:
-    """NaN or infinite features have no prediction: one line naming the first of them."""
-    if not np.issubdtype(table.inputs.dtype, np.floating):
-        return
-    bad = np.argwhere(~np.isfinite(table.inputs))
-    if len(bad) == 0:
-        return
-    row, *where = (int(i) for i in bad[0])
-    if table.columns is not None and len(where) == 1:
-        column = repr(table.columns[where[0]])
-    else:
-        column = ", ".join(map(str, where)) or "0"
-    value = table.inputs[tuple([row, *where])]
-    raise DataConfigError(
-        f"{file} {table.row_name(row)} column {column}: {value} is not a finite number; "
-        "predict needs every feature"
-    )
 
 
 def tensor(array: np.ndarray) -> torch.Tensor:
@@ -218,7 +208,7 @@ def predict(
     dims = dims if isinstance(dims, dict) else {}
     rows = 0
     with (
-        prediction_table(out, predictor_entry["outputs"], data.get("labels") or []) as table,
+        prediction_table(out, predictor_entry["outputs"], labels_of(folder, data)) as table,
         Progress(transient=True) as progress,
     ):
         task = progress.add_task("predicting", total=len(files))  # one bar for the whole job
@@ -230,7 +220,7 @@ def predict(
                     f"reader gives none for {file}"
                 )
             check_width(file, read, dims)
-            check_finite(file, read)
+            check_finite(file, read, "inputs")
             for start in range(0, len(read), batch_size):
                 stop = min(start + batch_size, len(read))
                 args = [tensor(read.inputs[start:stop])]

@@ -77,9 +77,10 @@ def run_folder_of(checkpoint: str) -> Path | None:
     return None
 
 
-def saved_overrides(folder: Path) -> list[str]:
+def saved_overrides(folder: Path, given: Sequence[str] = ()) -> list[str]:
     """The overrides the run in ``folder`` was started with (a list of strings, read as
-    plain YAML; a key naming a ``_target_`` is refused, never replayed)."""
+    plain YAML). One naming a ``_target_`` (code to run) is never replayed from the file:
+    it is refused unless the command line gives it again, ``given``."""
     file = folder / ".hydra" / "overrides.yaml"
     if not file.is_file():
         raise UserError(f"resume={folder}: not a run folder (no .hydra/overrides.yaml)")
@@ -87,8 +88,11 @@ def saved_overrides(folder: Path) -> list[str]:
     if not isinstance(saved, ListConfig) or not all(isinstance(o, str) for o in saved):
         raise UserError(f"resume={folder}: {file} is not a list of overrides")
     for override in saved:
-        if "_target_" in override_key(override):
-            raise UserError(f"resume={folder}: {file} sets {override_key(override)}; not replayed")
+        if "_target_" in override_key(override) and override not in given:
+            raise UserError(
+                f"resume={folder}: {file} sets {override_key(override)}, which is not replayed "
+                f"from a file; give {override} again to keep it"
+            )
     return [str(o) for o in saved]
 
 
@@ -115,7 +119,7 @@ def resume_argv(argv: Sequence[str]) -> list[str] | None:
     folder, checkpoint = target
     if any(a in MULTIRUN_FLAGS for a in args):
         raise UserError(f"resume={folder} continues one run; a sweep resumes by running it again")
-    saved = [o for o in saved_overrides(folder) if override_key(o) not in OWN_KEYS]
+    saved = [o for o in saved_overrides(folder, args) if override_key(o) not in OWN_KEYS]
     if not Path(checkpoint).is_file():
         raise UserError(f"resume={folder}: no {checkpoint} to resume from")
     before = {override_key(o): _value(o) for o in saved}

@@ -57,7 +57,8 @@ def _column_name(table: Table, flat_index: int) -> str:
 
 
 def check_finite(file: Path, table: Table, name: str) -> None:
-    """NaN or infinite values in a float array are named by file, row and column."""
+    """NaN or infinite values in a float array are named by file, row and column (when
+    training, and by ``hlt predict`` on new files)."""
     array = getattr(table, name)
     if array is None or not np.issubdtype(array.dtype, np.floating):
         return
@@ -71,7 +72,8 @@ def check_finite(file: Path, table: Table, name: str) -> None:
             where = "target" if name == "targets" else _column_name(table, column)
             raise DataConfigError(
                 f"{file} {table.row_name(start + row)} {where}: {chunk[row, column]} "
-                f"(NaN or infinite {name} cannot be trained on; fix or drop the row)"
+                f"(NaN or infinite {name} can be neither trained on nor predicted; fix or "
+                "drop the row)"
             )
 
 
