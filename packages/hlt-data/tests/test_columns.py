@@ -49,7 +49,7 @@ HEADER = ["num", "dummy", "answer", "colour", "code", "y"]
 def test_each_column_type_from_the_training_split(tmp_path):
     csv = write(tmp_path / "t.csv", HEADER, mixed_rows())
     dm = TableDataModule(csv, "y", categorical=["code"], batch_size=8, normalize=False)
-    kinds = {c["name"]: c["kind"] for c in dm.preprocessing["reader"]["columns"]}
+    kinds = {c["name"]: c["kind"] for c in dm.data_facts["reader"]["columns"]}
     assert kinds == {
         "num": "numeric", "dummy": "boolean", "answer": "boolean",
         "colour": "categorical", "code": "categorical",
@@ -90,7 +90,7 @@ def test_missing_numbers_get_the_training_median_and_an_indicator(tmp_path):
     dm = TableDataModule(csv, "y", batch_size=8, normalize=False)
     train = np.sort(split_indices(ROWS, DEFAULT_FRACTIONS, 0)["train"])
     present = [float(rows[i][0]) for i in train if rows[i][0] not in ("", "NA")]
-    (num,) = [c for c in dm.preprocessing["reader"]["columns"] if c["name"] == "num"]
+    (num,) = [c for c in dm.data_facts["reader"]["columns"] if c["name"] == "num"]
     assert num["fill"] == np.median(present) and num["indicator"] is True
     everything = [float(r[0]) for r in rows if r[0] not in ("", "NA")]
     assert np.median(present) != np.median(everything)  # training rows only
@@ -197,11 +197,11 @@ def test_labels_are_kept_exactly_and_lookalikes_are_named(tmp_path, caplog):
 def test_new_files_are_read_with_the_saved_types_alone(tmp_path):
     csv = write(tmp_path / "t.csv", HEADER, mixed_rows())
     dm = TableDataModule(csv, "y", categorical=["code"], batch_size=8)
-    _, reader = prediction_reader(dm.preprocessing["reader"])
+    _, reader = prediction_reader(dm.data_facts["reader"])
     new = write(tmp_path / "new.csv", HEADER[:-1], [r[:-1] for r in mixed_rows(10)])
     table = reader(new)
     assert table.targets is None and table.numbers is not None
     expected = dm.examples["train"].values("inputs", np.arange(10))
     assert np.array_equal(table.inputs, expected)
-    encoder = TableEncoder.from_state(dm.preprocessing["reader"])
-    assert encoder.state() == {k: dm.preprocessing["reader"][k] for k in ("missing", "columns")}
+    encoder = TableEncoder.from_state(dm.data_facts["reader"])
+    assert encoder.state() == {k: dm.data_facts["reader"][k] for k in ("missing", "columns")}
