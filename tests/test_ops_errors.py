@@ -5,6 +5,7 @@ disk, exhausted memory, a run that trains nothing, damaged checkpoints and sweep
 from __future__ import annotations
 
 import errno
+import json
 import re
 from pathlib import Path
 
@@ -78,6 +79,13 @@ def test_a_bad_optimizer_value_is_one_line_before_training(run_dir):
             torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
             "error: out of memory (CUDA out of memory.",
         ),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
+                "allocate memory: you tried to allocate 42949672960 bytes. Error code 12"
+            ),
+            "error: out of memory ([enforce fail at alloc_cpu.cpp:117] data.",
+        ),
     ],
 )
 def test_full_disk_and_exhausted_memory_are_named_in_one_line(
@@ -88,11 +96,31 @@ def test_full_disk_and_exhausted_memory_are_named_in_one_line(
 
     monkeypatch.setattr(run_module, "run", fail)
     cfg = compose_run(QUICK, run_dir)
+    run_dir.mkdir(parents=True)  # made by Hydra before the job starts
     with pytest.raises(SystemExit) as stop:
         run_or_exit(cfg)
     assert stop.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(said)
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "failed" and said.removeprefix("error: ") in record["error"]
+
+
+def test_a_disk_too_full_for_results_json_still_ends_in_one_line(run_dir, monkeypatch, capsys):
+    full = OSError(errno.ENOSPC, "No space left on device")
+
+    def fail(*args, **kwargs):
+        raise full
+
+    monkeypatch.setattr(run_module, "run", fail)
+    monkeypatch.setattr(run_module, "write_text_atomic", fail)
+    cfg = compose_run(QUICK, run_dir)
+    run_dir.mkdir(parents=True)
+    with pytest.raises(SystemExit) as stop:
+        run_or_exit(cfg)
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: disk full: free space")
 
 
 @pytest.mark.parametrize("override", ["trainer.max_epochs=0", "trainer.max_steps=0"])

@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from hlt_core.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
-from hlt_core.errors import UserError
+from hlt_core.errors import USER_ERROR, UserError, exit_user_error
 from hlt_core.hydra_compat import HYDRA_MAIN
 from hlt_core.resume import resume_argv
 from hlt_core.schemas import register_schemas
@@ -20,7 +20,6 @@ from hlt_core.sweeps import check_search_mode
 from hlt_trainer.paths import config_dir
 
 register_schemas()
-USER_ERROR = 2  # the exit status of every user error, the app's and Hydra's alike
 _started = False  # whether a job reached the task function
 
 
@@ -57,8 +56,7 @@ def main() -> Any:
     try:
         sys.argv = launch_argv(sys.argv, os.environ)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(USER_ERROR) from None
+        exit_user_error(error)
     try:
         return _main()
     except SystemExit as stop:

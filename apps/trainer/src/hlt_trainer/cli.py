@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hlt_core.errors import say_user_error
 from hlt_trainer.paths import project_root
 from hlt_trainer.scaffold import KINDS, ScaffoldError, lock, new_package
 
@@ -38,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = new_package(args.root, args.kind, args.name)
         lock(args.root)
     except ScaffoldError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return say_user_error(error)
     group = KINDS[args.kind]
     print(f"created {folder.relative_to(args.root)}")
     print(f"  train with:  uv run apps/trainer {group}={args.name}")
@@ -56,8 +56,7 @@ def predict_command(source: Path, inputs: Path, out: Path, batch_size: str, over
     try:
         rows = predict(source, inputs, out, batch_size, overwrite)
     except (UserError, DataConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return say_user_error(error)
     print(f"wrote {rows} predictions to {out.resolve()}")
     return 0
 

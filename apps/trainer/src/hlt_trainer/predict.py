@@ -25,6 +25,7 @@ import torch
 from rich.progress import Progress
 
 from hlt_core.errors import UserError
+from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.predictions import prediction_table
 from hlt_core.predictor_archive import load_predictor_archive
 from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
@@ -36,10 +37,12 @@ OUTPUTS = ("probabilities", "values")
 
 def export_folder(source: Path) -> Path:
     """The export in ``source``: a run folder (its ``export/``) or the export itself."""
-    for folder in (source / "export", source):
-        if (folder / "model.json").is_file() and (folder / "data.json").is_file():
-            return folder
-    raise UserError(f"{source}: neither a run folder nor an export (no model.json + data.json)")
+    folder = find_export(source, needs=(SPEC_FILE, DATA_FACTS_FILE))
+    if folder is None:
+        raise UserError(
+            f"{source}: neither a run folder nor an export (no {SPEC_FILE} + {DATA_FACTS_FILE})"
+        )
+    return folder
 
 
 def read_object(path: Path) -> dict[str, Any]:
@@ -61,10 +64,10 @@ def inside(folder: Path, name: Any, key: str) -> Path:
         or Path(name).is_absolute()
         or ".." in Path(name).parts
     ):
-        raise UserError(f"{folder / 'model.json'}: {key}={name!r} is not a file name in the export")
+        raise UserError(f"{folder / SPEC_FILE}: {key}={name!r} is not a file name in the export")
     path = (folder / name).resolve()
     if not path.is_relative_to(folder.resolve()):
-        raise UserError(f"{folder / 'model.json'}: {key}={name!r} leads outside the export")
+        raise UserError(f"{folder / SPEC_FILE}: {key}={name!r} leads outside the export")
     if not path.is_file():
         raise UserError(f"{folder / name}: no such file (named by model.json's {key})")
     return path
@@ -79,7 +82,7 @@ def predictor_spec(folder: Path, spec: dict[str, Any], data: dict[str, Any]) -> 
             f"{folder}: holds no predictor for new files "
             f"({why or 'exported before predictors or not from files'})"
         )
-    where = folder / "model.json"
+    where = folder / SPEC_FILE
     if predictor.get("format") != "torch.export":
         raise UserError(
             f"{where}: predictor format {predictor.get('format')!r}: hlt predict loads only "
@@ -95,7 +98,7 @@ def predictor_spec(folder: Path, spec: dict[str, Any], data: dict[str, Any]) -> 
 def reader_of(folder: Path, data: dict[str, Any]) -> tuple[tuple[str, ...], Any]:
     """The reader ``data.json`` describes; a damaged description is one line."""
     spec = data["reader"]
-    where = folder / "data.json"
+    where = folder / DATA_FACTS_FILE
     if not isinstance(spec, dict):
         raise UserError(f"{where}: reader is not an object")
     delimiter = spec.get("delimiter", ",")
@@ -190,15 +193,15 @@ def predict(
     """Write the predictions for every file under ``inputs``; returns the row count."""
     batch_size = check_batch_size(batch_size)
     folder = export_folder(source)
-    spec = read_object(folder / "model.json")
-    data = read_object(folder / "data.json")
+    spec = read_object(folder / SPEC_FILE)
+    data = read_object(folder / DATA_FACTS_FILE)
     predictor_entry = predictor_spec(folder, spec, data)
     archive = inside(folder, predictor_entry["file"], "predictor.file")
     if not inputs.exists():
         raise UserError(f"{inputs}: no such file or folder")
     suffixes, reader = reader_of(folder, data)
     files = PathFiles(inputs, suffixes)()
-    check_out(out, overwrite, [*files, folder / "model.json", folder / "data.json", archive])
+    check_out(out, overwrite, [*files, folder / SPEC_FILE, folder / DATA_FACTS_FILE, archive])
     predictor: Callable[..., torch.Tensor] = load_predictor_archive(archive)
     with_mask = "mask" in predictor_entry["inputs"]
     dims = data.get("dims")
@@ -213,7 +216,7 @@ def predict(
             read = reader(file)
             if with_mask and "mask" not in read.extras:
                 raise UserError(
-                    f"{folder / 'model.json'}: the predictor takes a mask, but data.json's "
+                    f"{folder / SPEC_FILE}: the predictor takes a mask, but data.json's "
                     f"reader gives none for {file}"
                 )
             check_width(file, read, dims)

@@ -23,6 +23,7 @@ from torch import nn
 
 from hlt_core.checkpoints import state_mismatches
 from hlt_core.errors import UserError
+from hlt_core.export import SPEC_FILE, WEIGHTS_FILE, find_export
 
 KEY = "init_from"
 log = logging.getLogger(__name__)
@@ -38,14 +39,13 @@ def split_model_config(model: DictConfig | Mapping[str, Any]) -> tuple[dict[str,
 
 def export_folder(source: str | Path) -> Path:
     """The export folder of ``source``: itself, or a run folder's ``export/``."""
-    path = Path(source)
-    for folder in (path, path / "export"):
-        if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file():
-            return folder
-    raise UserError(
-        f"model.{KEY}={source} is neither an export (model.json + model.safetensors) nor a "
-        "run folder holding export/"
-    )
+    folder = find_export(source)
+    if folder is None:
+        raise UserError(
+            f"model.{KEY}={source} is neither an export ({SPEC_FILE} + {WEIGHTS_FILE}) nor a "
+            "run folder holding export/"
+        )
+    return folder
 
 
 def read_spec(source: str, path: Path) -> dict[str, Any]:
@@ -107,9 +107,9 @@ def init_from(model: nn.Module, source: str, config: Mapping[str, Any]) -> str:
     a missing, unexpected or mis-shaped key (another depth or width) is an error naming it.
     """
     folder = export_folder(source)
-    spec = read_spec(source, folder / "model.json")
+    spec = read_spec(source, folder / SPEC_FILE)
     check_same_model(source, spec, config)
-    state = read_weights(source, folder / "model.safetensors")
+    state = read_weights(source, folder / WEIGHTS_FILE)
     expected = model.state_dict()
     problems = state_mismatches(state, expected) or dtype_mismatches(state, expected)
     if problems:

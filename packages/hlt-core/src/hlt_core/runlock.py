@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from hlt_core.ddp_jobs import process_rank
-from hlt_core.errors import UserError
+from hlt_core.errors import UserError, exit_user_error
 
 LOCK_FILE = ".hlt.lock"
 _held: dict[Path, int] = {}  # folder -> descriptor of its lock file, for this process
@@ -78,8 +77,7 @@ class RunFolderLock(Callback):
         try:
             lock_run_folder(folder)
         except FolderInUseError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+            exit_user_error(error)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)  # the folder's name may read choices

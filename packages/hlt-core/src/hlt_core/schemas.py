@@ -10,13 +10,16 @@ Imports neither torch nor Lightning. Works with Hydra 1.3 (OmegaConf 2.3) and 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import omegaconf
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from hlt_core.ddp_jobs import run_stamp
+
+if TYPE_CHECKING:  # contracts imports torch; resolving a config must not
+    from hlt_core.contracts import Task
 
 # OmegaConf 2.3 supports Optional but not other unions: options such as `devices`
 # (int, list or "auto") are typed Any and checked by Lightning itself.
@@ -108,7 +111,10 @@ def task_target_type(*, _root_: Any) -> str:
     from hydra.utils import get_class
 
     target = OmegaConf.select(_root_, "task._target_")
-    return str(getattr(get_class(target), "target_type", "auto")) if target else "auto"
+    if not target:
+        return "auto"
+    task: type[Task] = get_class(target)
+    return task.target_type
 
 
 def register_schemas() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from hlt_core.errors import UserError
+from hlt_core.errors import UserError, exit_user_error
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +49,19 @@ def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
     try:
         record = read_record(results)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        exit_user_error(error)
     overrides = " ".join(hydra.overrides.task)
     # in any order: a sweeper may hand a job its overrides in another order on resume
     if sorted(str(record.get("overrides")).split(" ")) != sorted(overrides.split(" ")):
-        print(
-            f"error: {results.parent} holds the results of another job "
+        exit_user_error(
+            f"{results.parent} holds the results of another job "
             f"({record.get('overrides')!r}, this job: {overrides!r}): a different sweep "
-            "lives in this hydra.sweep.dir; choose another",
-            file=sys.stderr,
+            "lives in this hydra.sweep.dir; choose another"
         )
-        raise SystemExit(2)
     if record.get("status") != "ok":
         return None
     metric = cfg.get("optimized_metric")
     if metric and not isinstance(record.get(metric), int | float):
-        print(f"error: {results}: status ok but no number for {metric}", file=sys.stderr)
-        raise SystemExit(2)
+        exit_user_error(f"{results}: status ok but no number for {metric}")
     log.info(f"job {hydra.job.num} already done in {results.parent}: skipped (sweep resumed)")
     return record

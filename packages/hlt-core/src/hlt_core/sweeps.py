@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hlt_core.errors import UserError
+from hlt_core.errors import UserError, exit_user_error
 from hlt_core.plots import best_job, compare_runs
 from hlt_core.sweep_resume import read_record
 
@@ -37,12 +37,10 @@ def check_search_mode() -> None:
     with one line instead."""
     hydra = HydraConfig.get()
     if hydra.mode == RunMode.RUN and hydra.sweeper.get("params"):
-        print(
-            "error: this config searches hydra.sweeper.params (an hparams_search): "
-            "run it as a sweep, with -m",
-            file=sys.stderr,
+        exit_user_error(
+            "this config searches hydra.sweeper.params (an hparams_search): run it as a "
+            "sweep, with -m"
         )
-        raise SystemExit(2)
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:

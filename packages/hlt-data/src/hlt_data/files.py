@@ -393,10 +393,10 @@ class FileDataModule(KeyedDataModule):
         return dict(self._dims)
 
     @property
-    def preprocessing(self) -> dict[str, Any]:
-        """What a prediction on new files must repeat: the fitted feature statistics,
-        the label names and the target statistics (saved with checkpoints and exports)."""
-        state: dict[str, Any] = {"target_type": self.target_type}
+    def data_facts(self) -> dict[str, Any]:
+        """The ``dims`` and what a prediction on new files must repeat: how files were
+        read, the fitted feature statistics, the label names and the target statistics."""
+        state: dict[str, Any] = {**super().data_facts, "target_type": self.target_type}
         spec = getattr(self.reader, "spec", None)
         if spec is not None:
             state["reader"] = spec()
