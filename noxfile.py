@@ -89,8 +89,10 @@ def architecture(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def build(session: nox.Session) -> None:
-    """Build every wheel, install each alone in a clean venv and import it; check that
-    wheels pin their hlt-* requirements to ranges and that those ranges hold."""
+    """Every wheel builds, installs alone in a clean venv and imports.
+
+    Also checks that wheels pin their hlt-* requirements to ranges and that those ranges
+    hold."""
     sync(session, "--only-group", "dev")
     session.run("python", "scripts/check_versions.py")
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,8 +143,9 @@ def package(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHONS, tags=["matrix"])
 def sweep_plugins(session: nox.Session) -> None:
-    """hlt's Optuna sweeper and the pinned Hydra launcher plugins run a sweep on this
-    Python (the sweeper without torch: hlt-core and the app installed without their deps)."""
+    """hlt's Optuna sweeper and the pinned launcher plugins run a sweep on this Python.
+
+    The sweeper without torch: hlt-core and the app are installed without their deps."""
     project = nox.project.load_toml("apps/trainer/pyproject.toml")["project"]
     hydra_core = next(d for d in project["dependencies"] if d.startswith("hydra-core"))
     extras = project["optional-dependencies"]
@@ -176,9 +179,11 @@ def sweep_plugins(session: nox.Session) -> None:
 
 @nox.session(python="3.13")
 def hydra14(session: nox.Session) -> None:
-    """Every test against hydra-core 1.4.0rc3 on the newest Python both Hydras support:
-    the lock, then the release candidate over it (the override replaces hlt's `<1.4` pin).
-    hlt's Optuna sweeper needs no hydra-optuna-sweeper; Optuna 4 comes from the lock."""
+    """Every test against hydra-core 1.4.0rc3.
+
+    On the newest Python both Hydras support: the lock, then the release candidate over it
+    (the override replaces hlt's `<1.4` pin). hlt's Optuna sweeper needs no
+    hydra-optuna-sweeper; Optuna 4 comes from the lock."""
     sync(session)
     overrides = Path(session.create_tmp(), "hydra14-overrides.txt")
     overrides.write_text("hydra-core==1.4.0rc3\n")

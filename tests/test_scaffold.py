@@ -78,12 +78,19 @@ def test_new_model_task_and_data_train_together_and_pass_their_tests(tmp_path):
         "packages/hlt-toydata",
     )
     assert "3 passed" in tested.stdout
+    # unchanged, the new packages pass the lint and types sessions' checks
+    new = ["packages/hlt-toynet", "packages/hlt-toytask", "packages/hlt-toydata"]
+    uv_run(root, "ruff", "check", *new)
+    uv_run(root, "ruff", "format", "--check", *new)
+    assert "packages/hlt-toynet/src" in (root / "pyproject.toml").read_text()
+    uv_run(root, "mypy")
 
 
 def test_bad_names_and_clashes_are_refused_and_leave_nothing(tmp_path):
     root = tmp_path
     (root / "pyproject.toml").write_text(
         '[project]\nname = "x"\ndependencies = ["hlt-core"]\n\n[tool.uv.sources]\n'
+        '\n[tool.mypy]\nfiles = ["src"]\nmypy_path = ["src"]\n'
     )
     (root / "configs" / "model").mkdir(parents=True)
     (root / "configs" / "model" / "taken.yaml").write_text("{}\n")
@@ -100,6 +107,8 @@ def test_bad_names_and_clashes_are_refused_and_leave_nothing(tmp_path):
     text = (root / "pyproject.toml").read_text()
     assert 'dependencies = ["hlt-core", "hlt-fresh"]' in text
     assert "hlt-fresh = { workspace = true }" in text
+    assert 'files = ["src", "packages/hlt-fresh/src"]' in text
+    assert 'mypy_path = ["src", "packages/hlt-fresh/src"]' in text
     with pytest.raises(ScaffoldError, match="exists already"):
         new_package(root, "model", "fresh")
 

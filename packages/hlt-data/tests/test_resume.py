@@ -1,12 +1,21 @@
 """A run resumed from a mid-epoch checkpoint sees exactly the batches of an
 uninterrupted run (Lightning restores the loader and the datamodule state)."""
 
+from functools import partial
+
 import lightning as L
 import numpy as np
 import pytest
 import torch
 
-from hlt_data import FileDataModule, GaussianClusters, GlobFiles, NpyReader, SimulatedDataModule
+from hlt_data import (
+    FileDataModule,
+    GaussianClusters,
+    GenomeDataModule,
+    GlobFiles,
+    NpyReader,
+    SimulatedDataModule,
+)
 
 
 class Recorder(L.LightningModule):
@@ -19,8 +28,10 @@ class Recorder(L.LightningModule):
         self.seen: list[float] = []
 
     def training_step(self, batch, batch_idx):
-        self.seen.append(round(float(batch["inputs"].sum()), 4))
-        return self.layer(batch["inputs"]).mean()
+        inputs = batch["inputs"].float().flatten(1)  # tokens too: (B, L) -> floats
+        weights = torch.linspace(1, 2, inputs.shape[1])  # a window and its mirror differ
+        self.seen.append(round(float((inputs * weights).sum()), 4))
+        return self.layer(inputs[:, :3]).mean()
 
     def configure_optimizers(self):
         if self.estimate_steps:  # drops Lightning's loader state; the datamodule keeps it
@@ -78,6 +89,30 @@ def _files(root, num_workers):
     )
 
 
+def _genome(root, num_workers):
+    """24 training windows of 20 bases (6 batches of 4), reverse-complemented and shifted
+    at random: the augmentation too must come back the same on resume."""
+    path = root / "genome.fa"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        bases = {
+            name: "".join(rng.choice(list("ACGTN"), n))
+            for name, n in (("a", 480), ("b", 60), ("c", 60))
+        }
+        path.write_text("".join(f">{name}\n{seq}\n" for name, seq in bases.items()))
+    return GenomeDataModule(
+        path,
+        seq_len=20,
+        val_chroms=["b"],
+        test_chroms=["c"],
+        batch_size=4,
+        seed=3,
+        rc_aug=True,
+        shift=5,
+        num_workers=num_workers,
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "num_workers", "estimate_steps"),
     [
@@ -85,6 +120,8 @@ def _files(root, num_workers):
         ("simulated", 2, True),
         ("files", 0, True),
         ("files", 2, False),  # chunks of 3 batches: position 2 is inside the first
+        ("genome", 0, True),
+        ("genome", 2, False),
     ],
 )
 def test_resume_mid_epoch_sees_the_uninterrupted_batches(
@@ -92,8 +129,14 @@ def test_resume_mid_epoch_sees_the_uninterrupted_batches(
 ):
     root = npy_pair[0]
 
+    makers = {
+        "simulated": _simulated,
+        "files": partial(_files, root),
+        "genome": partial(_genome, tmp_path),
+    }
+
     def make():
-        return _simulated(num_workers) if kind == "simulated" else _files(root, num_workers)
+        return makers[kind](num_workers)
 
     whole = _fit(make(), estimate_steps)
     assert len(whole) == 12 and len(set(whole)) == 12  # 2 epochs x 6, all different

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -128,3 +130,17 @@ def test_append_answer_gives_safaris_format(sampler_cls):
     assert torch.equal(long["inputs"][:, :-1], batch["inputs"])
     assert torch.equal(long["inputs"][:, -1], batch["targets"])
     assert appended.dims == {"vocab_size": 10, "seq_len": 22, "answer_length": 1}
+
+
+def test_overfitting_reads_the_same_train_batches_every_epoch():
+    """`debug=overfit` (trainer.overfit_batches): a simulated epoch draws new batches,
+    so without this the loss could never go towards zero."""
+    normal = _dm()
+    assert not _equal(
+        _batches(normal.train_dataloader(), 0), _batches(normal.train_dataloader(), 1)
+    )
+    overfit = _dm()
+    overfit.trainer = SimpleNamespace(overfit_batches=3, global_rank=0, world_size=1)
+    loader = overfit.train_dataloader()
+    assert _equal(_batches(loader, 0), _batches(loader, 1))
+    assert _equal(_batches(loader, 5), _batches(normal.train_dataloader(), 0))

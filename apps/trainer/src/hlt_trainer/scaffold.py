@@ -44,17 +44,28 @@ def hlt_requirement(name: str) -> str:
     return f"{name}>={major}.{minor},<{major + 1}"
 
 
+def append_to_list(text: str, key: str, item: str, where: Path) -> str:
+    """``text`` with ``"item"`` appended to the first top-level TOML list ``key = [...]``."""
+    found = re.search(rf"^{key} = \[(.*?)\]", text, flags=re.M | re.S)
+    if found is None:
+        raise ScaffoldError(f"{where}: no list {key!r}")
+    inner = found.group(1).rstrip().rstrip(",")
+    return text[: found.start(1)] + f'{inner}, "{item}"' + text[found.end(1) :]
+
+
 def add_to_root_project(root: Path, package: str) -> None:
-    """Make the root project depend on ``package`` as a workspace member."""
+    """Make the root project depend on ``package`` as a workspace member, and put its
+    sources under mypy (the `types` session) like every other package's."""
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
-    deps = re.search(r"^dependencies = \[(.*?)\]", text, flags=re.M | re.S)
     sources = re.search(r"^\[tool\.uv\.sources\]\n", text, flags=re.M)
-    if deps is None or sources is None:
-        raise ScaffoldError(f"{pyproject}: no [project] dependencies or [tool.uv.sources]")
+    if sources is None:
+        raise ScaffoldError(f"{pyproject}: no [tool.uv.sources]")
     text = text[: sources.end()] + f"{package} = {{ workspace = true }}\n" + text[sources.end() :]
-    inner = deps.group(1).rstrip().rstrip(",")
-    text = text[: deps.start(1)] + f'{inner}, "{package}"' + text[deps.end(1) :]
+    text = append_to_list(text, "dependencies", package, pyproject)
+    if re.search(r"^\[tool\.mypy\]", text, flags=re.M):
+        for key in ("files", "mypy_path"):
+            text = append_to_list(text, key, f"packages/{package}/src", pyproject)
     pyproject.write_text(text)
 
 

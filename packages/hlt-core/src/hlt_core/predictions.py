@@ -1,7 +1,8 @@
 """The predictions table, written batch by batch: the same for ``predict=true`` in the
 trainer and for ``hlt predict`` on new files.
 
-Columns: ``file`` and ``row`` (line number, record id or row index) name each example;
+Columns: ``file`` and ``row`` (a table's 1-based data row, a record id or a row index)
+name each example; ``target`` is the true target where the data has one;
 ``prediction`` is the class name (probabilities) or the value (``prediction_<i>`` for
 several values); with probabilities, one column per class, named after the class.
 A ``.parquet`` path writes Parquet (needs pyarrow), anything else CSV. The file appears
@@ -34,15 +35,23 @@ class PredictionTable:
         self.columns: list[str] | None = None
         self.writer: Any = None
 
-    def _columns(self, width: int) -> list[str]:
+    def _columns(self, width: int, target: bool) -> list[str]:
+        ids = ["file", "row", *(["target"] if target else [])]
         if self.kind == "probabilities":
             classes = self.labels if len(self.labels) == width else [str(i) for i in range(width)]
-            return ["file", "row", "prediction", *classes]
+            return [*ids, "prediction", *classes]
         values = ["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)]
-        return ["file", "row", *values]
+        return [*ids, *values]
 
-    def write(self, ids: Sequence[tuple[str, str]], outputs: torch.Tensor) -> None:
-        """One batch: ``ids`` (file, row) and the predictor's ``(batch, width)`` outputs."""
+    def write(
+        self,
+        ids: Sequence[tuple[str, str]],
+        outputs: torch.Tensor,
+        targets: Sequence[str] | None = None,
+    ) -> None:
+        """One batch: ``ids`` (file, row), the predictor's ``(batch, width)`` outputs and
+        the true ``targets`` where known (the first batch decides whether the table has a
+        ``target`` column; a later batch without targets leaves it empty)."""
         if outputs.dim() != 2:
             raise UserError(
                 f"predictions of shape {tuple(outputs.shape)}: a predictions table holds one "
@@ -51,10 +60,12 @@ class PredictionTable:
             )
         outputs = outputs.float().cpu()
         if self.columns is None:
-            self.columns = self._columns(outputs.shape[1])
+            self.columns = self._columns(outputs.shape[1], targets is not None)
         columns: list[list[Any]] = [[f for f, _ in ids], [r for _, r in ids]]
+        if "target" in self.columns:
+            columns.append(list(targets) if targets is not None else [""] * len(ids))
         if self.kind == "probabilities":
-            names = self.columns[3:]
+            names = self.columns[-outputs.shape[1] :]
             columns.append([names[i] for i in outputs.argmax(dim=-1).tolist()])
         columns += [outputs[:, i].tolist() for i in range(outputs.shape[1])]
         if self.parquet:
@@ -101,3 +112,27 @@ def prediction_table(path: Path, kind: str, labels: Sequence[str]) -> Iterator[P
         table = PredictionTable(file, parquet, kind, labels)
         yield table
         table.close()
+
+
+def in_split_order(trainer: Any, batches: Sequence[Any]) -> torch.Tensor | None:
+    """Every process's predicted batches as one tensor in the split's order, on rank 0
+    (None on the other ranks). Each process predicted its share of the batches; the keys
+    its loader's sampler gave them (hlt's ``(epoch, index)``) put them back in order, so
+    every example is written once and where it belongs."""
+    outputs = [torch.as_tensor(b) for b in batches]
+    if trainer.world_size == 1:
+        return torch.cat(outputs)
+    keys = list(trainer.predict_dataloaders.sampler)
+    if len(keys) != len(outputs):  # a sampler of examples, not of whole batches
+        raise UserError(
+            f"predict=true cannot order the {len(outputs)} batches this process predicted; "
+            "predict with one process (trainer.devices=1)"
+        )
+    shares: list[Any] = [None] * trainer.world_size if trainer.is_global_zero else []
+    torch.distributed.gather_object(
+        (keys, [o.cpu() for o in outputs]), shares if trainer.is_global_zero else None, dst=0
+    )
+    if not trainer.is_global_zero:
+        return None
+    keyed = [pair for share_keys, share in shares for pair in zip(share_keys, share, strict=True)]
+    return torch.cat([output for _, output in sorted(keyed, key=lambda pair: pair[0])])

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from hlt_data.batch import Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import WORKER_CHUNK, ResumableLoader, whole_batch
@@ -16,7 +17,8 @@ from hlt_data.splits import SPLITS
 class KeyedDataModule(L.LightningDataModule):
     """A datamodule whose loaders read whole batches by ``(epoch, index)`` key.
 
-    Subclasses give ``dims``, ``num_batches(split)`` and ``dataset(split)``. The train
+    Subclasses give ``dims``, ``num_batches(split)`` and ``dataset(split)``; what the run
+    reads of a datamodule is ``hlt_core.contracts.DataModule``. The train
     loader's position is part of this datamodule's ``state_dict``, so a run resumed from
     a mid-epoch checkpoint reads exactly the batches an uninterrupted run would.
     With workers, each worker item carries ``worker_chunk`` consecutive batches (see
@@ -51,6 +53,28 @@ class KeyedDataModule(L.LightningDataModule):
         where they apply ``labels`` (class names) and ``target_mean``/``target_std``."""
         raise NotImplementedError
 
+    @property
+    def data_facts(self) -> dict[str, Any]:
+        """What checkpoints and exports carry of the data, so that new inputs are read as
+        training read them: the ``dims``, and in subclasses what they fitted on the
+        training split."""
+        return {"dims": self.dims}
+
+    def row_ids(self, split: str) -> list[tuple[str, str]] | None:
+        """``(file, row id)`` of each example of ``split`` in prediction order; None where
+        rows have no names (they are then numbered)."""
+        return None
+
+    def true_targets(self, split: str) -> list[str] | None:
+        """The target of each example of ``split`` in prediction order, as a predictions
+        table writes it; None where the data does not keep them."""
+        return None
+
+    def example_batch(self) -> Batch:
+        """The first training batch, read straight from the dataset (no loader, no
+        workers): the example input of the model summary and of the export."""
+        return self.dataset("train")[(0, 0)]
+
     def num_batches(self, split: str) -> int:
         raise NotImplementedError
 
@@ -63,6 +87,12 @@ class KeyedDataModule(L.LightningDataModule):
             return 0, 1
         return trainer.global_rank, trainer.world_size
 
+    def _overfitting(self) -> bool:
+        """Under ``trainer.overfit_batches`` the train batches must not change between
+        epochs (a simulated epoch draws new ones), or there is nothing to overfit."""
+        trainer = getattr(self, "trainer", None)
+        return trainer is not None and bool(trainer.overfit_batches)
+
     def loader(self, split: str, rank: int | None = None, world_size: int | None = None):
         """The loader of ``split`` for this rank (by default the trainer's rank)."""
         if split not in SPLITS:
@@ -73,6 +103,7 @@ class KeyedDataModule(L.LightningDataModule):
             rank=default_rank if rank is None else rank,
             world_size=default_world if world_size is None else world_size,
             even=split == "train",
+            same_every_epoch=split == "train" and self._overfitting(),
         )
         return ResumableLoader(
             self.dataset(split), keys, chunk=self.worker_chunk, **self.loader_kwargs

@@ -46,17 +46,25 @@ class BatchKeys(DistributedSampler, SequentialSampler):
     """
 
     def __init__(
-        self, num_batches: int, rank: int = 0, world_size: int = 1, even: bool = True
+        self,
+        num_batches: int,
+        rank: int = 0,
+        world_size: int = 1,
+        even: bool = True,
+        same_every_epoch: bool = False,
     ) -> None:
         self.indices = rank_share(num_batches, rank, world_size, even)
         self.rank = rank
         self.num_replicas = world_size
         self.epoch = 0
+        # every epoch reads epoch 0's batches: what overfitting a few batches means
+        self.same_every_epoch = same_every_epoch
         self._resume: tuple[int, int] | None = None
         self.last_start = 0  # where the latest iteration began
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        if not self.same_every_epoch:
+            self.epoch = epoch
 
     def resume_at(self, epoch: int, position: int) -> None:
         """Start the next iteration of ``epoch`` after its first ``position`` batches.

@@ -73,8 +73,11 @@ class _PerPositionTask(Task):
         raise NotImplementedError
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Mean cross-entropy over the counted positions; 0 (not NaN) when none counts,
+        as in a batch of windows that are all N."""
         logits, target = self.pairs(outputs, batch)
-        return F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+        total = F.cross_entropy(logits.float(), target, ignore_index=IGNORE, reduction="sum")
+        return total / (target != IGNORE).sum().clamp(min=1)
 
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
