@@ -12,11 +12,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sweep_app
 from hydra.core.global_hydra import GlobalHydra
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
+import sweep_app
 from hlt_core.sweeps import summarize
 from hydra_plugins.hlt_optuna_sweeper.hlt_optuna_sweeper import JOB, job_folder, search_space
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -67,12 +67,6 @@ def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
     return record
 
 
-def refuse(message: str) -> NoReturn:
-    """Stop the sweep before it runs anything: ``error: message`` on stderr, exit 2."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def check_stored_job(recorded: Any, planned: list[str], where: str) -> None:
     """A job read back from a sweep's store (say an Optuna study) is data: it must be
     exactly the job this sweep plans for it (the same overrides, in any order), which the
@@ -80,16 +74,18 @@ def check_stored_job(recorded: Any, planned: list[str], where: str) -> None:
     ``_target_`` or a ``+key`` the command never gave, is refused in one line naming
     ``where`` (the trial), and nothing of the stored job runs."""
     if not isinstance(recorded, list) or not all(isinstance(o, str) for o in recorded):
-        refuse(f"{where}: its stored job is not a list of overrides ({recorded!r:.200})")
+        exit_user_error(f"{where}: its stored job is not a list of overrides ({recorded!r:.200})")
     same = "resume with the command that started the sweep"
     for override in sorted(set(recorded) - set(planned)):
         if "_target_" in override or override.startswith(("+", "~")):
-            refuse(
+            exit_user_error(
                 f"{where}: its stored job holds {override!r}, which this command does not "
                 "give: refused, nothing of it runs"
             )
-        refuse(f"{where}: its stored job holds {override!r}, which this command does not; {same}")
+        exit_user_error(
+            f"{where}: its stored job holds {override!r}, which this command does not; {same}"
+        )
     missing = sorted(set(planned) - set(recorded))
     if missing or len(recorded) != len(planned):
         shown = missing[0] if missing else " ".join(planned)
-        refuse(f"{where}: its stored job lacks {shown!r}, which this command sets; {same}")
+        exit_user_error(f"{where}: its stored job lacks {shown!r}, which this command sets; {same}")

@@ -38,7 +38,8 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from hlt_core.sweep_resume import check_stored_job, refuse
+from hlt_core.errors import exit_user_error
+from hlt_core.sweep_resume import check_stored_job
 from hydra_plugins.hlt_optuna_sweeper.config import HltOptunaSweeperConf
 
 if TYPE_CHECKING:
@@ -303,13 +304,15 @@ class ResumableOptunaSweeper(Sweeper):
         name = f"{where}: trial {trial.number}"
         foreign = sorted(set(trial.user_attrs) - {JOB, FAILED_JOB})
         if foreign:
-            refuse(f"{name}: holds attributes hlt never writes ({', '.join(foreign)[:200]})")
+            exit_user_error(
+                f"{name}: holds attributes hlt never writes ({', '.join(foreign)[:200]})"
+            )
         for key, value in trial.params.items():
             dist = space.get(key)
             if dist is None or trial.distributions[key] != dist:
-                refuse(f"{name}: has {key}={value!r:.100}, outside this search space")
+                exit_user_error(f"{name}: has {key}={value!r:.100}, outside this search space")
             if not dist._contains(dist.to_internal_repr(value)):
-                refuse(f"{name}: has {key}={value!r:.100}, outside this search space")
+                exit_user_error(f"{name}: has {key}={value!r:.100}, outside this search space")
         job = job_overrides(trial.params, fixed)
         if JOB in trial.user_attrs:
             stored = trial.user_attrs[JOB]
