@@ -132,7 +132,7 @@ def test_a_crafted_optuna_db_writes_nothing_outside_the_sweep_folder(tmp_path):
     sweep, victim = tmp_path / "optuna", tmp_path / "victim.txt"
     victim.write_text("kept")
     sweep.mkdir()
-    study = optuna.create_study(study_name="clusters_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    study = optuna.create_study(study_name="crafted", storage=f"sqlite:///{sweep}/optuna.db")
     trial = study.ask()
     attrs = {
         "+callbacks.a._target_": "builtins.open", "+callbacks.a.file": str(victim),
@@ -141,10 +141,13 @@ def test_a_crafted_optuna_db_writes_nothing_outside_the_sweep_folder(tmp_path):
     }  # fmt: skip
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
-    done = trainer("-m", "hparams_search=clusters_optuna", *TINY, f"hydra.sweep.dir={sweep}")
+    done = trainer(
+        "-m", "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.study_name=crafted",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
     assert done.returncode == 2, done.stderr[-2000:]
     error = done.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"error: study clusters_mlp in sqlite:///{sweep}/optuna.db: trial 0: ")
+    assert error.startswith(f"error: study crafted in sqlite:///{sweep}/optuna.db: trial 0: ")
     assert "+callbacks.a._target_" in error and "Traceback" not in done.stderr
     assert victim.read_text() == "kept" and not (tmp_path / "copied.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["optuna", "victim.txt"]
@@ -160,5 +163,6 @@ def test_an_optuna_search_whose_every_trial_fails_goes_on_and_exits_3(tmp_path):
     assert done.returncode == 3, done.stderr[-2000:]
     assert "Values were told" not in done.stderr and "Traceback" not in done.stderr
     assert "error: 2 of 2 jobs failed (jobs 0, 1)" in done.stderr
-    study = optuna.load_study(study_name="clusters_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    (name,) = optuna.get_all_study_names(f"sqlite:///{sweep}/optuna.db")
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{sweep}/optuna.db")
     assert [t.state for t in study.trials] == [FAIL, FAIL]  # each told once, none left running

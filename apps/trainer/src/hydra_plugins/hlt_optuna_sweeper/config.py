@@ -16,7 +16,7 @@ class HltOptunaSweeperConf:
     sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler"})
     direction: Any = "minimize"  # or a list of directions, one per returned value
     storage: str | None = None  # a SQLAlchemy URL; None: in memory, not resumable
-    study_name: str | None = None
+    study_name: str | None = None  # None: the config's `name`
     n_trials: int = 20  # in total in the study, over every worker and every resume
     params: dict[str, str] | None = None  # key: Hydra sweep (interval, choice, range)
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats

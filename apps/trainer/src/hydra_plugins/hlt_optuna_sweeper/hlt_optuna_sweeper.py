@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override, Transformer
 from hydra.core.plugins import Plugins
@@ -262,6 +263,9 @@ class ResumableOptunaSweeper(Sweeper):
 
         assert self.config is not None and self.launcher is not None, "setup() comes first"
         space, fixed = search_space(self.params, arguments)
+        if self.study_name is None:  # the run name, which may read Hydra's choices
+            HydraConfig.instance().set_config(self.config)
+            self.study_name = str(self.config.get("name") or "hlt")
         self.rdb = storage = self.storage()
         existed = storage is not None and self.study_name in optuna.get_all_study_names(storage)
         study = optuna.create_study(
