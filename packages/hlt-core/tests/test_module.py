@@ -1,6 +1,7 @@
 """TaskModule with stand-ins for a model and a task: core knows only their contracts."""
 
 import functools
+import math
 
 import lightning as L
 import pytest
@@ -9,7 +10,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, MetricCollection
 
+from hlt_core.errors import UserError
 from hlt_core.module import TaskModule
+from hlt_core.schedulers import warmup_cosine
 
 
 class Features(nn.Module):
@@ -102,3 +105,40 @@ def test_run_config_travels_in_checkpoints():
 def test_model_without_stated_width_is_refused():
     with pytest.raises(TypeError, match="out_features"):
         TaskModule(nn.ReLU(), MeanSquaredTask(), optimizer=torch.optim.SGD)
+
+
+def test_warmup_cosine_steps_every_optimizer_step():
+    """Warm-up over 4 steps, cosine to a tenth at 12: the curve the optimizer saw."""
+    m = module(
+        scheduler={
+            "scheduler": functools.partial(
+                warmup_cosine, warmup_steps=4, total_steps=12, min_ratio=0.1
+            ),
+            "interval": "step",
+        }
+    )
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = L.Trainer(
+        max_steps=14,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Record()],
+    )
+    trainer.fit(m, DataLoader(batches(), batch_size=None))  # 8 batches an epoch
+    expected = [0.05 * f for f in (0.25, 0.5, 0.75, 1.0)]
+    expected += [0.05 * (0.1 + 0.45 * (1 + math.cos(math.pi * s / 8))) for s in range(9)]
+    expected += [0.005]
+    assert seen == pytest.approx(expected)
+
+
+def test_warmup_cosine_needs_a_step_count():
+    optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    with pytest.raises(UserError, match=r"total_steps=-1: .* set trainer.max_steps"):
+        warmup_cosine(optimizer, warmup_steps=10, total_steps=-1)

@@ -163,6 +163,7 @@ class Hyena(SequenceModel):
         dropout: float = 0.0,
         max_len: int = 2048,
         positional: str | None = None,
+        checkpoint_activations: bool = False,
     ) -> None:
         blocks = [
             ResidualBlock(
@@ -173,4 +174,6 @@ class Hyena(SequenceModel):
             )
             for _ in range(depth)
         ]
-        super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
+        super().__init__(
+            blocks, dim, vocab_size, input_dim, max_len, positional, dropout, checkpoint_activations
+        )

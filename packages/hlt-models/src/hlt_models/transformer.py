@@ -55,9 +55,12 @@ class Transformer(SequenceModel):
         causal: bool = True,
         max_len: int = 2048,
         positional: str | None = "learned",
+        checkpoint_activations: bool = False,
     ) -> None:
         blocks = [
             ResidualBlock(SelfAttention(dim, heads, dropout, causal), dim, mlp_ratio, dropout)
             for _ in range(depth)
         ]
-        super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
+        super().__init__(
+            blocks, dim, vocab_size, input_dim, max_len, positional, dropout, checkpoint_activations
+        )
