@@ -94,3 +94,45 @@ def test_the_best_job_is_marked_lowest_loss_or_highest_accuracy():
     assert plots.best_job(rows, "val/loss") == "1"
     assert plots.best_job(rows, "val/loss_best") == "0"  # a loss still, however suffixed
     assert plots.best_job(rows, "test/acc") == "0"
+
+
+def _sweep_rows():
+    fixed = "uv run apps/trainer trainer.max_epochs=3 'name=a b'"
+    return [
+        {"job": "0", "status": "ok", "val/loss": 0.3512,
+         "command": f"{fixed} optimizer.lr=0.0123456789 model.hidden_dim=64"},
+        {"job": "1", "status": "ok", "val/loss": 0.3021,
+         "command": f"{fixed} optimizer.lr=0.2 model.hidden_dim=256"},
+        {"job": "2", "status": "failed", "error": "boom [x]",
+         "command": f"{fixed} optimizer.lr=0.5 model.hidden_dim=64"},
+    ]  # fmt: skip
+
+
+def test_the_sweep_table_shows_swept_values_whole_and_fixed_ones_once(tmp_path, capsys):
+    from hlt_core import sweeps
+
+    assert sweeps.swept(_sweep_rows()) == (
+        ["optimizer.lr", "model.hidden_dim"],
+        {"trainer.max_epochs": "3", "name": "a b"},
+    )
+    for row in _sweep_rows():
+        (tmp_path / row["job"] / ".hydra").mkdir(parents=True)
+        if row["status"] == "ok":
+            (tmp_path / row["job"] / "results.json").write_text(json.dumps(row))
+    sweeps.summarize(tmp_path, "val/loss")
+    out = capsys.readouterr().out  # a pipe: no terminal width to fit
+    assert out.count("trainer.max_epochs=3") == 1 and out.count("name=a b") == 1
+    header = next(line for line in out.splitlines() if "optimizer.lr" in line)
+    assert "model.hidden_dim" in header and "val/loss" in header  # swept keys are columns
+    assert "0.0123456789" in out and "256" in out
+    assert (tmp_path / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_comparison_axis_fits_close_values_and_names_jobs_by_swept_values():
+    from hlt_core import sweeps
+
+    low, high = plots.value_limits([0.30, 0.35, float("nan")])
+    assert 0.29 <= low < 0.30 and 0.35 < high <= 0.36
+    varying, _ = sweeps.swept(_sweep_rows())
+    labels = [sweeps.job_label(row, varying) for row in _sweep_rows()]
+    assert labels[1] == "1: optimizer.lr=0.2 model.hidden_dim=256"

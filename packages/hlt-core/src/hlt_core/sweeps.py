@@ -8,8 +8,8 @@ Imports no torch.
 from __future__ import annotations
 
 import csv
-import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hlt_core.errors import UserError, exit_user_error
 from hlt_core.plots import best_job, compare_runs
+from hlt_core.sweep_resume import read_record
 
 log = logging.getLogger(__name__)
 FAILED_JOBS = 3  # the exit status of a sweep that finished with failed jobs
@@ -35,12 +37,10 @@ def check_search_mode() -> None:
     with one line instead."""
     hydra = HydraConfig.get()
     if hydra.mode == RunMode.RUN and hydra.sweeper.get("params"):
-        print(
-            "error: this config searches hydra.sweeper.params (an hparams_search): "
-            "run it as a sweep, with -m",
-            file=sys.stderr,
+        exit_user_error(
+            "this config searches hydra.sweeper.params (an hparams_search): run it as a "
+            "sweep, with -m"
         )
-        raise SystemExit(2)
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -52,7 +52,10 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         results = job_dir / "results.json"
         row: dict[str, Any] = {"job": job_dir.name}
         if results.is_file():
-            row.update(json.loads(results.read_text()))
+            try:
+                row.update(read_record(results))
+            except UserError as error:
+                row.update(status="failed", error=str(error))
             row.setdefault("status", "ok")
         else:
             row["status"] = "failed"
@@ -64,38 +67,77 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     )
 
 
+def job_overrides(row: dict[str, Any]) -> dict[str, str]:
+    """A job's command-line overrides as ``{key: value}``, read from its ``command`` (quoted,
+    so a value may hold spaces), else from ``overrides``; empty for a job that left none."""
+    command = row.get("command")
+    words = shlex.split(command)[3:] if isinstance(command, str) else []
+    if not words and isinstance(row.get("overrides"), str):
+        words = row["overrides"].split()
+    pairs = (word.partition("=") for word in words)
+    return {key: value for key, sep, value in pairs if sep}
+
+
+def swept(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """The override keys whose value differs between jobs (in first-seen order), and the
+    overrides every job shares, so that a table shows each fact once."""
+    per_job = [job_overrides(row) for row in rows if row.get("command") or row.get("overrides")]
+    keys = list(dict.fromkeys(key for job in per_job for key in job))
+    varying = [key for key in keys if len({job.get(key) for job in per_job}) > 1]
+    fixed = {key: per_job[0][key] for key in keys if key not in varying}
+    return varying, fixed
+
+
+def job_label(row: dict[str, Any], varying: list[str]) -> str:
+    """``<job>: key=value ...`` of the swept values, naming a job in a picture."""
+    values = job_overrides(row)
+    return " ".join([f"{row['job']}:", *(f"{k}={values[k]}" for k in varying if k in values)])
+
+
+def print_table(rows: list[dict[str, Any]], metrics: list[str], title: str) -> None:
+    """The sweep table, every value in full: on a terminal, a cell too wide for the screen
+    folds onto more lines; elsewhere (a pipe, a log file) the table takes the width it needs."""
+    varying, fixed = swept(rows)
+    table = Table(title=title)
+    shown = ["job", "best", *varying, *metrics, "status"]
+    for column in shown:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        values = {**row, **job_overrides(row)}
+        if row.get("status") == "failed":
+            values["status"] = f"failed: {row.get('error', '')}"
+        # Text, not markup: an error message or a value may hold "[...]"
+        table.add_row(*(Text(_cell(values.get(column, ""))) for column in shown))
+    console = Console()
+    if not console.is_terminal:
+        wide = console.options.update_width(10_000)
+        console = Console(width=console.measure(table, options=wide).maximum)
+    if fixed:
+        same = " ".join(f"{key}={value}" for key, value in fixed.items())
+        console.print(f"every job: {same}", markup=False, highlight=False, soft_wrap=True)
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def summarize(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
     """Print the table, write ``summary.csv`` and ``comparison.png`` into the sweep folder."""
     rows = collect(sweep_dir)
     best = best_job(rows, metric)
     for row in rows:
         row["best"] = "★" if row["job"] == best else ""
-    columns = [
-        "job",
-        "best",
-        "status",
-        "overrides",
-        metric,
-        *(m for m in SHOWN_METRICS if m != metric),
-    ]
-    table = Table(title=f"sweep {sweep_dir}")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        cells = []
-        for column in columns:
-            value = row.get(column, "")
-            if column == "status" and value == "failed":
-                value = f"failed: {row.get('error', '')}"
-            # Text, not markup: an error message may hold "[...]"
-            cells.append(Text(f"{value:.4f}" if isinstance(value, float) else str(value)))
-        table.add_row(*cells)
-    Console().print(table)
+    metrics = [metric, *(m for m in SHOWN_METRICS if m != metric)]
+    print_table(rows, metrics, f"sweep {sweep_dir}")
     with (sweep_dir / "summary.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*columns, "error"], extrasaction="ignore")
+        fields = ["job", "best", "status", "overrides", *metrics, "error"]
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    compare_runs(rows, metric, sweep_dir / "comparison.png")
+    varying, _ = swept(rows)
+    labels = [job_label(row, varying) for row in rows]
+    compare_runs(rows, metric, sweep_dir / "comparison.png", labels)
     return rows
 
 
