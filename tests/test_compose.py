@@ -32,7 +32,7 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
         stage = experiment.removeprefix("families_")
         return [f"data.path={tmp_path / stage}.fa"]
     if experiment.startswith("genome"):
-        write_genome(tmp_path, length=20_000, windows=100)
+        write_genome(tmp_path, length=20_000, windows=300)
         if experiment == "genome_finetune":
             return [f"data.path={tmp_path / 'finetune.fa'}"]
         # QUICK's 3 training batches end before the experiment's first validation
