@@ -87,6 +87,7 @@ class RunConfig:
     export_onnx: bool = False
     optimized_metric: str | None = None
     tags: list[str] = field(default_factory=list)
+    data_made_by: str | None = None  # the command that writes the data, named if missing
     print_config: bool = True
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     data: Any = MISSING
