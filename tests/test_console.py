@@ -14,7 +14,7 @@ import rich.console
 from omegaconf import OmegaConf
 
 from helpers import QUICK, REPO, compose_run, trainer
-from hlt_core import console, plots
+from hlt_core import console, plots, sweeps
 from hlt_core.run import run
 
 
@@ -85,15 +85,23 @@ def test_the_learning_curve_is_drawn_whichever_logger(logger, run_dir):
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_best_job_is_marked_lowest_loss_or_highest_accuracy():
+def test_the_best_job_is_the_lowest_or_highest_as_the_config_says():
     rows = [
         {"job": "0", "val/loss": 0.5, "val/loss_best": 0.2, "test/acc": 0.8},
         {"job": "1", "val/loss": 0.3, "val/loss_best": 0.3, "test/acc": 0.7},
         {"job": "2", "status": "failed"},
     ]
-    assert plots.best_job(rows, "val/loss") == "1"
-    assert plots.best_job(rows, "val/loss_best") == "0"  # a loss still, however suffixed
-    assert plots.best_job(rows, "test/acc") == "0"
+    checkpoint = {"callbacks": {"model_checkpoint": {"monitor": "val/loss", "mode": "min"}}}
+    grid = OmegaConf.create({**checkpoint, "hydra": {"sweeper": {"params": {}}}})
+    optuna = OmegaConf.create({**checkpoint, "hydra": {"sweeper": {"direction": "maximize"}}})
+    assert sweeps.metric_direction(grid, "val/loss") == "min"
+    assert sweeps.metric_direction(grid, "val/loss_best") == "min"
+    assert sweeps.metric_direction(grid, "test/acc") is None  # no name is guessed at
+    assert sweeps.metric_direction(optuna, "test/acc") == "max"
+    assert plots.best_job(rows, "val/loss", "min") == "1"
+    assert plots.best_job(rows, "val/loss_best", "min") == "0"
+    assert plots.best_job(rows, "test/acc", "max") == "0"
+    assert plots.best_job(rows, "test/acc", None) is None
 
 
 def _sweep_rows():
@@ -119,7 +127,7 @@ def test_the_sweep_table_shows_swept_values_whole_and_fixed_ones_once(tmp_path, 
         (tmp_path / row["job"] / ".hydra").mkdir(parents=True)
         if row["status"] == "ok":
             (tmp_path / row["job"] / "results.json").write_text(json.dumps(row))
-    sweeps.summarize(tmp_path, "val/loss")
+    sweeps.summarize(tmp_path, "val/loss", "min")
     out = capsys.readouterr().out  # a pipe: no terminal width to fit
     assert out.count("trainer.max_epochs=3") == 1 and out.count("name=a b") == 1
     header = next(line for line in out.splitlines() if "optimizer.lr" in line)
