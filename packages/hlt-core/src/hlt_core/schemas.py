@@ -74,7 +74,6 @@ class RunConfig:
     """The whole run. Component groups (data, model, task, ...) are free-form nodes
     whose ``_target_`` decides their shape; their own keys are still struct-checked."""
 
-    # flat typed fields like TrainerConfig's by design: a schema is a list of keys
     name: str = "default"
     seed: int = 42
     train: bool = True

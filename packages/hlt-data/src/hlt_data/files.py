@@ -252,8 +252,7 @@ class FileDataModule(KeyedDataModule):
         drop_last: bool = False,
         normalize: bool = True,
         target_type: str = "auto",
-        # the loader settings of KeyedDataModule, restated as keywords so that a data config
-        # sets them (same lines in simulated.py and files.py, by design)
+        # the loader settings of KeyedDataModule, as keywords so that a data config sets them
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
