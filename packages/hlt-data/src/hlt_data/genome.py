@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hlt_data.base import KeyedDataModule
-from hlt_data.batch import INPUTS, Batch
+from hlt_data.batch import INPUTS, MASK, Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.genome_cache import IUPAC, GenomeCache
 from hlt_data.keys import batch_seed
@@ -268,7 +268,7 @@ class GenomeBatches(Dataset):
         raw = self.raw(key)
         return {
             INPUTS: torch.from_numpy(self.tokens[raw]),
-            "mask": torch.from_numpy(self.counted[raw]),
+            MASK: torch.from_numpy(self.counted[raw]),
         }
 
 
