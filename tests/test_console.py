@@ -4,6 +4,7 @@ avoidable warning, a final block), app.log of a good and a failed run, the recor
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -83,6 +84,33 @@ def test_the_learning_curve_is_drawn_whichever_logger(logger, run_dir):
     cfg = compose_run([*QUICK[1:], "trainer.max_epochs=2", f"logger={logger}"], run_dir)
     run(cfg)
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_learning_curve_draws_each_point_where_metrics_csv_logged_it(run_dir, monkeypatch):
+    drawn: dict[str, dict[str, list]] = {}
+
+    def capture(history, out):
+        drawn.update(plots.curve_panels(history))
+        return plots.learning_curve(history, out)
+
+    monkeypatch.setattr("hlt_core.run.learning_curve", capture)
+    overrides = [*QUICK[1:], "trainer.max_epochs=3", "trainer.limit_train_batches=4"]
+    run(compose_run(overrides, run_dir))
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
+        # training's rows: the best checkpoint's validation after fit logs as epoch 3
+        logged = [row for row in csv.DictReader(handle) if row["epoch"] in ("0", "1", "2")]
+    for panel, series in drawn.items():
+        for split, points in series.items():
+            key = f"{split}/{panel}"
+            expected = [
+                (int(row["step"]), float(row[key]), int(row["epoch"]))
+                for row in logged
+                if row.get(key)
+            ]
+            epochs = [epoch for *_, epoch in expected]
+            assert epochs == [0, 1, 2], key  # every epoch, the last included
+            assert points == [(step, value) for step, value, _ in expected], key
+    assert set(drawn) >= {"loss", "acc"} and set(drawn["loss"]) == {"train", "val"}
 
 
 def test_the_best_job_is_marked_lowest_loss_or_highest_accuracy():

@@ -211,32 +211,50 @@ class EpochEndResume(Callback):
 
 
 class MetricHistory(Callback):
-    """Every epoch's logged metrics, kept by the run itself so that its learning curves
-    do not depend on which logger (if any) was chosen. Read at epoch ends, where the
-    metrics are computed anyway: no host sync is added to the step."""
+    """Every epoch's logged ``train/*`` and ``val/*`` metrics at the step and epoch the
+    loggers record them, kept by the run itself so that its learning curves do not depend
+    on which logger (if any) was chosen. Read where the metrics are computed anyway: no
+    host sync is added to the step.
+
+    Loggers record both at the index of the last step taken (``global_step - 1``: the
+    epoch's last batch is step 99 of a 100-batch epoch). Validation metrics are ready at
+    ``on_validation_end``; an epoch's train metrics only after every
+    ``on_train_epoch_end`` hook, so they are read when the next epoch starts or training
+    ends.
+    """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
+        self._train_epoch: tuple[int, int] | None = None  # (epoch, step) not yet read
 
-    def _record(self, trainer: L.Trainer) -> None:
+    def _record(self, trainer: L.Trainer, split: str, epoch: int, step: int) -> None:
         metrics = {
             key: float(value)
             for key, value in trainer.callback_metrics.items()
-            if key.startswith(("train/", "val/"))
+            if key.startswith(f"{split}/")
             and not key.endswith("_step")
             and (not isinstance(value, torch.Tensor) or value.numel() == 1)
         }
         if metrics:
-            self.rows.append(
-                {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
-            )
+            self.rows.append({"epoch": epoch, "step": step, **metrics})
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
-            self._record(trainer)
+            self._record(trainer, "val", trainer.current_epoch, trainer.global_step - 1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._record(trainer)
+        self._train_epoch = (trainer.current_epoch, trainer.global_step - 1)
+
+    def _read_train_epoch(self, trainer: L.Trainer) -> None:
+        if self._train_epoch is not None:
+            self._record(trainer, "train", *self._train_epoch)
+            self._train_epoch = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._read_train_epoch(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._read_train_epoch(trainer)
 
 
 class BestSoFar(Callback):
