@@ -158,7 +158,7 @@ def run_hlt(size, batches, cfg) -> float:
     )
     apply_performance_settings(cfg, module)
     # the configured callbacks plus those `run` adds to every run
-    callbacks = [*instantiate_each(cfg.callbacks), *run_callbacks(cfg.paths.output_dir).as_list()]
+    callbacks = [*instantiate_each(cfg.callbacks), run_callbacks(cfg.paths.output_dir)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_each(cfg.logger))
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return model.per_step_ms(size["warmup"])

@@ -32,11 +32,15 @@ def test_the_config_tree_wraps_long_values_instead_of_cutting_them(monkeypatch):
 def test_a_default_run_in_a_pipe_prints_each_line_once_and_ends_with_a_block(tmp_path):
     run_dir = tmp_path / "run"
     done = trainer(
-        "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "tags=[smoke,ci]",
-        f"hydra.run.dir={run_dir}", cwd=REPO,
-    )  # fmt: skip
+        "trainer.max_epochs=1", "tags=[smoke,ci]", f"hydra.run.dir={run_dir}", cwd=REPO
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""  # no duplicated log lines on stderr, no avoidable warning
+    # progress in a pipe: a line per epoch with its numbers, no bar refreshes
+    assert "\r" not in done.stdout and "%|" not in done.stdout and "it/s" not in done.stdout
+    (progress,) = [line for line in done.stdout.splitlines() if "[hlt_core.progress]" in line]
+    assert re.search(r"epoch 0 done: step 100, \d+ samples/s, .*train/loss 0\.\d+", progress)
+    assert "val/loss 0." in progress
     messages = [line for line in done.stdout.splitlines() if line.startswith("[")]
     bodies = [line.split("] - ", 1)[-1] for line in messages]
     assert not any("Tip:" in body or "Warning" in body for body in bodies)
@@ -164,3 +168,29 @@ def test_the_comparison_axis_fits_close_values_and_names_jobs_by_swept_values():
     varying, _ = sweeps.swept(_sweep_rows())
     labels = [sweeps.job_label(row, varying) for row in _sweep_rows()]
     assert labels[1] == "1: optimizer.lr=0.2 model.hidden_dim=256"
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
+    from hlt_core.performance import ProgressBar
+    from hlt_core.progress import ProgressLines, progress_bar
+
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert isinstance(progress_bar(refresh_rate=10), ProgressBar)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    assert isinstance(progress_bar(refresh_rate=10), ProgressLines)
+
+
+def test_progress_lines_tell_the_step_rate_and_losses_within_and_after_each_epoch(
+    run_dir, caplog
+):
+    quick = [o for o in QUICK[1:] if "progress_bar" not in o]
+    overrides = [*quick, "trainer.max_epochs=2", "callbacks.progress_bar.every_seconds=0"]
+    with caplog.at_level("INFO", logger="hlt_core.progress"):
+        run(compose_run(overrides, run_dir))
+    lines = [r.getMessage() for r in caplog.records if r.name == "hlt_core.progress"]
+    assert lines[0].startswith("epoch 0: step 1 (batch 1 of 3), ")
+    assert "samples/s" in lines[0] and "train/loss_step " in lines[2]
+    done = [line for line in lines if " done: " in line]
+    assert [line.split(":")[0] for line in done] == ["epoch 0 done", "epoch 1 done"]
+    assert all("train/loss " in line and "val/loss " in line for line in done)
+    assert len(lines) == 2 * 3 + 2

@@ -284,7 +284,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
             callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
         always = run_callbacks(checkpoint_dir)
-        callbacks += always.as_list()
+        callbacks.append(always)
         plugins = trainer_plugins(cfg.trainer.plugins)
         trainer: L.Trainer = instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins
