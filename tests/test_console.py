@@ -31,9 +31,7 @@ def test_the_config_tree_wraps_long_values_instead_of_cutting_them(monkeypatch):
 @pytest.mark.cli
 def test_a_default_run_in_a_pipe_prints_each_line_once_and_ends_with_a_block(tmp_path):
     run_dir = tmp_path / "run"
-    done = trainer(
-        "trainer.max_epochs=1", "tags=[smoke,ci]", f"hydra.run.dir={run_dir}", cwd=REPO
-    )
+    done = trainer("trainer.max_epochs=1", "tags=[smoke,ci]", f"hydra.run.dir={run_dir}", cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr == ""  # no duplicated log lines on stderr, no avoidable warning
     # progress in a pipe: a line per epoch with its numbers, no bar refreshes
@@ -180,9 +178,7 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
     assert isinstance(progress_bar(refresh_rate=10), ProgressLines)
 
 
-def test_progress_lines_tell_the_step_rate_and_losses_within_and_after_each_epoch(
-    run_dir, caplog
-):
+def test_progress_lines_tell_the_step_rate_and_losses_within_and_after_each_epoch(run_dir, caplog):
     quick = [o for o in QUICK[1:] if "progress_bar" not in o]
     overrides = [*quick, "trainer.max_epochs=2", "callbacks.progress_bar.every_seconds=0"]
     with caplog.at_level("INFO", logger="hlt_core.progress"):
