@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from helpers import REPO
 

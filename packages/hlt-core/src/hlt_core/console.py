@@ -58,6 +58,17 @@ def route_lightning_logging() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
+def route_optuna_logging() -> None:
+    """Optuna's messages (trial results, the best so far) through the root handlers, as
+    every other line: Optuna prints them to stderr in ANSI colours whatever stderr is, so
+    a pipe or a log file would hold escape codes. Call after Optuna is imported (its
+    import installs that handler)."""
+    logger = logging.getLogger("optuna")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
+
+
 def report_end(log: logging.Logger, record: Mapping[str, Any], paths: Mapping[str, Any]) -> None:
     """The block that ends every run, through logging so that app.log holds it too:
     status, run folder, the key metrics, and where the outputs are."""

@@ -25,6 +25,7 @@ synchronisation per step on a GPU.
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import Any
 
@@ -56,11 +57,21 @@ def apply_performance_settings(cfg: Any, module: TaskModule) -> None:
 
 class ModelCheckpoint(callbacks.ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with its ``state_key`` computed once (its settings
-    do not change after ``__init__``); saves and checkpoints are the same."""
+    do not change after ``__init__``); saves and checkpoints are the same.
+
+    Loading the state of a checkpoint written in another run folder (evaluating it,
+    predicting with it) keeps Lightning's behaviour, without its "dirpath has changed"
+    warning: each run has its own folder, so that is always so, and the top-k record it
+    drops belongs to the other folder."""
 
     @cached_property
     def state_key(self) -> str:
         return super().state_key
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The dirpath has changed from ")
+            super().load_state_dict(state_dict)
 
 
 class ProgressBar(TQDMProgressBar):
