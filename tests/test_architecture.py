@@ -71,13 +71,15 @@ def test_every_member_is_bound_by_the_import_contracts():
 def test_the_batch_type_restated_by_tasks_and_core_is_the_data_s():
     """hlt_data.batch owns the batch type; the packages that may not import it restate it
     read-only, with the same key and value types."""
-    from hlt_core.module import Batch as CoreBatch
-    from hlt_data.batch import Batch as DataBatch
+    from hlt_core import contracts
+    from hlt_data import batch
     from hlt_tasks.base import Batch as TaskBatch
 
-    assert get_origin(DataBatch) is dict
-    assert CoreBatch == TaskBatch == Mapping[get_args(DataBatch)]
-    assert get_args(DataBatch) == (str, torch.Tensor)
+    assert get_origin(batch.Batch) is dict
+    assert contracts.Batch == TaskBatch == Mapping[get_args(batch.Batch)]
+    assert get_args(batch.Batch) == (str, torch.Tensor)
+    for key in ("INPUTS", "TARGETS", "MASK"):
+        assert getattr(contracts, key) == getattr(batch, key)
 
 
 def names_something(dotted: str) -> bool:

@@ -71,7 +71,7 @@ def test_last_checkpoint_is_written_when_max_steps_stops_mid_epoch(run_dir):
 
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 7
-    assert last["hlt_config"]["name"] == "clusters_mlp"
+    assert last["hlt_config"]["name"] == "clusters_mlp_classification"  # what ran
 
 
 def test_every_checkpoint_goes_to_paths_checkpoint_dir(run_dir, tmp_path):

@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
 from build_tools import build_wheel, uv
-from hlt_core.export import model_state_from_checkpoint
+from hlt_core.checkpoints import load_checkpoint
+from hlt_core.export import model_state
 from hlt_core.init_from import split_model_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_export_holds_the_best_checkpoint_model_and_its_config(trained_run):
     assert spec["out_features"] == 16
     best = json.loads((trained_run / "results.json").read_text())["best_checkpoint"]
     exported = load_file(str(trained_run / "export" / "model.safetensors"))
-    from_ckpt = model_state_from_checkpoint(best)
+    from_ckpt = model_state(load_checkpoint(best)["state_dict"])
     assert exported.keys() == from_ckpt.keys()
     assert all(torch.equal(exported[k], from_ckpt[k]) for k in exported)
 
@@ -83,7 +84,7 @@ def test_export_reproduces_outputs_in_a_venv_without_lightning(trained_run, tmp_
     best = json.loads((trained_run / "results.json").read_text())["best_checkpoint"]
     cfg = OmegaConf.create(torch.load(best, weights_only=True)["hlt_config"])
     model = instantiate(split_model_config(cfg.model)[0])
-    model.load_state_dict(model_state_from_checkpoint(best), strict=True)
+    model.load_state_dict(model_state(load_checkpoint(best)["state_dict"]), strict=True)
     tokens = torch.randint(16, (4, 65), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         outputs = model.eval()(tokens)

@@ -4,12 +4,13 @@ weights (not the decoder, not the optimizer), says so, and refuses a model that 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from helpers import QUICK, compose_run
 from hlt_core.data_facts import build_datamodule, fill_dims
@@ -19,7 +20,13 @@ from hlt_core.run import run
 from prepare_families import write_families
 
 MODEL = ["model=transformer", "model.dim=32", "model.depth=2"]
-NO_STEPS = ["trainer.max_steps=0", "test=false", "trainer.enable_progress_bar=false"]
+# one step that changes nothing (lr 0): last.ckpt then holds the weights a run starts from
+NO_STEPS = [
+    "trainer.max_steps=1",
+    "optimizer.lr=0",
+    "test=false",
+    "trainer.enable_progress_bar=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +128,38 @@ def test_a_path_that_is_not_an_export_is_named(pretrained, tmp_path):
     cfg = finetune_config(data, tmp_path / "run", f"model.init_from={tmp_path}", *NO_STEPS)
     with pytest.raises(UserError, match=f"model.init_from={tmp_path} is neither an export"):
         run(cfg)
+
+
+def truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def retyped(path: Path) -> None:
+    """The same tensors stored as float16: a file that is not what the model holds."""
+    save_file({k: v.half() for k, v in load_file(str(path)).items()}, str(path))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda e: (e / "model.json").write_text("{not json"), r"model\.json is not readable JSON"),
+        (lambda e: (e / "model.json").write_text('{"target": "hlt_models.Transformer"}'),
+         r"model\.json is not an export's model\.json \(an object with 'target' and 'kwargs'\)"),
+        (lambda e: truncated(e / "model.safetensors"),
+         r"model\.safetensors is not a readable safetensors file"),
+        (lambda e: (e / "model.safetensors").write_bytes(b"\xff" * 8 + b"{}"),
+         r"model\.safetensors is not a readable safetensors file"),
+        (lambda e: retyped(e / "model.safetensors"),
+         r"dtype \(saved vs model\): .* torch\.float16 vs torch\.float32"),
+    ],
+    ids=["bad-json", "no-kwargs", "truncated", "bad-header", "wrong-dtype"],
+)  # fmt: skip
+def test_a_damaged_export_is_one_line_before_training(pretrained, tmp_path, damage, message):
+    data, source = pretrained
+    export = Path(shutil.copytree(source / "export", tmp_path / "export"))
+    damage(export)
+    cfg = finetune_config(data, tmp_path / "run", f"model.init_from={export}", *NO_STEPS)
+    with pytest.raises(UserError, match=message) as error:
+        run(cfg)
+    assert "\n" not in str(error.value) and f"model.init_from={export}" in str(error.value)
+    assert not (tmp_path / "run" / "checkpoints").exists()

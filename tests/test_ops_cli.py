@@ -95,20 +95,24 @@ def test_submitit_local_launcher_runs_the_job(tmp_path):
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_training_saves_a_checkpoint_and_exits_cleanly(signum, code, tmp_path):
     run_dir = tmp_path / "run"
+    kill = f"+callbacks.kill._target_={__name__}.SignalAt"
     done = trainer(
-        *TINY, "trainer.limit_train_batches=10", f"hydra.run.dir={run_dir}",
-        f"+callbacks.kill._target_={__name__}.SignalAt", "+callbacks.kill.step=3",
-        f"+callbacks.kill.signum={int(signum)}",
+        *TINY, "trainer.limit_train_batches=10", f"hydra.run.dir={run_dir}", kill,
+        "+callbacks.kill.step=3", f"+callbacks.kill.signum={int(signum)}",
     )  # fmt: skip
     last = run_dir / "checkpoints" / "last.ckpt"
     assert done.returncode == code, done.stderr[-2000:]
-    assert f"{signal.Signals(signum).name} at step 3: saved {last}" in done.stderr
+    command = f"uv run apps/trainer resume={run_dir}"  # the same run, in its own folder
+    assert f"{signal.Signals(signum).name} at step 3: saved {last}; resume with: {command}" in (
+        done.stderr
+    )
     assert "Traceback" not in done.stderr
     assert torch.load(last, weights_only=False)["global_step"] == 3
-    resumed = trainer(*TINY, "trainer.limit_train_batches=10", f"ckpt_path={last}",
-                      f"hydra.run.dir={tmp_path / 'resumed'}")  # fmt: skip
+    # its saved overrides, but code to run (a _target_) only when given again
+    resumed = trainer(f"resume={run_dir}", kill)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert json.loads((tmp_path / "resumed" / "results.json").read_text())["global_step"] == 10
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["global_step"] == 10 and results["resumed"] == str(run_dir)
 
 
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):

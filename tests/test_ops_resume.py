@@ -45,6 +45,18 @@ class SignalAt(L.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+class KeepLastAtEpochStart(L.Callback):
+    """Copies ``last.ckpt`` as each epoch after the first begins: what a kill then finds."""
+
+    def __init__(self, folder: str) -> None:
+        self.last = Path(folder) / "last.ckpt"
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
+        if trainer.current_epoch > 0:
+            copy = self.last.with_name(f"found-at-epoch{trainer.current_epoch}.ckpt")
+            copy.write_bytes(self.last.read_bytes())
+
+
 def train(tmp: Path, name: str, *extra: str) -> dict[str, torch.Tensor]:
     run_dir = tmp / name
     run(compose_run([*BASE, *extra], run_dir))
@@ -122,3 +134,25 @@ def test_a_second_ctrl_c_stops_at_once_saving_nothing(tmp_path):
     with pytest.raises(SystemExit):
         run(compose_run([*BASE, *kill, *steps], run_dir))
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    "keeps", ["callbacks.model_checkpoint.save_top_k=0", "callbacks.model_checkpoint.mode=max"]
+)
+def test_last_ckpt_holds_every_epoch_end_and_resumes_from_it_bit_identical(tmp_path, keeps):
+    # save_top_k=0 / mode=max: the monitored val/loss is never kept as an improvement,
+    # so ModelCheckpoint writes last.ckpt at no (or only the first) epoch end
+    folder = tmp_path / "straight" / "checkpoints"
+    found = [f"+callbacks.found._target_={__name__}.KeepLastAtEpochStart",
+             f"+callbacks.found.folder={folder}"]  # fmt: skip
+    straight = train(tmp_path, "straight", keeps, *found, "trainer.max_epochs=3",
+                     "scheduler.scheduler.T_max=3")  # fmt: skip
+    for epoch in (1, 2):
+        saved = torch.load(folder / f"found-at-epoch{epoch}.ckpt", weights_only=True)
+        assert saved["global_step"] == 3 * epoch  # the last step of the epoch before
+    last = folder / "found-at-epoch1.ckpt"
+    resumed = train(tmp_path, "resumed", keeps, "trainer.max_epochs=3",
+                    "scheduler.scheduler.T_max=3", f"ckpt_path={last}")  # fmt: skip
+    assert resumed["global_step"] == straight["global_step"] == 9
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][key], value), key

@@ -129,7 +129,7 @@ def test_mlflow_logs_into_a_sqlite_store_read_back_by_the_client(tmp_path, run_d
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     run(compose_run([*QUICK, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"], run_dir))
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("clusters_mlp")
+    experiment = client.get_experiment_by_name("clusters_mlp_classification")
     (logged,) = client.search_runs([experiment.experiment_id])
     assert logged.info.status == "FINISHED"
     assert "val/loss" in logged.data.metrics and logged.data.params["seed"] == "42"

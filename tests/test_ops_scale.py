@@ -47,7 +47,7 @@ def test_each_job_gets_its_own_wandb_and_mlflow_run_closed_even_when_it_fails(tm
         assert len(list((sweep / job / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
     assert "already in progress" not in done.stdout + done.stderr
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("clusters_mlp")
+    experiment = client.get_experiment_by_name("clusters_mlp_classification")
     logged = client.search_runs([experiment.experiment_id])
     assert sorted(r.info.status for r in logged) == ["FAILED", "FINISHED"]
 
@@ -64,7 +64,7 @@ def test_ddp_jobs_of_a_grid_sweep_each_serve_their_own_job(tmp_path):
         results = json.loads((sweep / job / "results.json").read_text())
         assert results["seed"] == seed and results["status"] == "ok"
         assert results["global_step"] == 2  # limit_train_batches=2 on each process
-        assert (sweep / job / "ddp_process_1.log").is_file()  # its rank 1 ran this job
+        assert (sweep / job / "rank_1.log").is_file()  # its rank 1 ran this job
 
 
 def test_optuna_sweep_with_ddp_and_a_logger_asks_each_trial_once(tmp_path):

@@ -115,13 +115,13 @@ def test_table_classification_with_string_labels_end_to_end(tmp_path, run_dir):
     assert record["labels"] == "setosa, versicolor, virginica"
     assert record["name"] == "table" and "test/acc" in metrics
     checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
-    labels = checkpoint["hlt_data"]["labels"]
+    labels = checkpoint["hlt_data_facts"]["labels"]
     assert labels == ["setosa", "versicolor", "virginica"]
     assert checkpoint["hlt_config"]["data"]["dims"]["num_classes"] == 3
-    assert len(checkpoint["hlt_data"]["feature_mean"]) == 4
+    assert len(checkpoint["hlt_data_facts"]["feature_mean"]) == 4
     exported = json.loads((run_dir / "export" / "data.json").read_text())
     assert exported["labels"] == labels and exported["dims"]["input_dim"] == 4
-    assert exported["feature_std"] == checkpoint["hlt_data"]["feature_std"]
+    assert exported["feature_std"] == checkpoint["hlt_data_facts"]["feature_std"]
     # the predictions table: row ids, label names, one probability column per class
     with open(run_dir / "predictions.csv", newline="") as handle:
         rows = list(csv_module.DictReader(handle))

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
+import io
 import json
+import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,16 +83,24 @@ RUNS = {
 }  # fmt: skip
 
 
+class Runs(dict):
+    """One short run per model type (classification; npy: MLP regression), exported,
+    each trained when a test first asks for it."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        super().__init__()
+        self.factory = factory
+
+    def __missing__(self, name: str) -> Path:
+        folder = self.factory.mktemp(name)
+        run(compose_run([*RUNS[name](folder), *QUICK_FIT], folder / "run"))
+        self[name] = folder / "run"
+        return self[name]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """One short run per model type (classification; npy: MLP regression), exported."""
-    folders = {}
-    for name, overrides in RUNS.items():
-        folder = tmp_path_factory.mktemp(name)
-        cfg = compose_run([*overrides(folder), *QUICK_FIT], folder / "run")
-        run(cfg)
-        folders[name] = folder / "run"
-    return folders
+def runs(tmp_path_factory) -> Runs:
+    return Runs(tmp_path_factory)
 
 
 def lightning_predictions(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -132,9 +146,9 @@ CHECK = textwrap.dedent(
 
 def test_exported_predictors_equal_the_lightning_module_with_torch_alone(runs, tmp_path):
     exports = {}
-    for name, run_dir in runs.items():
-        export = run_dir / "export"
-        torch.save(lightning_predictions(run_dir), export / "ref.pt")
+    for name in RUNS:
+        export = runs[name] / "export"
+        torch.save(lightning_predictions(runs[name]), export / "ref.pt")
         exports[name] = str(export)
     spec = {n: json.loads((Path(e) / "model.json").read_text())["predictor"]
             for n, e in exports.items()}  # fmt: skip
@@ -168,10 +182,10 @@ def test_onnx_predictors_agree_with_the_lightning_module_within_1e_5(runs):
     values of order 1000 relative to their scale."""
     import onnxruntime
 
-    for name, run_dir in runs.items():
-        export = run_dir / "export"
+    for name in RUNS:
+        export = runs[name] / "export"
         spec = json.loads((export / "model.json").read_text())["predictor"]["onnx"]
-        ref = lightning_predictions(run_dir)
+        ref = lightning_predictions(runs[name])
         session = onnxruntime.InferenceSession(export / spec["file"])
         (out,) = session.run(None, {key: ref[key].numpy() for key in spec["inputs"]})
         scale = ref["expected"].abs().max().clamp(min=1).item()
@@ -252,10 +266,8 @@ def test_bad_input_is_one_line_naming_file_and_row(runs, tmp_path, capsys, model
     bad = tmp_path / ("bad.fa" if model != "mlp" else "bad.csv")
     bad.write_text(content)
     out = tmp_path / "p.csv"
-    assert hlt(["predict", str(runs[model]), str(bad), "--out", str(out)]) == 2
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and error.startswith("error: ")
-    assert __import__("re").search(message, error), error
+    error = refused(capsys, str(runs[model]), str(bad), "--out", str(out))
+    assert re.search(message, error), error
     assert not out.exists()  # nothing half-written
 
 
@@ -279,3 +291,285 @@ def test_wrong_width_npy_and_missing_paths_are_one_line(runs, tmp_path, capsys):
     assert "neither a run folder nor an export" in capsys.readouterr().err
     assert hlt(["predict", str(runs["mlp"]), str(tmp_path / "none.csv")]) == 2
     assert "none.csv: no such file or folder" in capsys.readouterr().err
+
+
+def refused(capsys, *args: str) -> str:
+    """``hlt predict *args``: exit 2 and one line on stderr, returned."""
+    capsys.readouterr()  # what came before (a fixture's training) is not this command's
+    assert hlt(["predict", *args]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("error: "), error
+    return error
+
+
+def export_copy(runs, tmp_path: Path) -> Path:
+    """A copy of the MLP run's export, to damage."""
+    return Path(shutil.copytree(runs["mlp"] / "export", tmp_path / "export"))
+
+
+class Payload:
+    """Once unpickled, creates ``marker``: what a crafted archive carries instead of a tensor."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
+
+
+def pickled(marker: Path) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(Payload(marker), buffer)
+    return buffer.getvalue()
+
+
+def rewrite_archive(path: Path, change) -> None:
+    """Rewrite the .pt2 at ``path``: ``change(name, data)`` gives each entry's new bytes
+    (``name`` inside the archive's top folder); extra entries go in ``change.extra``."""
+    with zipfile.ZipFile(path) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    top = next(iter(entries)).split("/")[0]
+    with zipfile.ZipFile(path, "w") as archive:
+        for filename, data in entries.items():
+            archive.writestr(filename, change(filename.split("/", 1)[1], data))
+        for name, data in getattr(change, "extra", {}).items():
+            archive.writestr(f"{top}/{name}", data)
+
+
+def edit_json(name: str, data: bytes, wanted: str, edit) -> bytes:
+    if name != wanted:
+        return data
+    document = json.loads(data)
+    edit(document)
+    return json.dumps(document).encode()
+
+
+def pickled_first(config: str, records: str):
+    """Mark the first entry of ``config`` use_pickle and put the payload in its record."""
+
+    def change(marker: Path):
+        def rewrite(name: str, data: bytes) -> bytes:
+            document = json.loads(data) if name == config else None
+            if document is not None:
+                first = next(iter(document["config"].values()))
+                first["use_pickle"] = True
+                return json.dumps(document).encode()
+            return pickled(marker) if name == f"{records}_0" else data
+
+        return rewrite
+
+    return change
+
+
+def in_program(edit):
+    def change(marker: Path):
+        return lambda name, data: edit_json(
+            name, data, "models/model.json", lambda program: edit(program, marker)
+        )
+
+    return change
+
+
+def guard(program, marker):
+    program["guards_code"] = [f"__import__('os').system('touch {marker}') == 0"]
+
+
+def shape_expression(program, marker):
+    for value in program["graph_module"]["graph"]["tensor_values"].values():
+        for size in value["sizes"]:
+            if "as_expr" in size:
+                size["as_expr"]["expr_str"] += f" + 0*__import__('os').system('touch {marker}')"
+                return
+
+
+def operator(target):
+    def edit(program, marker):
+        program["graph_module"]["graph"]["nodes"][0]["target"] = target
+
+    return edit
+
+
+def shared_library(marker: Path):
+    def rewrite(name: str, data: bytes) -> bytes:
+        return data
+
+    rewrite.extra = {"data/aotinductor/model/model.so": b"\x7fELF"}  # type: ignore[attr-defined]
+    return rewrite
+
+
+def sample_inputs(marker: Path):
+    return lambda name, data: pickled(marker) if name == "data/sample_inputs/model.pt" else data
+
+
+@pytest.mark.parametrize(
+    ("craft", "message"),
+    [
+        (pickled_first("data/weights/model_weights_config.json", "data/weights/weight"),
+         r"'model\.net\.0\.weight' is stored as a pickle \(use_pickle\), which can run code"),
+        (pickled_first("data/constants/model_constants_config.json", "data/constants/tensor"),
+         r"'feature_mean' is stored as a pickle"),
+        (in_program(guard), r"the guard .* is not a comparison of sizes"),
+        (in_program(shape_expression), r"the shape expression .* is not a plain size expression"),
+        (in_program(operator("torch.os.system")), r"the graph calls 'torch\.os\.system'"),
+        (in_program(operator("torch.ops.aten.from_file.default")), r"calls 'torch\.ops\.aten"),
+        (shared_library, r"holds '.*/data/aotinductor/model/model\.so', not part"),
+    ],
+    ids=["weight", "constant", "guard", "shape", "operator", "file-operator", "shared-library"],
+)  # fmt: skip
+def test_a_crafted_predictor_is_refused_before_anything_runs(
+    runs, tmp_path, capsys, craft, message
+):
+    """The archive is checked before torch reads it: the payload never runs, nothing is
+    written, and the line names the archive and what was refused."""
+    export, marker = export_copy(runs, tmp_path), tmp_path / "marker"
+    rewrite_archive(export / "predictor.pt2", craft(marker))
+    out = tmp_path / "p.csv"
+    error = refused(
+        capsys, str(export), str(write_table(tmp_path / "new.csv", 5)), "--out", str(out)
+    )
+    assert f"{export / 'predictor.pt2'}: refused, " in error
+    assert re.search(message, error), error
+    assert not marker.exists() and not out.exists()
+
+
+def test_pickled_sample_inputs_are_never_read(runs, tmp_path, capsys):
+    """The archive's sample inputs are a pickle hlt predict has no use for: emptied, not
+    loaded, so predictions are made and the payload never runs."""
+    export, marker = export_copy(runs, tmp_path), tmp_path / "marker"
+    rewrite_archive(export / "predictor.pt2", sample_inputs(marker))
+    out = tmp_path / "p.csv"
+    assert (
+        hlt(["predict", str(export), str(write_table(tmp_path / "new.csv", 5)), "--out", str(out)])
+        == 0
+    )
+    assert len(read_csv(out)) == 5 and not marker.exists()
+
+
+def damage(export: Path, name: str, edit) -> None:
+    """Rewrite ``export/name`` (JSON) with ``edit(document)``, or replace its text."""
+    path = export / name
+    if isinstance(edit, str):
+        path.write_text(edit)
+    else:
+        document = json.loads(path.read_text())
+        edit(document)
+        path.write_text(json.dumps(document))
+
+
+def set_in(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def edit(document):
+        for key in keys[:-1]:
+            document = document[key]
+        if value is DELETE:
+            del document[keys[-1]]
+        else:
+            document[keys[-1]] = value
+
+    return edit
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("model.json", "{not json", r"model\.json: not a readable JSON file"),
+        ("model.json", "[1, 2]", r"model\.json: holds a JSON list, not an object"),
+        ("model.json", set_in("predictor", "inputs", DELETE),
+         r"model\.json: predictor\.inputs must be \[inputs\] or \[inputs, mask\]"),
+        ("model.json", set_in("predictor", "inputs", ["inputs", "mask"]),
+         r"the predictor takes a mask, but data\.json's reader gives none"),
+        ("model.json", set_in("predictor", "file", "../../../etc/hostname"),
+         r"predictor\.file='\.\./\.\./\.\./etc/hostname' is not a file name in the export"),
+        ("model.json", set_in("predictor", "file", "/etc/hostname"),
+         r"predictor\.file='/etc/hostname' is not a file name in the export"),
+        ("model.json", set_in("predictor", "file", "gone.pt2"),
+         r"gone\.pt2: no such file \(named by model\.json's predictor\.file\)"),
+        ("model.json", set_in("predictor", "format", "torchscript"),
+         r"predictor format 'torchscript': hlt predict loads only torch\.export"),
+        ("data.json", "", r"data\.json: not a readable JSON file"),
+        ("data.json", set_in("reader", "features", DELETE), r"data\.json: reader lacks 'features'"),
+        ("data.json", set_in("labels", "cat"), r"data\.json: labels must be a list of class names"),
+        ("data.json", set_in("reader", "delimiter", ";;"),
+         r"data\.json: reader\.delimiter=';;' is not one character"),
+    ],
+    ids=["not-json", "list", "no-inputs", "mask", "dotdot", "absolute", "missing-pt2",
+         "torchscript", "empty-data", "no-features", "labels", "delimiter"],
+)  # fmt: skip
+def test_damaged_export_metadata_is_one_line_naming_the_file(
+    runs, tmp_path, capsys, name, edit, message
+):
+    export = export_copy(runs, tmp_path)
+    damage(export, name, edit)
+    error = refused(capsys, str(export), str(write_table(tmp_path / "new.csv", 5)))
+    assert re.search(message, error), error
+
+
+@pytest.mark.parametrize("how", ["truncated", "missing", "symlink-out"])
+def test_a_damaged_missing_or_escaping_predictor_file_is_one_line(runs, tmp_path, capsys, how):
+    export = export_copy(runs, tmp_path)
+    archive = export / "predictor.pt2"
+    if how == "truncated":
+        archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+        message = r"predictor\.pt2: not a readable \.pt2 archive \(truncated or damaged\?\)"
+    elif how == "missing":
+        archive.unlink()
+        message = r"predictor\.pt2: no such file \(named by model\.json's predictor\.file\)"
+    else:
+        archive.unlink()
+        archive.symlink_to(write_table(tmp_path / "secret.csv", 2))
+        message = r"predictor\.file='predictor\.pt2' leads outside the export"
+    error = refused(capsys, str(export), str(write_table(tmp_path / "new.csv", 5)))
+    assert re.search(message, error), error
+
+
+def test_the_output_never_replaces_a_file_unasked_nor_an_input(runs, tmp_path, capsys):
+    new = write_table(tmp_path / "new.csv", 5)
+    before = new.read_text()
+    out = tmp_path / "p.csv"
+    out.write_text("kept\n")
+    assert "exists; pass --overwrite to replace it" in refused(
+        capsys, str(runs["mlp"]), str(new), "--out", str(out)
+    )
+    assert out.read_text() == "kept\n"
+    assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out), "--overwrite"]) == 0
+    assert len(read_csv(out)) == 5
+    link = tmp_path / "link.csv"
+    link.hardlink_to(new)
+    for target in (new, runs["mlp"] / "export" / "model.json", link):
+        error = refused(capsys, str(runs["mlp"]), str(new), "--out", str(target), "--overwrite")
+        assert f"--out {target} is one of the inputs" in error
+    assert new.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "-1"], "--batch-size -1: must be a whole number of rows, 1 or more"),
+        (["--batch-size", "0"], "--batch-size 0: must be a whole number"),
+        (["--batch-size", "2.5"], "--batch-size 2.5: must be a whole number"),
+        (["--out", "{tmp}"], "--out {tmp} is a folder; name a file"),
+        (["--out", "{tmp}/new.csv/p.csv"], "{tmp}/new.csv is not a folder"),
+    ],
+    ids=["negative", "zero", "fraction", "folder", "under-a-file"],
+)  # fmt: skip
+def test_bad_batch_size_and_out_are_one_line(runs, tmp_path, capsys, args, message):
+    new = write_table(tmp_path / "new.csv", 5)
+    args = [a.format(tmp=tmp_path) for a in args]
+    error = refused(capsys, str(runs["mlp"]), str(new), *args)
+    assert message.format(tmp=tmp_path) in error
+
+
+@pytest.mark.parametrize(("cell", "shown"), [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf")])
+def test_non_finite_features_are_one_line_naming_file_row_and_column(
+    runs, tmp_path, capsys, cell, shown
+):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"a,b,c\n1,2,3\n4,{cell},6\n")
+    out = tmp_path / "p.csv"
+    error = refused(capsys, str(runs["mlp"]), str(bad), "--out", str(out))
+    assert f"bad.csv line 3 column 'b': {shown} (NaN or infinite inputs can be neither" in error
+    assert not out.exists()

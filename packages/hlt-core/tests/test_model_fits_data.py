@@ -1,16 +1,9 @@
-"""A model built for other data fails before training, naming both values."""
+"""A model configured for other data fails before training, naming both values."""
 
 import pytest
-from torch import nn
 
 from hlt_core.errors import UserError
 from hlt_core.module import check_model_fits_data
-
-
-class Model(nn.Module):
-    def __init__(self, **attrs):
-        super().__init__()
-        self.__dict__.update(attrs)
 
 
 @pytest.mark.parametrize(
@@ -31,11 +24,11 @@ class Model(nn.Module):
 )
 def test_mismatch_names_both_values(attrs, dims, message):
     with pytest.raises(UserError) as info:
-        check_model_fits_data(Model(**attrs), dims)
+        check_model_fits_data(attrs, dims)
     assert str(info.value) == message
 
 
 def test_fitting_or_unstated_sizes_pass():
-    check_model_fits_data(Model(input_dim=16, max_len=None), {"input_dim": 16, "seq_len": 3})
-    check_model_fits_data(Model(vocab_size=None, input_dim=None), {"vocab_size": 9})
-    check_model_fits_data(Model(input_dim=4), None)
+    check_model_fits_data({"input_dim": 16, "max_len": None}, {"input_dim": 16, "seq_len": 3})
+    check_model_fits_data({"vocab_size": None, "input_dim": None}, {"vocab_size": 9})
+    check_model_fits_data({"input_dim": 4}, None)

@@ -1,9 +1,18 @@
-"""The predictor export: torch.export first, TorchScript for a model it cannot capture."""
+"""The predictor export: torch.export first, TorchScript for a model it cannot capture;
+read back only through the archive check."""
 
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
 import torch
 from torch import nn
 
+from hlt_core.errors import UserError
 from hlt_core.predictor import Predictor, save_predictor
+from hlt_core.predictor_archive import load_predictor_archive
 
 
 class DataDependent(nn.Module):
@@ -35,3 +44,39 @@ def test_a_plain_model_exports_with_a_dynamic_batch(tmp_path):
     loaded = torch.export.load(tmp_path / "predictor.pt2").module()
     inputs = torch.randn(5, 3)
     assert torch.equal(loaded(inputs), predictor.eval()(inputs))
+
+
+class Marker:
+    """Once unpickled, creates the file ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_a_checked_archive_loads_the_same_predictor_and_a_pickled_weight_is_refused(tmp_path):
+    predictor = Predictor(nn.Linear(3, 2), nn.Identity(), nn.Softmax(-1), [0.0] * 3, [1.0] * 3)
+    save_predictor(predictor, (torch.randn(2, 3),), tmp_path)
+    archive = tmp_path / "predictor.pt2"
+    inputs = torch.randn(4, 3)
+    assert torch.equal(load_predictor_archive(archive)(inputs), predictor.eval()(inputs))
+
+    with zipfile.ZipFile(archive) as source:
+        entries = {info.filename: source.read(info) for info in source.infolist()}
+    marker, payload = tmp_path / "marker", io.BytesIO()
+    torch.save(Marker(tmp_path / "marker"), payload)
+    with zipfile.ZipFile(archive, "w") as crafted:
+        for name, data in entries.items():
+            if name.endswith("model_weights_config.json"):
+                config = json.loads(data)
+                for meta in config["config"].values():
+                    meta["use_pickle"] = True
+                data = json.dumps(config).encode()
+            elif name.endswith("data/weights/weight_0"):
+                data = payload.getvalue()
+            crafted.writestr(name, data)
+    with pytest.raises(UserError, match=r"predictor\.pt2: refused, '.*' is stored as a pickle"):
+        load_predictor_archive(archive)
+    assert not marker.exists()

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from hlt_core.ddp_jobs import ddp_job_argv
+from hlt_core.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
+from hlt_core.errors import USER_ERROR, UserError, exit_user_error
 from hlt_core.hydra_compat import HYDRA_MAIN
+from hlt_core.resume import resume_argv
 from hlt_core.schemas import register_schemas
 from hlt_core.sweep_resume import finished_run
 from hlt_core.sweeps import check_search_mode
 from hlt_trainer.paths import config_dir
 
 register_schemas()
-USER_ERROR = 2  # the exit status of every user error, the app's and Hydra's alike
 _started = False  # whether a job reached the task function
 
 
@@ -32,13 +34,29 @@ def _main(cfg: DictConfig) -> Any:
     return objective(cfg, done) if done is not None else run_or_exit(cfg)
 
 
+def launch_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
+    """The command line this process runs. torchrun's ranks other than 0 take rank 0's,
+    which has already resolved ``resume=``. A sweep is one process's work: its jobs start
+    their own DDP processes, so torchrun and srun cannot start it."""
+    if (under_torchrun(environ) or under_srun(environ)) and ({"-m", "--multirun"} & set(argv)):
+        raise UserError(
+            "a sweep (-m) cannot be started by torchrun or srun; start it once, with "
+            "trainer=ddp for DDP jobs or hydra/launcher=slurm for SLURM"
+        )
+    if not (under_torchrun(environ) and process_rank(environ) is not None):
+        argv = resume_argv(argv) or argv
+    return rank_argv(argv, environ) or argv
+
+
 def main() -> Any:
     """Hydra's app, with its config errors (an unknown key or option, a bad value: Hydra
-    exits 1 before any job starts) given the app's user-error status. A DDP process
-    started by a job of a multirun runs that job alone (``hlt_core.ddp_jobs``)."""
-    job_argv = ddp_job_argv(sys.argv, os.environ)
-    if job_argv is not None:
-        sys.argv = job_argv
+    exits 1 before any job starts) given the app's user-error status. ``resume=`` is
+    turned into the resumed run's own command line (``hlt_core.resume``), and a process
+    other than rank 0 of a distributed run joins rank 0's run (``hlt_core.ddp_jobs``)."""
+    try:
+        sys.argv = launch_argv(sys.argv, os.environ)
+    except UserError as error:
+        exit_user_error(error)
     try:
         return _main()
     except SystemExit as stop:

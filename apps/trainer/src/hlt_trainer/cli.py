@@ -1,7 +1,7 @@
 """The `hlt` command: project helpers beside the trainer.
 
 uv run hlt new model NAME     # also: task, data
-uv run hlt predict RUN_OR_EXPORT FILE_OR_FOLDER [--out predictions.csv]
+uv run hlt predict RUN_OR_EXPORT FILE_OR_FOLDER [--out predictions.csv] [--overwrite]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hlt_core.errors import say_user_error
 from hlt_trainer.paths import project_root
 from hlt_trainer.scaffold import KINDS, ScaffoldError, lock, new_package
 
@@ -27,16 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument(
         "--out", type=Path, default=Path("predictions.csv"), help="the table (.csv or .parquet)"
     )
-    pred.add_argument("--batch-size", type=int, default=1024, help="rows per predictor call")
+    pred.add_argument("--batch-size", default="1024", help="rows per predictor call (1 or more)")
+    pred.add_argument(
+        "--overwrite", action="store_true", help="replace --out if it exists (never an input)"
+    )
     args = parser.parse_args(argv)
     if args.command == "predict":
-        return predict_command(args.source, args.inputs, args.out, args.batch_size)
+        return predict_command(args.source, args.inputs, args.out, args.batch_size, args.overwrite)
     try:
         folder = new_package(args.root, args.kind, args.name)
         lock(args.root)
     except ScaffoldError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return say_user_error(error)
     group = KINDS[args.kind]
     print(f"created {folder.relative_to(args.root)}")
     print(f"  train with:  uv run apps/trainer {group}={args.name}")
@@ -44,17 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def predict_command(source: Path, inputs: Path, out: Path, batch_size: int) -> int:
+def predict_command(source: Path, inputs: Path, out: Path, batch_size: str, overwrite: bool) -> int:
     """Bad input is one line naming the file and row; torch loads only here."""
     from hlt_core.errors import UserError
     from hlt_data import DataConfigError
     from hlt_trainer.predict import predict
 
     try:
-        rows = predict(source, inputs, out, batch_size)
+        rows = predict(source, inputs, out, batch_size, overwrite)
     except (UserError, DataConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return say_user_error(error)
     print(f"wrote {rows} predictions to {out.resolve()}")
     return 0
 

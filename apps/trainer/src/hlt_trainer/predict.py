@@ -4,12 +4,19 @@ The export (a run's ``export/`` folder) holds the whole predictor, normalisation
 output transform included (``predictor.pt2``), and ``data.json`` says how the run read
 its files; new files are read the same way (target columns ignored), streamed through
 the predictor in batches and written batch by batch (hlt_core.predictions).
+
+An export may come from anyone, so it is read as data: ``model.json`` and ``data.json``
+must hold what their writer (hlt_core.export) puts there, the files they name must lie
+in the export folder, and the predictor is loaded through hlt_core.predictor_archive,
+which refuses anything that could run code. The output never replaces an input, and
+replaces an existing file only when asked to (``--overwrite``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +25,128 @@ import torch
 from rich.progress import Progress
 
 from hlt_core.errors import UserError
+from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.predictions import prediction_table
+from hlt_core.predictor_archive import load_predictor_archive
 from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
+from hlt_data.files import check_finite
 
 BATCH_SIZE = 1024
+OUTPUTS = ("probabilities", "values")
 
 
 def export_folder(source: Path) -> Path:
     """The export in ``source``: a run folder (its ``export/``) or the export itself."""
-    for folder in (source / "export", source):
-        if (folder / "model.json").is_file() and (folder / "data.json").is_file():
-            return folder
-    raise UserError(f"{source}: neither a run folder nor an export (no model.json + data.json)")
+    folder = find_export(source, needs=(SPEC_FILE, DATA_FACTS_FILE))
+    if folder is None:
+        raise UserError(
+            f"{source}: neither a run folder nor an export (no {SPEC_FILE} + {DATA_FACTS_FILE})"
+        )
+    return folder
 
 
-def load_predictor(folder: Path, spec: dict[str, Any]) -> Callable[..., torch.Tensor]:
-    """The predictor module, loaded with torch alone, in the format ``model.json`` names."""
-    path = folder / spec["file"]
-    if spec["format"] == "torch.export":
-        return torch.export.load(path).module()
-    return torch.jit.load(path).eval()
+def read_object(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; anything else is one line naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable JSON file ({error})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def inside(folder: Path, name: Any, key: str) -> Path:
+    """The file ``name`` in ``folder``; a name that leads out of it is refused."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or Path(name).is_absolute()
+        or ".." in Path(name).parts
+    ):
+        raise UserError(f"{folder / SPEC_FILE}: {key}={name!r} is not a file name in the export")
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise UserError(f"{folder / SPEC_FILE}: {key}={name!r} leads outside the export")
+    if not path.is_file():
+        raise UserError(f"{folder / name}: no such file (named by model.json's {key})")
+    return path
+
+
+def predictor_spec(folder: Path, spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``model.json``'s ``predictor`` entry, checked against what its writer puts there."""
+    predictor = spec.get("predictor")
+    if not isinstance(predictor, dict) or not predictor.get("file") or "reader" not in data:
+        why = predictor.get("why") if isinstance(predictor, dict) else None
+        raise UserError(
+            f"{folder}: holds no predictor for new files "
+            f"({why or 'exported before predictors or not from files'})"
+        )
+    where = folder / SPEC_FILE
+    if predictor.get("format") != "torch.export":
+        raise UserError(
+            f"{where}: predictor format {predictor.get('format')!r}: hlt predict loads only "
+            "torch.export predictors (.pt2), checked before loading"
+        )
+    if predictor.get("inputs") not in (["inputs"], ["inputs", "mask"]):
+        raise UserError(f"{where}: predictor.inputs must be [inputs] or [inputs, mask]")
+    if predictor.get("outputs") not in OUTPUTS:
+        raise UserError(f"{where}: predictor.outputs must be one of {', '.join(OUTPUTS)}")
+    return predictor
+
+
+def reader_of(folder: Path, data: dict[str, Any]) -> tuple[tuple[str, ...], Any]:
+    """The reader ``data.json`` describes; a damaged description is one line."""
+    spec = data["reader"]
+    where = folder / DATA_FACTS_FILE
+    if not isinstance(spec, dict):
+        raise UserError(f"{where}: reader is not an object")
+    delimiter = spec.get("delimiter", ",")
+    if spec.get("format") == "table" and not (isinstance(delimiter, str) and len(delimiter) == 1):
+        raise UserError(f"{where}: reader.delimiter={delimiter!r} is not one character")
+    try:
+        return prediction_reader(spec)
+    except KeyError as error:
+        raise UserError(f"{where}: reader lacks {error}") from None
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{where}: reader is damaged ({error})") from None
+
+
+def labels_of(folder: Path, data: dict[str, Any]) -> list[str]:
+    """The class names, column names of the table: a list of strings, if any."""
+    labels = data.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise UserError(f"{folder / 'data.json'}: labels must be a list of class names")
+    return labels
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """A positive whole number of rows."""
+    try:
+        value = int(batch_size)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1 or str(batch_size).strip() != str(value):
+        raise UserError(f"--batch-size {batch_size}: must be a whole number of rows, 1 or more")
+    return value
+
+
+def check_out(out: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
+    """``out`` may be written: not an input, not a folder, an existing file only with
+    ``overwrite``, in a folder that exists (or can be made) and is writable."""
+    if out.is_file() and any(out.samefile(path) for path in inputs):  # links included
+        raise UserError(f"--out {out} is one of the inputs; choose another file")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; name a file (.csv or .parquet)")
+    if out.exists() and not overwrite:
+        raise UserError(f"--out {out} exists; pass --overwrite to replace it")
+    parent = out.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: cannot write in {parent}")
 
 
 def check_width(file: Path, table: Table, dims: dict[str, Any]) -> None:
@@ -59,37 +168,66 @@ def tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def predict(source: Path, inputs: Path, out: Path, batch_size: int = BATCH_SIZE) -> int:
+def run_predictor(
+    predictor: Callable[..., torch.Tensor], args: list[torch.Tensor], file: Path, first: str
+) -> torch.Tensor:
+    """The predictor's outputs; inputs it refuses (a shape it was not exported for) are
+    one line naming the file and the batch's first row."""
+    try:
+        with torch.no_grad():
+            return predictor(*args)
+    except Exception as error:  # torch raises many types for inputs a program refuses
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise DataConfigError(
+            f"{file} from {first}: the predictor refused the rows: {reason}"
+        ) from None
+
+
+def predict(
+    source: Path,
+    inputs: Path,
+    out: Path,
+    batch_size: Any = BATCH_SIZE,
+    overwrite: bool = False,
+) -> int:
     """Write the predictions for every file under ``inputs``; returns the row count."""
+    batch_size = check_batch_size(batch_size)
     folder = export_folder(source)
-    spec = json.loads((folder / "model.json").read_text())
-    data = json.loads((folder / "data.json").read_text())
-    if not spec.get("predictor", {}).get("file") or "reader" not in data:
-        why = spec.get("predictor", {}).get("why", "exported before predictors or not from files")
-        raise UserError(f"{folder}: holds no predictor for new files ({why})")
+    spec = read_object(folder / SPEC_FILE)
+    data = read_object(folder / DATA_FACTS_FILE)
+    predictor_entry = predictor_spec(folder, spec, data)
+    archive = inside(folder, predictor_entry["file"], "predictor.file")
     if not inputs.exists():
         raise UserError(f"{inputs}: no such file or folder")
-    suffixes, reader = prediction_reader(data["reader"])
+    suffixes, reader = reader_of(folder, data)
     files = PathFiles(inputs, suffixes)()
-    predictor = load_predictor(folder, spec["predictor"])
-    with_mask = "mask" in spec["predictor"]["inputs"]
+    check_out(out, overwrite, [*files, folder / SPEC_FILE, folder / DATA_FACTS_FILE, archive])
+    predictor: Callable[..., torch.Tensor] = load_predictor_archive(archive)
+    with_mask = "mask" in predictor_entry["inputs"]
+    dims = data.get("dims")
+    dims = dims if isinstance(dims, dict) else {}
     rows = 0
     with (
-        prediction_table(out, spec["predictor"]["outputs"], data.get("labels", [])) as table,
+        prediction_table(out, predictor_entry["outputs"], labels_of(folder, data)) as table,
         Progress(transient=True) as progress,
     ):
+        task = progress.add_task("predicting", total=len(files))  # one bar for the whole job
         for file in files:
             read = reader(file)
-            check_width(file, read, data.get("dims", {}))
-            task = progress.add_task(file.name, total=len(read))
+            if with_mask and "mask" not in read.extras:
+                raise UserError(
+                    f"{folder / SPEC_FILE}: the predictor takes a mask, but data.json's "
+                    f"reader gives none for {file}"
+                )
+            check_width(file, read, dims)
+            check_finite(file, read, "inputs")
             for start in range(0, len(read), batch_size):
                 stop = min(start + batch_size, len(read))
                 args = [tensor(read.inputs[start:stop])]
                 if with_mask:
                     args.append(tensor(read.extras["mask"][start:stop]))
-                with torch.no_grad():
-                    outputs = predictor(*args)
+                outputs = run_predictor(predictor, args, file, read.row_name(start))
                 table.write([(str(file), read.row_id(i)) for i in range(start, stop)], outputs)
-                progress.update(task, advance=stop - start)
             rows += len(read)
+            progress.update(task, advance=1, description=f"{rows:,} rows")
     return rows

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
@@ -36,6 +36,10 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
+    except OSError as error:  # a full disk names the file it was writing
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
     finally:
         temp.unlink(missing_ok=True)
     folder = os.open(path.parent, os.O_RDONLY)
@@ -71,7 +75,33 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         with atomic_file(path) as file:
-            torch.save(checkpoint, file)
+            writes = _KeptErrors(file)
+            try:
+                torch.save(checkpoint, cast(IO[bytes], writes))  # a file to torch.save
+            except RuntimeError:
+                if writes.error is None:
+                    raise
+                raise writes.error from None
+
+
+class _KeptErrors:
+    """The file ``torch.save`` writes through, keeping the ``OSError`` of a failed write:
+    torch's writer turns it into ``RuntimeError: ... unexpected pos``, which says nothing
+    of a full disk."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def trainer_plugins(node: Any) -> list[Any]:

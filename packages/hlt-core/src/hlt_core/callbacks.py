@@ -118,22 +118,42 @@ class FiniteLoss(Callback):
         self.check()  # raising here keeps the checkpoint from being written
 
 
-class MaxStepsCheckpoint(Callback):
-    """Saves ``last.ckpt`` right after the step that reaches ``trainer.max_steps``.
+class LastCheckpoint(Callback):
+    """Saves ``last.ckpt`` where Lightning's ModelCheckpoint does not.
 
-    Saved there, inside the batch, the loop state says "mid-epoch, k steps done", so a
-    resume continues the epoch; a save after ``fit`` returns would mark the epoch as
-    finished and the resumed run would skip the rest of it.
+    Right after the step that reaches ``trainer.max_steps``: saved there, inside the
+    batch, the loop state says "mid-epoch, k steps done", so a resume continues the
+    epoch; a save after ``fit`` returns would mark the epoch as finished and the resumed
+    run would skip the rest of it.
+
+    At every epoch end that no save of ``last.ckpt`` covers: ``ModelCheckpoint(save_last=
+    True)`` writes it only together with a top-k checkpoint, that is when the monitored
+    metric improved (Lightning 2.6), so a kill after epochs without improvement would lose
+    them all. Saved after the epoch's validation, as ModelCheckpoint saves.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.path = last_checkpoint(checkpoint_dir)
-        self.saved = False
+        self.saved = False  # at max_steps: that state is the run's latest
+        self._saved_at: int | None = None  # the step of the latest save, of any file
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._saved_at = trainer.global_step
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         if 0 < trainer.max_steps <= trainer.global_step and not self.saved:
             trainer.save_checkpoint(self.path)
             self.saved = True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.saved:
+            return
+        checkpointing = trainer.checkpoint_callback
+        saves_last = isinstance(checkpointing, ModelCheckpoint) and bool(checkpointing.save_last)
+        if not (saves_last and self._saved_at == trainer.global_step):
+            trainer.save_checkpoint(self.path)
 
 
 class InterruptCheckpoint(Callback):
@@ -318,9 +338,9 @@ HOOKS = [
 
 class RunCallbacks(Callback):
     """The callbacks ``run`` adds to every run (exact resume, the non-finite loss stop,
-    the checkpoints on signal or max_steps, the metric history, the best so far, the
-    throughput), reaching Lightning as one callback and kept by name where ``run`` reads
-    them.
+    the checkpoints on signal, at epoch ends and at max_steps, the metric history, the
+    best so far, the throughput), reaching Lightning as one callback and kept by name
+    where ``run`` reads them.
 
     Why one: Lightning calls every hook of every callback on every step, through its
     profiler, whether the callback defines it or not (about 1.5 µs a callback a hook on
@@ -331,7 +351,7 @@ class RunCallbacks(Callback):
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.interrupt = InterruptCheckpoint(checkpoint_dir)
-        self.at_max_steps = MaxStepsCheckpoint(checkpoint_dir)
+        self.last = LastCheckpoint(checkpoint_dir)
         self.history = MetricHistory()
         self.best = BestSoFar()
         self.throughput = Throughput()
@@ -340,7 +360,7 @@ class RunCallbacks(Callback):
             EpochEndResume(),
             FiniteLoss(checkpoint_dir),
             self.interrupt,
-            self.at_max_steps,
+            self.last,
             self.history,
             self.best,
             self.throughput,

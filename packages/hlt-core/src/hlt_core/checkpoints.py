@@ -58,6 +58,16 @@ def load_checkpoint(path: str) -> dict[str, Any]:
         ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
+    state = checkpoint["state_dict"]
+    if not isinstance(state, Mapping):
+        raise UserError(
+            f"ckpt_path={path}: its state_dict is a {type(state).__name__}, not named weights"
+        )
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) and not str(key).endswith("_extra_state"):
+            raise UserError(
+                f"ckpt_path={path}: state_dict[{key!r}] is a {type(value).__name__}, not a tensor"
+            )
     return checkpoint
 
 

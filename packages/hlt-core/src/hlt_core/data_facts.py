@@ -15,26 +15,35 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationKeyError, MissingMandatoryValue
 
+from hlt_core.contracts import DataModule
 from hlt_core.errors import UserError
 from hlt_core.hydra_compat import instantiate
 
 FILLED = "dims"  # the key of cfg.data that the run fills; never a datamodule argument
 
 
-def build_datamodule(data: DictConfig) -> Any:
-    """Instantiate ``cfg.data`` (without ``dims``, which a saved config holds filled)."""
+def build_datamodule(data: DictConfig) -> DataModule:
+    """Instantiate ``cfg.data`` (without ``dims``, which a saved config holds filled); it
+    must keep hlt's data promises (``hlt_core.contracts.DataModule``)."""
     try:
         node = OmegaConf.to_container(data, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as error:
         raise UserError(f"{error.full_key} is required: set {error.full_key}=<value>") from None
     assert isinstance(node, dict)
     node.pop(FILLED, None)
-    return instantiate(node)
+    datamodule = instantiate(node)
+    if not isinstance(datamodule, DataModule):
+        raise UserError(
+            f"data {type(datamodule).__name__} does not state what hlt reads of a datamodule "
+            "(hlt_core.contracts.DataModule: dims, data_facts, row_ids, example_batch); "
+            "subclass hlt_data.KeyedDataModule"
+        )
+    return datamodule
 
 
-def fill_dims(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
+def fill_dims(cfg: DictConfig, datamodule: DataModule) -> dict[str, Any]:
     """Set ``cfg.data.dims`` from ``datamodule.dims``; returns the values filled."""
-    dims = getattr(datamodule, "dims", None)
+    dims = datamodule.dims
     if not isinstance(dims, Mapping):
         raise UserError(
             f"data {type(datamodule).__name__} states no `dims` mapping; models and tasks "

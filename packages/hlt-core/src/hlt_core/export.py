@@ -4,10 +4,11 @@ The contract (read by ``hlt_models.export.load_exported``; hlt-core does not imp
 hlt-models): a folder holding ``model.safetensors``, the state dict of ``module.model``
 from the best checkpoint, and ``model.json``:
 ``{"target": "<dotted class>", "kwargs": {<resolved model config minus _target_>},
-"out_features": <int>}``. Beside them ``data.json`` holds what the data was: its ``dims``
-(sizes, class ``labels``) and the statistics fitted on the training split
-(``feature_mean``/``feature_std``, ``target_mean``/``target_std``), which new inputs
-must go through before the model sees them.
+"out_features": <int>}``. Beside them ``data.json`` holds the data facts
+(``hlt_core.contracts.DataModule.data_facts``): the ``dims`` (sizes, class ``labels``)
+and the statistics fitted on the training split (``feature_mean``/``feature_std``,
+``target_mean``/``target_std``), which new inputs must go through before the model sees
+them. The file names and how an export folder is found live here only.
 
 Given a ``Predictor`` (hlt_core.predictor), the folder also holds the whole predictor
 (normalisation, model, decoder, output transform) as ``predictor.pt2`` (or
@@ -29,24 +30,38 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save
 
 from hlt_core.atomic import atomic_file, write_text_atomic
+from hlt_core.contracts import INPUTS, MASK
 from hlt_core.predictor import Predictor, save_predictor
 
 PREFIX = "model."
+SPEC_FILE = "model.json"
+WEIGHTS_FILE = "model.safetensors"
+DATA_FACTS_FILE = "data.json"  # the data facts; the name is part of the export format
 
 
-def model_state_from_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The ``model.*`` weights of a Lightning checkpoint, loaded weights-only."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+def find_export(
+    source: str | Path, needs: tuple[str, ...] = (SPEC_FILE, WEIGHTS_FILE)
+) -> Path | None:
+    """The export of ``source``: itself, or a run folder's ``export/``, holding ``needs``."""
+    path = Path(source)
+    for folder in (path, path / "export"):
+        if all((folder / name).is_file() for name in needs):
+            return folder
+    return None
+
+
+def model_state(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The ``model.*`` weights of a Lightning state dict, named as the model names them."""
     return {
         key[len(PREFIX) :]: value.contiguous()
-        for key, value in checkpoint["state_dict"].items()
+        for key, value in state_dict.items()
         if key.startswith(PREFIX)
     }
 
 
 @rank_zero_only
 def export_model(
-    checkpoint: str | Path,
+    state_dict: Mapping[str, torch.Tensor],
     model_config: Mapping[str, Any] | DictConfig,
     out_features: int,
     folder: str | Path,
@@ -56,28 +71,27 @@ def export_model(
     output_kind: str = "values",
     onnx: bool = False,
 ) -> Path:
-    """Write ``model.safetensors``, ``model.json`` and (given ``data_facts``)
-    ``data.json`` into ``folder``; given a ``predictor`` (whose model and decoder get the
-    checkpoint's weights here) and ``example`` inputs, the predictor too."""
+    """Write the weights of ``state_dict`` (a checkpoint's), ``model.json`` and (given
+    ``data_facts``) ``data.json`` into ``folder``; given a ``predictor`` (whose model and
+    decoder get the same weights here) and ``example`` inputs, the predictor too."""
     if isinstance(model_config, DictConfig):
         model_config = OmegaConf.to_container(model_config, resolve=True)  # type: ignore[assignment]
     kwargs = dict(model_config)
     target = kwargs.pop("_target_")
     folder = Path(folder)
-    with atomic_file(folder / "model.safetensors") as file:
-        file.write(save(model_state_from_checkpoint(checkpoint)))
+    with atomic_file(folder / WEIGHTS_FILE) as file:
+        file.write(save(model_state(state_dict)))
     spec: dict[str, Any] = {"target": target, "kwargs": kwargs, "out_features": out_features}
     if predictor is not None:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
         predictor.load_state_dict(
-            {k: v for k, v in state.items() if k.startswith(("model.", "decoder."))}
+            {k: v for k, v in state_dict.items() if k.startswith(("model.", "decoder."))}
         )
         spec["predictor"] = {
             **save_predictor(predictor.cpu(), example, folder, onnx),
-            "inputs": ["inputs", "mask"][: len(example)],
+            "inputs": [INPUTS, MASK][: len(example)],
             "outputs": output_kind,
         }
-    write_text_atomic(folder / "model.json", json.dumps(spec, indent=2) + "\n")
+    write_text_atomic(folder / SPEC_FILE, json.dumps(spec, indent=2) + "\n")
     if data_facts is not None:
-        write_text_atomic(folder / "data.json", json.dumps(dict(data_facts), indent=2) + "\n")
+        write_text_atomic(folder / DATA_FACTS_FILE, json.dumps(dict(data_facts), indent=2) + "\n")
     return folder

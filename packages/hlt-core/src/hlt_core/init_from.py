@@ -15,12 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
 from hlt_core.checkpoints import state_mismatches
 from hlt_core.errors import UserError
+from hlt_core.export import SPEC_FILE, WEIGHTS_FILE, find_export
 
 KEY = "init_from"
 log = logging.getLogger(__name__)
@@ -36,14 +39,52 @@ def split_model_config(model: DictConfig | Mapping[str, Any]) -> tuple[dict[str,
 
 def export_folder(source: str | Path) -> Path:
     """The export folder of ``source``: itself, or a run folder's ``export/``."""
-    path = Path(source)
-    for folder in (path, path / "export"):
-        if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file():
-            return folder
-    raise UserError(
-        f"model.{KEY}={source} is neither an export (model.json + model.safetensors) nor a "
-        "run folder holding export/"
+    folder = find_export(source)
+    if folder is None:
+        raise UserError(
+            f"model.{KEY}={source} is neither an export ({SPEC_FILE} + {WEIGHTS_FILE}) nor a "
+            "run folder holding export/"
+        )
+    return folder
+
+
+def read_spec(source: str, path: Path) -> dict[str, Any]:
+    """``model.json`` as its writer (hlt_core.export) writes it, else one line."""
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"model.{KEY}={source}: {path} is not readable JSON ({error})") from None
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("target"), str)
+        and isinstance(spec.get("kwargs"), dict)
+    ):
+        raise UserError(
+            f"model.{KEY}={source}: {path} is not an export's model.json (an object with "
+            "'target' and 'kwargs')"
+        )
+    return spec
+
+
+def read_weights(source: str, path: Path) -> dict[str, torch.Tensor]:
+    """``model.safetensors``; a truncated or damaged file is one line naming it."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise UserError(
+            f"model.{KEY}={source}: {path} is not a readable safetensors file ({reason})"
+        ) from None
+
+
+def dtype_mismatches(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """Weights of another type than the model's: a damaged or foreign file, not a cast."""
+    wrong = sorted(
+        f"{key} {saved[key].dtype} vs {expected[key].dtype}"
+        for key in saved
+        if saved[key].dtype != expected[key].dtype
     )
+    return [f"dtype (saved vs model): {', '.join(wrong[:5])}"] if wrong else []
 
 
 def check_same_model(source: str, spec: Mapping[str, Any], config: Mapping[str, Any]) -> None:
@@ -66,10 +107,11 @@ def init_from(model: nn.Module, source: str, config: Mapping[str, Any]) -> str:
     a missing, unexpected or mis-shaped key (another depth or width) is an error naming it.
     """
     folder = export_folder(source)
-    spec = json.loads((folder / "model.json").read_text())
+    spec = read_spec(source, folder / SPEC_FILE)
     check_same_model(source, spec, config)
-    state = load_file(str(folder / "model.safetensors"))
-    problems = state_mismatches(state, model.state_dict())
+    state = read_weights(source, folder / WEIGHTS_FILE)
+    expected = model.state_dict()
+    problems = state_mismatches(state, expected) or dtype_mismatches(state, expected)
     if problems:
         raise UserError(
             f"model.{KEY}={source} does not fit the configured model; " + "; ".join(problems)

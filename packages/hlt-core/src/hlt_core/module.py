@@ -1,63 +1,61 @@
 """The LightningModule that composes a model with a task.
 
-It knows components only through their contracts: the model is an ``nn.Module`` with
-``out_features``; the task has ``build_decoder``, ``loss``, ``metrics``,
-``metric_inputs``, ``predict`` and ``output_transform``. Nothing here imports hlt-models
-or hlt-tasks.
+It knows components only through their promises in ``hlt_core.contracts``: the model is
+an ``nn.Module`` stating ``out_features``; the task builds the decoder and owns the loss,
+the metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
 
+from hlt_core.contracts import INPUTS, MASK, Batch, Model, Task
 from hlt_core.errors import UserError
 
-# Restated by design from hlt_data.batch (its owner), which hlt-core may not import;
-# tests/test_architecture.py checks that the restatements agree.
-Batch = Mapping[str, torch.Tensor]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+DATA_FACTS_KEY = "hlt_data_facts"  # the checkpoint's data facts (``DataModule.data_facts``)
+OLD_DATA_FACTS_KEY = "hlt_data"  # hlt-core 0.3 and before: the facts without dims
 
 
-class MetricsLike(Protocol):
-    """What the module needs of a task's metrics: a torchmetrics ``MetricCollection``."""
-
-    def update(self, *args: Any) -> None: ...
-    def compute(self) -> dict[str, Any]: ...
-    def reset(self) -> None: ...
-
-
-class TaskLike(Protocol):
-    def build_decoder(self, in_features: int) -> nn.Module: ...
-    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor: ...
-    def metrics(self, prefix: str) -> MetricsLike: ...
-    def metric_inputs(
-        self, outputs: torch.Tensor, batch: Batch
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
-    def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
-    def output_transform(self) -> nn.Module: ...
-
-
-def check_model_fits_data(model: nn.Module, dims: Mapping[str, Any] | None) -> None:
-    """Fail before training when the model was built for other data.
+def check_model_fits_data(model_config: Mapping[str, Any], dims: Mapping[str, Any] | None) -> None:
+    """Fail before training when the model is configured for other data.
 
     Compares the model's ``input_dim`` / ``vocab_size`` with the data's ``dims`` (where
-    both exist) and its ``max_len`` with ``dims.seq_len``; the message names both values.
+    both are set) and its ``max_len`` with ``dims.seq_len``; the message names both values.
     """
     if not dims:
         return
     for key in ("input_dim", "vocab_size"):
-        have, want = getattr(model, key, None), dims.get(key)
+        have, want = model_config.get(key), dims.get(key)
         if have is not None and want is not None and have != want:
             raise UserError(f"model.{key}={have} but data.dims.{key}={want}")
-    max_len, seq_len = getattr(model, "max_len", None), dims.get("seq_len")
+    max_len, seq_len = model_config.get("max_len"), dims.get("seq_len")
     if max_len is not None and seq_len is not None and max_len < seq_len:
         raise UserError(f"model.max_len={max_len} but data.dims.seq_len={seq_len}")
+
+
+def checkpoint_data_facts(checkpoint: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The data facts a checkpoint carries, from either key it has been written under."""
+    if DATA_FACTS_KEY in checkpoint:
+        return dict(checkpoint[DATA_FACTS_KEY])
+    if OLD_DATA_FACTS_KEY not in checkpoint:
+        return None
+    config = checkpoint.get("hlt_config") or {}
+    dims = (config.get("data") or {}).get("dims")
+    return {"dims": dict(dims or {}), **checkpoint[OLD_DATA_FACTS_KEY]}
+
+
+def _loss_total(device: torch.device) -> torch.Tensor:
+    """(sum of loss x batch size, examples), zero: in float64 (MPS has none) so that the
+    order in which batches and ranks are summed does not show."""
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    return torch.zeros(2, dtype=dtype, device=device)
 
 
 @dataclass
@@ -77,32 +75,31 @@ class TaskModule(L.LightningModule):
     ``optimizer`` is a factory taking the parameters (a Hydra ``_partial_``);
     ``scheduler`` is a Lightning lr-scheduler dict whose ``scheduler`` entry is a
     factory taking the optimizer. ``config`` (the resolved run config, with the data's
-    ``dims`` filled) and ``data_state`` (what predicting on new files must repeat: feature
-    statistics, label names) are stored in every checkpoint, so a checkpoint can be
-    evaluated, exported or used for prediction on its own.
+    ``dims`` filled) and ``data_facts`` (``DataModule.data_facts``: what predicting on new
+    files must repeat) are stored in every checkpoint, so a checkpoint can be evaluated,
+    exported or used for prediction on its own; evaluating one reads its data facts back.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        task: TaskLike,
+        task: Task,
         optimizer: OptimizerFactory,
         scheduler: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         train_metrics_every_n_steps: int | None = None,
-        data_state: Mapping[str, Any] | None = None,
+        data_facts: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        out_features = getattr(model, "out_features", None)
-        if not isinstance(out_features, int):
+        if not isinstance(model, Model) or not isinstance(model.out_features, int):
             raise TypeError(
                 f"model {type(model).__name__} must state its feature width as an int "
                 "attribute `out_features`"
             )
         self.model = model
         self.task = task
-        self.feature_width = out_features
-        self.decoder = task.build_decoder(out_features)
+        self.feature_width = model.out_features
+        self.decoder = task.build_decoder(self.feature_width)
         self.transform = task.output_transform()  # no persistent state: checkpoints unchanged
         # one collection per split; a ModuleDict cannot use "train" as a key
         self.train_metrics = task.metrics("train/")
@@ -111,9 +108,10 @@ class TaskModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.run_config = dict(config) if config else None
-        self.data_state = dict(data_state) if data_state else None
+        self.data_facts = dict(data_facts or {})
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._epoch = EpochState()
+        self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
         # tensors shown by hlt_core.performance.ProgressBar, read only when it refreshes
         self.progress_metrics: dict[str, torch.Tensor] = {}
 
@@ -124,7 +122,7 @@ class TaskModule(L.LightningModule):
         return self.decoder(features) if mask is None else self.decoder(features, mask=mask)
 
     def _outputs(self, batch: Batch) -> torch.Tensor:
-        return self(batch["inputs"], batch.get("mask"))
+        return self(batch[INPUTS], batch.get(MASK))
 
     def _is_metric_step(self) -> bool:
         """Whether this training batch logs its loss and updates the train metrics: every
@@ -140,7 +138,7 @@ class TaskModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         outputs = self._outputs(batch)
         loss = self.task.loss(outputs, batch)
-        batch_size = batch["inputs"].shape[0]
+        batch_size = batch[INPUTS].shape[0]
         # the epoch mean is accumulated on the device: no host sync, no `self.log` call
         epoch = self._epoch
         if epoch.loss_sum is None or epoch.loss_sum.device != loss.device:
@@ -181,23 +179,31 @@ class TaskModule(L.LightningModule):
 
     def _eval_step(self, batch: Batch, split: str) -> None:
         outputs = self._outputs(batch)
-        loss = self.task.loss(outputs, batch)
+        loss = self.task.loss(outputs, batch).detach()
         getattr(self, f"{split}_metrics").update(*self.task.metric_inputs(outputs, batch))
-        self.log(
-            f"{split}/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=batch["inputs"].shape[0],
-        )
+        # the split's loss is the batch-size-weighted mean over every batch of every rank
+        if self._eval_loss is None or self._eval_loss.device != loss.device:
+            self._eval_loss = _loss_total(loss.device)
+        self._eval_loss[0] += loss.to(self._eval_loss.dtype) * batch[INPUTS].shape[0]
+        self._eval_loss[1] += batch[INPUTS].shape[0]
 
     def _log_metrics(self, split: str) -> None:
-        """Compute a split's metrics once per epoch (torchmetrics syncs them across
-        processes itself), log them and reset them."""
+        """Log a split's metrics once per epoch, over the whole split: torchmetrics syncs
+        the task's metrics across processes, and the loss sum and count are summed
+        across them here. The values are then the same on every rank; ``sync_dist`` (a
+        mean of equal values) says so to Lightning."""
         metrics = getattr(self, f"{split}_metrics")
-        self.log_dict(metrics.compute())
+        values = dict(metrics.compute())
         metrics.reset()
+        if split != "train":  # every rank reduces, one that read no batch too
+            local = self._eval_loss if self._eval_loss is not None else _loss_total(self.device)
+            total = self.trainer.strategy.reduce(local, reduce_op="sum")
+            self._eval_loss = None
+            if total[1] > 0:
+                self.log(
+                    f"{split}/loss", (total[0] / total[1]).float(), prog_bar=True, sync_dist=True
+                )
+        self.log_dict(values, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -237,5 +243,10 @@ class TaskModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["hlt_config"] = self.run_config
-        if self.data_state is not None:
-            checkpoint["hlt_data"] = self.data_state
+        if self.data_facts:
+            checkpoint[DATA_FACTS_KEY] = self.data_facts
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        facts = checkpoint_data_facts(checkpoint)
+        if facts is not None:
+            self.data_facts = facts

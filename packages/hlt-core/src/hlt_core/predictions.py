@@ -101,3 +101,27 @@ def prediction_table(path: Path, kind: str, labels: Sequence[str]) -> Iterator[P
         table = PredictionTable(file, parquet, kind, labels)
         yield table
         table.close()
+
+
+def in_split_order(trainer: Any, batches: Sequence[Any]) -> torch.Tensor | None:
+    """Every process's predicted batches as one tensor in the split's order, on rank 0
+    (None on the other ranks). Each process predicted its share of the batches; the keys
+    its loader's sampler gave them (hlt's ``(epoch, index)``) put them back in order, so
+    every example is written once and where it belongs."""
+    outputs = [torch.as_tensor(b) for b in batches]
+    if trainer.world_size == 1:
+        return torch.cat(outputs)
+    keys = list(trainer.predict_dataloaders.sampler)
+    if len(keys) != len(outputs):  # a sampler of examples, not of whole batches
+        raise UserError(
+            f"predict=true cannot order the {len(outputs)} batches this process predicted; "
+            "predict with one process (trainer.devices=1)"
+        )
+    shares: list[Any] = [None] * trainer.world_size if trainer.is_global_zero else []
+    torch.distributed.gather_object(
+        (keys, [o.cpu() for o in outputs]), shares if trainer.is_global_zero else None, dst=0
+    )
+    if not trainer.is_global_zero:
+        return None
+    keyed = [pair for share_keys, share in shares for pair in zip(share_keys, share, strict=True)]
+    return torch.cat([output for _, output in sorted(keyed, key=lambda pair: pair[0])])

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from hlt_core.atomic import atomic_file
+from hlt_core.contracts import INPUTS, MASK
 from hlt_core.errors import UserError
 
 
@@ -37,8 +38,10 @@ class Predictor(nn.Module):
         transform: nn.Module,
         feature_mean: Any = None,
         feature_std: Any = None,
+        max_len: int | None = None,
     ) -> None:
         super().__init__()
+        self.max_len = max_len  # the longest sequence the model takes (its config's max_len)
         self.model = model
         self.decoder = decoder
         self.transform = transform
@@ -58,7 +61,7 @@ class Predictor(nn.Module):
 
 def example_inputs(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """Two rows of a data batch (export specialises sizes 0 and 1): inputs[, mask]."""
-    keys = ["inputs", "mask"] if "mask" in batch else ["inputs"]
+    keys = [INPUTS, MASK] if MASK in batch else [INPUTS]
     return tuple(torch.cat([batch[key][:1]] * 2).cpu() for key in keys)
 
 
@@ -67,7 +70,7 @@ def _dynamic(example: tuple[torch.Tensor, ...], length: int | None) -> dict[str,
     dims: dict[int, Any] = {0: torch.export.Dim("batch")}
     if length is not None:
         dims[1] = torch.export.Dim("length", min=1, max=length)
-    names = ("inputs", "mask")[: len(example)]
+    names = (INPUTS, MASK)[: len(example)]
     return {name: dict(dims) for name in names}
 
 
@@ -103,7 +106,7 @@ def save_onnx(
     predictor: Predictor, example: tuple[torch.Tensor, ...], length: int | None, folder: Path
 ) -> dict[str, Any]:
     """``predictor.onnx`` with the same inputs and dynamic dimensions as the .pt2."""
-    names = ["inputs", "mask"][: len(example)]
+    names = [INPUTS, MASK][: len(example)]
     with _quiet_onnx():
         program = torch.onnx.export(
             predictor,
@@ -131,7 +134,7 @@ def save_predictor(
     neither exporter captures the model, ``file`` is None and ``why`` says what failed.
     """
     predictor = predictor.eval()
-    max_len = getattr(predictor.model, "max_len", example[0].shape[1])
+    max_len = predictor.max_len or example[0].shape[1]
     lengths = [max_len, None] if len(example) == 2 else [None]
     errors = []
     for length in lengths:

@@ -1,9 +1,11 @@
 """One training run from a composed config: the body of the trainer app.
 
-Instantiates data, model, task, callbacks, loggers and the Trainer from ``cfg``; fits
-(resuming from ``ckpt_path``), always leaves ``checkpoints/last.ckpt``, tests the best
-checkpoint, optionally predicts, and writes ``results.json`` (flat final metrics plus
-what identifies the run) and a learning-curve PNG into the run folder.
+``run`` reads as its own table of contents: ``prepare`` checks what can be checked before
+any work, ``build`` makes the data, the module and the Trainer, ``fit`` trains and
+exports the best checkpoint, ``evaluate`` validates, tests and predicts with the kept
+checkpoint, and ``finish`` writes ``results.json`` (flat final metrics plus what
+identifies the run) and the learning curve. Each stage takes what it reads and returns
+what it made.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -31,25 +34,21 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from hlt_core.atomic import (
-    remove_partial_files,
-    trainer_plugins,
-    write_text_atomic,
-)
-from hlt_core.callbacks import InterruptCheckpoint, last_checkpoint, run_callbacks
+from hlt_core.atomic import remove_partial_files, trainer_plugins, write_text_atomic
+from hlt_core.callbacks import InterruptCheckpoint, RunCallbacks, last_checkpoint, run_callbacks
 from hlt_core.checkpoints import (
     check_checkpoint_dir,
     check_checkpoint_path,
     check_compatible,
     check_resumable,
-    checkpoint_position,
     holds_weights_only,
     load_checkpoint,
 )
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
+from hlt_core.contracts import INPUTS, DataModule
 from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
-from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job
-from hlt_core.errors import UserError
+from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
+from hlt_core.errors import UserError, exit_user_error
 from hlt_core.export import export_model
 from hlt_core.hydra_compat import instantiate
 from hlt_core.init_from import init_from, split_model_config
@@ -57,9 +56,11 @@ from hlt_core.loggers import check_logger_packages, close_loggers
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
-from hlt_core.predictions import prediction_table
+from hlt_core.predictions import in_split_order, prediction_table
 from hlt_core.predictor import Predictor, check_onnx, example_inputs
 from hlt_core.records import git_state, host, package_versions, results_json
+from hlt_core.resume import resume_command, resume_record, sweep_job_checkpoint
+from hlt_core.training_length import check_training_length
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
 log = logging.getLogger(__name__)
@@ -71,6 +72,240 @@ class Interrupted(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+@dataclass
+class Built:
+    """What ``build`` made: the data, the module and what they were made from."""
+
+    data: DataModule
+    module: TaskModule
+    model_config: dict[str, Any]  # resolved, without init_from: what the export rebuilds
+    plain_config: dict[str, Any]  # the resolved run config, data dims filled
+    saved: Mapping[str, Any] | None  # the checkpoint of ckpt_path, loaded once
+
+    @property
+    def datamodule(self) -> L.LightningDataModule:
+        """The same data, as Lightning's Trainer takes it."""
+        return cast(L.LightningDataModule, self.data)
+
+
+@dataclass
+class Outcome:
+    """What the run learnt, filled by ``fit`` and ``evaluate``, written by ``finish``."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    best: str | None = None  # the checkpoint kept by training
+    evaluated: str | None = None  # the checkpoint validated, tested and predicted
+    extra: dict[str, Any] = field(default_factory=dict)  # more of the run's record
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Train, test and/or predict as ``cfg`` says; returns the final metrics."""
+    started = datetime.now(timezone.utc)
+    sweep_job_checkpoint(cfg)  # a resumed sweep's job continues its own last.ckpt
+    prepare(cfg)
+    built = build(cfg)
+    loggers = instantiate_each(cfg.logger)
+    with job_resources(loggers, Path(cfg.paths.output_dir), cfg.name):
+        trainer, always = build_trainer(cfg, loggers, built.plain_config)
+        outcome = fit(cfg, trainer, built, always) if cfg.train else Outcome()
+        evaluate(cfg, trainer, built, outcome)
+        if trainer.is_global_zero:
+            finish(cfg, started, trainer, always, outcome)
+    return outcome.metrics
+
+
+def prepare(cfg: DictConfig) -> None:
+    """What can be refused before any work, and the seed."""
+    route_lightning_logging()
+    check_checkpoint_path(cfg.ckpt_path)
+    check_training_length(cfg.train, cfg.trainer)
+    if process_rank(os.environ) is None:  # other ranks share rank 0's folder
+        remove_partial_files(cfg.paths.output_dir)  # left by a killed run in this folder
+    if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
+        raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
+    check_logger_packages(cfg.logger)
+    if cfg.export_onnx:
+        check_onnx()
+    L.seed_everything(cfg.seed, workers=True)
+
+
+def build(cfg: DictConfig) -> Built:
+    """The data first, then the model and task its facts fill, joined in a TaskModule and
+    checked against ``ckpt_path`` and the optimizer settings."""
+    data = build_datamodule(cfg.data)
+    fill_dims(cfg, data)
+    check_filled(cfg)
+    if cfg.print_config:
+        print_config_tree(cfg)
+    plain_config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    model_config, source = split_model_config(cfg.model)
+    check_model_fits_data(model_config, cfg.data.dims)
+    model = instantiate(model_config)
+    if source:
+        log.info(init_from(model, source, model_config))
+    module = TaskModule(
+        model=model,
+        task=instantiate(cfg.task),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
+        config=plain_config,
+        train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
+        data_facts=data.data_facts,
+    )
+    module.example_input_array = data.example_batch()[INPUTS][:1]  # sizes and FLOPs shown
+    saved = check_checkpoint(cfg, module)
+    check_optimizer(module)
+    apply_performance_settings(cfg, module)
+    return Built(data, module, model_config, plain_config, saved)
+
+
+def check_checkpoint(cfg: DictConfig, module: TaskModule) -> Mapping[str, Any] | None:
+    """The checkpoint of ``ckpt_path`` (memory-mapped, loaded once for every check), after
+    checking it fits the module and, to resume, holds the same optimizer settings."""
+    if not (cfg.ckpt_path and Path(cfg.ckpt_path).is_file()):
+        return None
+    saved = load_checkpoint(cfg.ckpt_path)
+    check_compatible(cfg.ckpt_path, saved, module)
+    if cfg.train:
+        check_resumable(cfg.ckpt_path, saved, cast(dict[str, Any], module.run_config))
+    return saved
+
+
+def build_trainer(
+    cfg: DictConfig, loggers: list[Any], plain_config: Mapping[str, Any]
+) -> tuple[L.Trainer, RunCallbacks]:
+    """The configured callbacks plus the ones every run gets, and the Trainer."""
+    checkpoint_dir = Path(cfg.paths.checkpoint_dir)
+    callbacks = instantiate_each(cfg.callbacks)
+    check_checkpoint_dir(callbacks, checkpoint_dir)
+    if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    always = run_callbacks(checkpoint_dir)
+    plugins = trainer_plugins(cfg.trainer.plugins)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=[*callbacks, always],
+        logger=loggers or False,
+        plugins=plugins,
+    )
+    check_launcher(trainer, cfg.trainer.strategy)
+    for logger in loggers:
+        logger.log_hyperparams(dict(plain_config))
+    return trainer, always
+
+
+def fit(cfg: DictConfig, trainer: L.Trainer, built: Built, always: RunCallbacks) -> Outcome:
+    """Train (resuming from ``ckpt_path``), leave ``last.ckpt`` and export the best
+    checkpoint. ``train/*`` describe the last training epoch; ``val/*`` and ``test/*``
+    come from the evaluated checkpoint, in ``evaluate``."""
+    last = last_checkpoint(cfg.paths.checkpoint_dir)
+    train(trainer, built, cfg.ckpt_path, always.interrupt)
+    metrics = {
+        k: v for k, v in scalar_metrics(trainer.callback_metrics).items() if k.startswith("train/")
+    }
+    outcome = Outcome(metrics={**metrics, **always.best.summary})
+    checkpointing = trainer.checkpoint_callback
+    if not isinstance(checkpointing, ModelCheckpoint):
+        return outcome
+    if not always.last.saved:  # at max_steps: that one holds the mid-epoch state
+        trainer.save_checkpoint(last, weights_only=False)
+    outcome.best = checkpointing.best_model_path or str(last)
+    if trainer.is_global_zero:  # the other ranks share its folder
+        best = load_checkpoint(outcome.best)
+        outcome.extra.update(best_step=int(best["global_step"]), best_epoch=int(best["epoch"]))
+        export(cfg, built, best["state_dict"])
+    return outcome
+
+
+def train(
+    trainer: L.Trainer, built: Built, ckpt_path: str | None, interrupt: InterruptCheckpoint
+) -> None:
+    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
+    data = built.datamodule
+    try:
+        trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    except (SIGTERMException, SystemExit) as error:
+        if interrupt.saved_on is None:
+            raise
+        code = 143 if interrupt.saved_on == "SIGTERM" else 130  # 128 + signal number
+        raise Interrupted(
+            f"{interrupt.saved_on} at step {trainer.global_step}: saved {interrupt.ckpt_path}; "
+            f"resume with: {resume_command(Path(interrupt.ckpt_path).parent.parent)}",
+            code,
+        ) from error
+
+
+def export(cfg: DictConfig, built: Built, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """The export of the best checkpoint's weights: the model, the data facts and a
+    predictor that needs torch alone (``hlt_core.export``)."""
+    module = built.module
+    export_model(
+        state_dict,
+        built.model_config,
+        module.feature_width,
+        Path(cfg.paths.output_dir) / "export",
+        module.data_facts,
+        predictor=build_predictor(built.model_config, module),
+        example=example_inputs(built.data.example_batch()),
+        output_kind=module.task.output_kind,
+        onnx=cfg.export_onnx,
+    )
+
+
+def evaluate(cfg: DictConfig, trainer: L.Trainer, built: Built, outcome: Outcome) -> None:
+    """Validate (after training), test and predict with one checkpoint: the best one kept
+    by training, else ``ckpt_path``. ``val/*`` are then of the model that is kept, which
+    is what sweepers optimise and results.json reports."""
+    outcome.evaluated = outcome.best if cfg.train else cfg.ckpt_path
+    restore = outcome.evaluated  # what Lightning loads before evaluating
+    if not cfg.train and built.saved is not None and holds_weights_only(built.saved):
+        # Lightning restores only its own checkpoints: load bare weights ourselves
+        built.module.load_state_dict(built.saved["state_dict"])
+        restore = None
+    module, data = built.module, built.datamodule
+    if cfg.train:
+        trainer.validate(
+            module, datamodule=data, ckpt_path=restore, weights_only=True, verbose=False
+        )
+        outcome.metrics.update(scalar_metrics(trainer.callback_metrics))
+    if cfg.test:
+        trainer.test(module, datamodule=data, ckpt_path=restore, weights_only=True)
+        outcome.metrics.update(scalar_metrics(trainer.callback_metrics))
+    if cfg.predict:
+        out = predictions_path(cfg, outcome.evaluated)
+        outcome.extra["predictions"] = str(predict(trainer, built, restore, out))
+
+
+def finish(
+    cfg: DictConfig, started: datetime, trainer: L.Trainer, always: RunCallbacks, outcome: Outcome
+) -> None:
+    """``results.json``, the learning curve and the closing block on the console."""
+    run_dir = Path(cfg.paths.output_dir)
+    record = run_record(
+        cfg,
+        started,
+        status="ok",
+        evaluated_checkpoint=outcome.evaluated,
+        best_checkpoint=outcome.best,
+        global_step=trainer.global_step,
+        **always.throughput.summary,
+        **outcome.extra,
+        **label_names(cfg.data.dims),
+    )
+    write_results(run_dir, {**dict(sorted(outcome.metrics.items())), **record})
+    if cfg.train:
+        learning_curve(always.history.rows, run_dir / "learning_curve.png")
+    last = last_checkpoint(cfg.paths.checkpoint_dir)
+    outputs = {
+        "best checkpoint": outcome.best,
+        "last checkpoint": last if last.is_file() else None,
+        "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
+        "predictions": outcome.extra.get("predictions"),
+        "results": run_dir / "results.json",
+    }
+    report_end(log, {**outcome.metrics, **record}, outputs)
 
 
 def instantiate_each(node: Any) -> list[Any]:
@@ -102,6 +337,7 @@ def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, A
         "run_dir": str(Path(cfg.paths.output_dir).resolve()),
         "overrides": overrides,
         "command": shlex.join(["uv", "run", "apps/trainer", *task_overrides]),
+        **resume_record(cfg),
         **fields,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
@@ -113,21 +349,12 @@ def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, A
 
 def label_names(dims: Mapping[str, Any]) -> dict[str, str]:
     """The class names, in class order, as one value of the flat record (the exact list
-    is in the checkpoint's ``hlt_data``)."""
+    is in the checkpoint's data facts)."""
     return {"labels": ", ".join(map(str, dims["labels"]))} if "labels" in dims else {}
 
 
 def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
     write_text_atomic(run_dir / "results.json", results_json(record))
-
-
-def summary_example(datamodule: Any) -> torch.Tensor | None:
-    """One example of the training inputs, read straight from an hlt datamodule's first
-    batch (no loader, no workers), so that the model summary shows real sizes and FLOPs."""
-    dataset = getattr(datamodule, "dataset", None)
-    if not callable(dataset):
-        return None
-    return dataset("train")[(0, 0)]["inputs"][:1]
 
 
 def check_optimizer(module: TaskModule) -> None:
@@ -140,12 +367,12 @@ def check_optimizer(module: TaskModule) -> None:
 
 
 @contextmanager
-def job_resources(loggers: list[Any], run_dir: Path) -> Iterator[None]:
+def job_resources(loggers: list[Any], run_dir: Path, name: str) -> Iterator[None]:
     """What a job holds beyond its folder, released when it ends however it ends: its
     logger runs and its distributed processes, so that the next job of a multirun in
     this process starts afresh (``hlt_core.ddp_jobs``)."""
     environment = launch_environment()
-    announce_job(run_dir, _in_multirun())
+    announce_job(run_dir, _in_multirun(), name)
     status = "failed"
     try:
         yield
@@ -166,42 +393,21 @@ def check_launcher(trainer: L.Trainer, strategy: Any) -> None:
         )
 
 
-def fit(
-    trainer: L.Trainer,
-    module: TaskModule,
-    datamodule: Any,
-    ckpt_path: str | None,
-    interrupt: InterruptCheckpoint,
-    last: Path,
-) -> None:
-    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except (SIGTERMException, SystemExit) as error:
-        if interrupt.saved_on is None:
-            raise
-        code = 143 if interrupt.saved_on == "SIGTERM" else 130  # 128 + signal number
-        raise Interrupted(
-            f"{interrupt.saved_on} at step {trainer.global_step}: saved {last}; "
-            f"resume with ckpt_path={last}",
-            code,
-        ) from error
-
-
 def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Predictor:
     """A fresh, uncompiled copy of the run's model and decoder with the task's output
     transform and the data's feature statistics (the export loads the weights)."""
-    state = module.data_state or {}
+    facts = module.data_facts
     return Predictor(
         instantiate(model_config),
         module.task.build_decoder(module.feature_width),
         module.task.output_transform(),
-        state.get("feature_mean"),
-        state.get("feature_std"),
+        facts.get("feature_mean"),
+        facts.get("feature_std"),
+        model_config.get("max_len"),
     )
 
 
-def predictions_path(cfg: DictConfig, evaluated: str | None, run_dir: Path) -> Path:
+def predictions_path(cfg: DictConfig, evaluated: str | None) -> Path:
     """``predictions`` if named, else predictions.csv in the run folder of the evaluated
     checkpoint (``<run>/checkpoints/<name>.ckpt``), else in this run's folder."""
     if cfg.predictions:
@@ -209,171 +415,23 @@ def predictions_path(cfg: DictConfig, evaluated: str | None, run_dir: Path) -> P
     ckpt = Path(evaluated) if evaluated else None
     if ckpt is not None and ckpt.is_file() and ckpt.parent.name == "checkpoints":
         return ckpt.parent.parent / "predictions.csv"
-    return run_dir / "predictions.csv"
+    return Path(cfg.paths.output_dir) / "predictions.csv"
 
 
-def predict(trainer: L.Trainer, module: TaskModule, datamodule: Any, ckpt: Any, out: Path) -> Path:
+def predict(trainer: L.Trainer, built: Built, ckpt: str | None, out: Path) -> Path:
     """The predictions table of the predict split (the test split), ids from the data."""
-    batches = trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
-    if trainer.is_global_zero:
-        outputs = torch.cat([torch.as_tensor(b) for b in batches or []])
-        row_ids = getattr(datamodule, "row_ids", None)
-        ids = row_ids("test") if row_ids else [("", str(i)) for i in range(len(outputs))]
-        if len(ids) != len(outputs):  # each process predicts its share of the split
-            raise UserError(
-                f"predict=true got {len(outputs)} of {len(ids)} rows on this process; "
-                "predict with one process (trainer.devices=1)"
-            )
-        state = module.data_state or {}
-        kind = getattr(module.task, "output_kind", "values")
-        with prediction_table(out, kind, state.get("labels", [])) as table:
+    module = built.module
+    batches = trainer.predict(
+        module, datamodule=built.datamodule, ckpt_path=ckpt, weights_only=True
+    )
+    outputs = in_split_order(trainer, batches or [])  # None on ranks other than 0
+    if outputs is not None:
+        ids = built.data.row_ids("test") or [("", str(i)) for i in range(len(outputs))]
+        labels = module.data_facts.get("labels", [])
+        with prediction_table(out, module.task.output_kind, labels) as table:
             table.write(ids, outputs)
         print(f"predictions: {out}")
     return out
-
-
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Train, test and/or predict as ``cfg`` says; returns the final metrics."""
-    started = datetime.now(timezone.utc)
-    route_lightning_logging()
-    run_dir = Path(cfg.paths.output_dir)
-    checkpoint_dir = Path(cfg.paths.checkpoint_dir)
-    last = last_checkpoint(checkpoint_dir)
-    check_checkpoint_path(cfg.ckpt_path)
-    remove_partial_files(run_dir)  # left by a killed run in this folder
-    if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
-        raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
-    check_logger_packages(cfg.logger)
-    if cfg.export_onnx:
-        check_onnx()
-    L.seed_everything(cfg.seed, workers=True)
-
-    datamodule = build_datamodule(cfg.data)
-    fill_dims(cfg, datamodule)
-    check_filled(cfg)
-    if cfg.print_config:
-        print_config_tree(cfg)
-    plain_config = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))  # dims filled
-    model_config, source = split_model_config(cfg.model)
-    model = instantiate(model_config)
-    check_model_fits_data(model, cfg.data.dims)
-    if source:
-        log.info(init_from(model, source, model_config))
-    module = TaskModule(
-        model=model,
-        task=instantiate(cfg.task),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler else None,
-        config=plain_config,
-        train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
-        data_state=getattr(datamodule, "preprocessing", None),
-    )
-    module.example_input_array = summary_example(datamodule)
-    saved = None  # the checkpoint of ckpt_path, loaded (memory-mapped) once for every check
-    if cfg.ckpt_path and Path(cfg.ckpt_path).is_file():
-        saved = load_checkpoint(cfg.ckpt_path)
-        check_compatible(cfg.ckpt_path, saved, module)
-        if cfg.train:
-            check_resumable(cfg.ckpt_path, saved, cast(dict[str, Any], module.run_config))
-    check_optimizer(module)
-    apply_performance_settings(cfg, module)
-    loggers = instantiate_each(cfg.logger)
-    with job_resources(loggers, run_dir):
-        callbacks = instantiate_each(cfg.callbacks)
-        check_checkpoint_dir(callbacks, checkpoint_dir)
-        if cfg.trainer.enable_progress_bar is False:  # else Lightning refuses the bar callback
-            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-        always = run_callbacks(checkpoint_dir)
-        callbacks.append(always)
-        plugins = trainer_plugins(cfg.trainer.plugins)
-        trainer: L.Trainer = instantiate(
-            cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins
-        )
-        check_launcher(trainer, cfg.trainer.strategy)
-        for logger in loggers:
-            logger.log_hyperparams(plain_config)
-
-        metrics: dict[str, float] = {}
-        best = None
-        extra: dict[str, Any] = {}
-        if cfg.train:
-            fit(trainer, module, datamodule, cfg.ckpt_path, always.interrupt, last)
-            # train/* describe the last training epoch; val/* and test/* come from the
-            # evaluated checkpoint below
-            metrics.update(
-                (k, v)
-                for k, v in scalar_metrics(trainer.callback_metrics).items()
-                if k.startswith("train/")
-            )
-            metrics.update(always.best.summary)
-            checkpointing = trainer.checkpoint_callback
-            if isinstance(checkpointing, ModelCheckpoint):
-                if not always.at_max_steps.saved:  # that one holds the resumable mid-epoch state
-                    trainer.save_checkpoint(last, weights_only=False)
-                best = checkpointing.best_model_path or str(last)
-                extra.update(checkpoint_position(best))
-                data_facts = {
-                    "dims": plain_config["data"]["dims"],
-                    **(module.data_state or {}),
-                }
-                export_model(
-                    best,
-                    model_config,
-                    module.feature_width,
-                    run_dir / "export",
-                    data_facts,
-                    predictor=build_predictor(model_config, module),
-                    example=example_inputs(next(iter(datamodule.predict_dataloader()))),
-                    output_kind=getattr(module.task, "output_kind", "values"),
-                    onnx=cfg.export_onnx,
-                )
-        evaluated = best if cfg.train else cfg.ckpt_path
-        restore = evaluated  # what Lightning loads before evaluating
-        if not cfg.train and saved is not None and holds_weights_only(saved):
-            # Lightning restores only its own checkpoints: load bare weights ourselves
-            module.load_state_dict(saved["state_dict"])
-            restore = None
-        if cfg.train:
-            # val/* of the evaluated checkpoint, not of the last epoch: results.json then
-            # tells one story, and sweepers optimise the value of the model that is kept
-            trainer.validate(
-                module, datamodule=datamodule, ckpt_path=restore, weights_only=True, verbose=False
-            )
-            metrics.update(scalar_metrics(trainer.callback_metrics))
-        if cfg.test:
-            trainer.test(module, datamodule=datamodule, ckpt_path=restore, weights_only=True)
-            metrics.update(scalar_metrics(trainer.callback_metrics))
-        if cfg.predict:
-            extra["predictions"] = str(
-                predict(
-                    trainer, module, datamodule, restore, predictions_path(cfg, evaluated, run_dir)
-                )
-            )
-
-        if trainer.is_global_zero:
-            record = run_record(
-                cfg,
-                started,
-                status="ok",
-                evaluated_checkpoint=evaluated,
-                best_checkpoint=best,
-                global_step=trainer.global_step,
-                **always.throughput.summary,
-                **extra,
-                **label_names(cfg.data.dims),
-            )
-            write_results(run_dir, {**dict(sorted(metrics.items())), **record})
-            if cfg.train:
-                learning_curve(always.history.rows, run_dir / "learning_curve.png")
-            outputs = {
-                "best checkpoint": best,
-                "last checkpoint": last if last.is_file() else None,
-                "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
-                "predictions": extra.get("predictions"),
-                "results": run_dir / "results.json",
-            }
-            report_end(log, {**metrics, **record}, outputs)
-    return metrics
 
 
 def objective(cfg: DictConfig, metrics: Mapping[str, float]) -> Any:
@@ -395,12 +453,18 @@ def _one_line(error: BaseException) -> str:
     return " ".join(line.strip() for line in lines) or type(error).__name__
 
 
+CPU_ALLOCATION = "DefaultCPUAllocator: can't allocate memory"  # torch's RuntimeError text
+
+
 def resource_error(error: BaseException) -> str | None:
     """A full disk or exhausted memory, said as such (with what to do), or None."""
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         where = f" writing {error.filename}" if error.filename else ""
         return f"disk full{where}: free space, then resume from the last checkpoint"
-    if isinstance(error, MemoryError | torch.OutOfMemoryError):
+    out_of_memory = isinstance(error, MemoryError | torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and CPU_ALLOCATION in str(error)
+    )
+    if out_of_memory:
         first = _one_line(error)[:200]
         return f"out of memory ({first}); lower data.batch_size or the model's size"
     return None
@@ -435,23 +499,32 @@ def run_or_exit(cfg: DictConfig) -> Any:
             user, error = True, UserError(resource)
         if _in_multirun():
             log.exception("job failed")
-            record = run_record(cfg, started, status="failed", error=_one_line(error))
-            write_results(Path(cfg.paths.output_dir), record)
+            write_failure(cfg, started, _one_line(error))
             return math.nan
         if not user:
             raise
         record_failure(cfg, started, _one_line(error))
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        exit_user_error(_one_line(error))
+
+
+def write_failure(cfg: DictConfig, started: datetime, message: str) -> None:
+    """``results.json`` with ``status: failed`` and the error; on a full disk it may not
+    fit, and the error line is then all there is."""
+    try:
+        write_results(
+            Path(cfg.paths.output_dir), run_record(cfg, started, status="failed", error=message)
+        )
+    except OSError as error:
+        log.warning(f"results.json not written: {error}")
 
 
 def record_failure(cfg: DictConfig, started: datetime, message: str) -> None:
-    """A failed run says so in the folder it leaves: ``results.json`` with ``status:
-    failed`` and the error (never over an earlier run's results), and the error line in
-    app.log (the console shows it once, on stderr)."""
+    """A failed run says so in the folder it leaves: ``results.json`` (never over an
+    earlier run's results), and the error line in app.log (the console shows it once, on
+    stderr)."""
     run_dir = Path(cfg.paths.output_dir)
     if run_dir.is_dir() and not (run_dir / "results.json").exists():
-        write_results(run_dir, run_record(cfg, started, status="failed", error=message))
+        write_failure(cfg, started, message)
     entry = log.makeRecord(log.name, logging.ERROR, __file__, 0, f"error: {message}", (), None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):

@@ -3,7 +3,8 @@
 Two runs writing into one folder overwrite each other's config, checkpoints and logs
 (and both die at the end on the CSV log). The lock is an ``flock`` on ``.hlt.lock`` in
 the folder, which holds the owner's pid; the kernel releases it when the owner exits,
-however it exits, so a killed run leaves no stale lock. Taken by a Hydra callback before
+however it exits, so a killed run leaves no stale lock (its file stays, harmless); a run
+that ends removes the file. Taken by a Hydra callback before
 Hydra writes anything into the folder, so a refused run leaves the folder as it was.
 Import-light: Hydra builds its callbacks for config-only commands too.
 """
@@ -12,17 +13,17 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from hlt_core.errors import UserError
+from hlt_core.ddp_jobs import process_rank
+from hlt_core.errors import UserError, exit_user_error
 
 LOCK_FILE = ".hlt.lock"
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
 _held: dict[Path, int] = {}  # folder -> descriptor of its lock file, for this process
 
 
@@ -52,14 +53,18 @@ def lock_run_folder(folder: str | Path) -> None:
 
 
 def unlock_run_folder(folder: str | Path) -> None:
-    fd = _held.pop(Path(folder).resolve(), None)
+    """Release ``folder`` and remove its lock file (removed while still held, so that no
+    other run can be holding it)."""
+    folder = Path(folder).resolve()
+    fd = _held.pop(folder, None)
     if fd is not None:
+        (folder / LOCK_FILE).unlink(missing_ok=True)
         os.close(fd)
 
 
 def first_process() -> bool:
     """False in the other processes of a distributed run: they share rank 0's folder."""
-    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
+    return process_rank(os.environ) is None
 
 
 class RunFolderLock(Callback):
@@ -72,10 +77,10 @@ class RunFolderLock(Callback):
         try:
             lock_run_folder(folder)
         except FolderInUseError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+            exit_user_error(error)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        HydraConfig.instance().set_config(config)  # the folder's name may read choices
         self._lock(config.hydra.run.dir)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -10,11 +10,16 @@ Imports neither torch nor Lightning. Works with Hydra 1.3 (OmegaConf 2.3) and 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import omegaconf
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+from hlt_core.ddp_jobs import run_stamp
+
+if TYPE_CHECKING:  # contracts imports torch; resolving a config must not
+    from hlt_core.contracts import Task
 
 # OmegaConf 2.3 supports Optional but not other unions: options such as `devices`
 # (int, list or "auto") are typed Any and checked by Lightning itself.
@@ -75,6 +80,8 @@ class RunConfig:
     train: bool = True
     test: bool = True
     ckpt_path: str | None = None
+    resume: str | None = None  # the run folder this run continues (hlt_core.resume)
+    resume_changes: list[str] = field(default_factory=list)  # overrides changed at resume
     predict: bool = False
     predictions: str | None = None
     export_onnx: bool = False
@@ -104,7 +111,10 @@ def task_target_type(*, _root_: Any) -> str:
     from hydra.utils import get_class
 
     target = OmegaConf.select(_root_, "task._target_")
-    return str(getattr(get_class(target), "target_type", "auto")) if target else "auto"
+    if not target:
+        return "auto"
+    task: type[Task] = get_class(target)
+    return task.target_type
 
 
 def register_schemas() -> None:
@@ -113,9 +123,14 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     if "hlt_run_schema.yaml" not in store.list(""):
         store.store(name="hlt_run_schema", node=RunConfig)
+    # cached: each read of a config's run folder gives the same stamp, as ${now:} does
     if omegaconf.__version__.startswith("2.3."):
         OmegaConf.register_new_resolver("hlt.task_target_type", task_target_type, replace=True)
+        OmegaConf.register_new_resolver("hlt.run_stamp", run_stamp, replace=True, use_cache=True)
     else:  # OmegaConf 2.4 renamed it; 2.3's register_resolver is the legacy string-only API
         OmegaConf.register_resolver(  # type: ignore[call-arg]
             "hlt.task_target_type", task_target_type, replace=True
+        )
+        OmegaConf.register_resolver(  # type: ignore[call-arg]
+            "hlt.run_stamp", run_stamp, replace=True, use_cache=True
         )

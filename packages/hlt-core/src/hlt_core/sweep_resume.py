@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,23 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from hlt_core.errors import UserError, exit_user_error
+
 log = logging.getLogger(__name__)
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A job's ``results.json`` as its writer writes it: a JSON object with no ``job`` key
+    (the sweep summary's own column). Anything else is a ``UserError`` naming the file."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable JSON file ({error})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: holds a JSON {type(record).__name__}, not an object")
+    if "job" in record:
+        raise UserError(f"{path}: holds a 'job' key, which no run's record has")
+    return record
 
 
 def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
@@ -31,18 +46,22 @@ def finished_run(cfg: DictConfig) -> dict[str, Any] | None:
     results = Path(cfg.paths.output_dir) / "results.json"
     if not results.is_file():
         return None
-    record: dict[str, Any] = json.loads(results.read_text())
+    try:
+        record = read_record(results)
+    except UserError as error:
+        exit_user_error(error)
     overrides = " ".join(hydra.overrides.task)
     # in any order: a sweeper may hand a job its overrides in another order on resume
     if sorted(str(record.get("overrides")).split(" ")) != sorted(overrides.split(" ")):
-        print(
-            f"error: {results.parent} holds the results of another job "
+        exit_user_error(
+            f"{results.parent} holds the results of another job "
             f"({record.get('overrides')!r}, this job: {overrides!r}): a different sweep "
-            "lives in this hydra.sweep.dir; choose another",
-            file=sys.stderr,
+            "lives in this hydra.sweep.dir; choose another"
         )
-        raise SystemExit(2)
     if record.get("status") != "ok":
         return None
+    metric = cfg.get("optimized_metric")
+    if metric and not isinstance(record.get(metric), int | float):
+        exit_user_error(f"{results}: status ok but no number for {metric}")
     log.info(f"job {hydra.job.num} already done in {results.parent}: skipped (sweep resumed)")
     return record

@@ -8,7 +8,6 @@ Imports no torch.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import shlex
 import sys
@@ -20,7 +19,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from hlt_core.errors import UserError, exit_user_error
 from hlt_core.plots import best_job, compare_runs
+from hlt_core.sweep_resume import read_record
 
 log = logging.getLogger(__name__)
 FAILED_JOBS = 3  # the exit status of a sweep that finished with failed jobs
@@ -33,12 +34,10 @@ def check_search_mode() -> None:
     with one line instead."""
     hydra = HydraConfig.get()
     if hydra.mode == RunMode.RUN and hydra.sweeper.get("params"):
-        print(
-            "error: this config searches hydra.sweeper.params (an hparams_search): "
-            "run it as a sweep, with -m",
-            file=sys.stderr,
+        exit_user_error(
+            "this config searches hydra.sweeper.params (an hparams_search): run it as a "
+            "sweep, with -m"
         )
-        raise SystemExit(2)
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -50,7 +49,10 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         results = job_dir / "results.json"
         row: dict[str, Any] = {"job": job_dir.name}
         if results.is_file():
-            row.update(json.loads(results.read_text()))
+            try:
+                row.update(read_record(results))
+            except UserError as error:
+                row.update(status="failed", error=str(error))
             row.setdefault("status", "ok")
         else:
             row["status"] = "failed"

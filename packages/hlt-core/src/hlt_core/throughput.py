@@ -20,6 +20,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.flop_counter import FlopCounterMode
 
+from hlt_core.contracts import INPUTS, MASK
+
 # dense bf16/fp16 tensor-core peaks from the vendors' datasheets, FLOPs/s
 PEAK_FLOPS_16BIT = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12}
 
@@ -63,7 +65,7 @@ def training_flops(module: Any, batch: dict[str, torch.Tensor]) -> int:
     module.eval()
     try:
         with FlopCounterMode(display=False, custom_mapping=FFT_FLOPS) as counter:
-            outputs = module(batch["inputs"], batch.get("mask"))
+            outputs = module(batch[INPUTS], batch.get(MASK))
             module.task.loss(outputs, batch).backward()
     finally:
         module.train(was_training)
@@ -102,14 +104,14 @@ class Throughput(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         if self.flops_per_sample is None:
-            samples = batch["inputs"].shape[0]
+            samples = batch[INPUTS].shape[0]
             self.flops_per_sample = training_flops(pl_module, batch) / samples
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:  # fmt: skip
-        inputs = batch["inputs"]
+        inputs = batch[INPUTS]
         self._samples += inputs.shape[0]
         if not inputs.is_floating_point() and inputs.dim() == 2:
             self._tokens += inputs.numel()
@@ -128,5 +130,6 @@ class Throughput(Callback):
             values["perf/mfu"] = (
                 None if peak is None else self.flops_per_sample * rate / (peak * trainer.world_size)
             )
-        pl_module.log_dict({k: v for k, v in values.items() if v is not None}, sync_dist=False)
+        # each rank's estimate of the global rate, averaged over ranks
+        pl_module.log_dict({k: v for k, v in values.items() if v is not None}, sync_dist=True)
         self.summary = values

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from hlt_data.batch import Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import WORKER_CHUNK, ResumableLoader, whole_batch
@@ -16,7 +17,8 @@ from hlt_data.splits import SPLITS
 class KeyedDataModule(L.LightningDataModule):
     """A datamodule whose loaders read whole batches by ``(epoch, index)`` key.
 
-    Subclasses give ``dims``, ``num_batches(split)`` and ``dataset(split)``. The train
+    Subclasses give ``dims``, ``num_batches(split)`` and ``dataset(split)``; what the run
+    reads of a datamodule is ``hlt_core.contracts.DataModule``. The train
     loader's position is part of this datamodule's ``state_dict``, so a run resumed from
     a mid-epoch checkpoint reads exactly the batches an uninterrupted run would.
     With workers, each worker item carries ``worker_chunk`` consecutive batches (see
@@ -50,6 +52,23 @@ class KeyedDataModule(L.LightningDataModule):
         ``input_dim``, ``num_classes``, ``vocab_size``, ``seq_len``, ``output_dim``, and
         where they apply ``labels`` (class names) and ``target_mean``/``target_std``."""
         raise NotImplementedError
+
+    @property
+    def data_facts(self) -> dict[str, Any]:
+        """What checkpoints and exports carry of the data, so that new inputs are read as
+        training read them: the ``dims``, and in subclasses what they fitted on the
+        training split."""
+        return {"dims": self.dims}
+
+    def row_ids(self, split: str) -> list[tuple[str, str]] | None:
+        """``(file, row id)`` of each example of ``split`` in prediction order; None where
+        rows have no names (they are then numbered)."""
+        return None
+
+    def example_batch(self) -> Batch:
+        """The first training batch, read straight from the dataset (no loader, no
+        workers): the example input of the model summary and of the export."""
+        return self.dataset("train")[(0, 0)]
 
     def num_batches(self, split: str) -> int:
         raise NotImplementedError

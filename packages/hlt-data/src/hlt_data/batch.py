@@ -17,3 +17,4 @@ Batch = dict[str, torch.Tensor]
 
 INPUTS = "inputs"
 TARGETS = "targets"
+MASK = "mask"

@@ -57,7 +57,8 @@ def _column_name(table: Table, flat_index: int) -> str:
 
 
 def check_finite(file: Path, table: Table, name: str) -> None:
-    """NaN or infinite values in a float array are named by file, row and column."""
+    """NaN or infinite values in a float array are named by file, row and column (when
+    training, and by ``hlt predict`` on new files)."""
     array = getattr(table, name)
     if array is None or not np.issubdtype(array.dtype, np.floating):
         return
@@ -71,7 +72,8 @@ def check_finite(file: Path, table: Table, name: str) -> None:
             where = "target" if name == "targets" else _column_name(table, column)
             raise DataConfigError(
                 f"{file} {table.row_name(start + row)} {where}: {chunk[row, column]} "
-                f"(NaN or infinite {name} cannot be trained on; fix or drop the row)"
+                f"(NaN or infinite {name} can be neither trained on nor predicted; fix or "
+                "drop the row)"
             )
 
 
@@ -391,10 +393,10 @@ class FileDataModule(KeyedDataModule):
         return dict(self._dims)
 
     @property
-    def preprocessing(self) -> dict[str, Any]:
-        """What a prediction on new files must repeat: the fitted feature statistics,
-        the label names and the target statistics (saved with checkpoints and exports)."""
-        state: dict[str, Any] = {"target_type": self.target_type}
+    def data_facts(self) -> dict[str, Any]:
+        """The ``dims`` and what a prediction on new files must repeat: how files were
+        read, the fitted feature statistics, the label names and the target statistics."""
+        state: dict[str, Any] = {**super().data_facts, "target_type": self.target_type}
         spec = getattr(self.reader, "spec", None)
         if spec is not None:
             state["reader"] = spec()

@@ -96,7 +96,7 @@ class NpyDataModule(FileDataModule):
 
 def prediction_reader(spec: Mapping[str, Any]) -> tuple[tuple[str, ...], Reader]:
     """The file suffixes (for a folder) and the reader of new data to predict on, from the
-    ``reader`` entry a run saved (``FileDataModule.preprocessing``): the same columns,
+    ``reader`` entry a run saved (``FileDataModule.data_facts``): the same columns,
     alphabet and length as in training, targets not read."""
     kind = spec.get("format")
     if kind == "table":

@@ -92,39 +92,40 @@ def read_bed(path: str | Path, cache: GenomeCache) -> tuple[Intervals, bool]:
         if not fields or fields[0].startswith(("#", "track", "browser")):
             continue
         where = f"data.intervals={path} line {number}"
-        if len(fields) < 3:
-            raise DataConfigError(f"{where}: expected 'chrom start end [split]', got {line!r}")
-        chrom, start, end = fields[0], fields[1], fields[2]
-        if chrom not in cache.by_name:
-            raise DataConfigError(f"{where}: chromosome {chrom!r} is not a record of the FASTA")
-        try:
-            lo, hi = int(start), int(end)
-        except ValueError:
-            raise DataConfigError(
-                f"{where}: start {start!r} and end {end!r} must be integers"
-            ) from None
-        record = cache.by_name[chrom]
-        if not 0 <= lo < hi <= cache.lengths[record]:
-            raise DataConfigError(
-                f"{where}: [{lo}, {hi}) is not inside {chrom} (length {cache.lengths[record]})"
-            )
-        split = "train"
-        if len(fields) > 3:
-            if fields[3].lower() not in BED_SPLITS:
-                raise DataConfigError(
-                    f"{where}: split {fields[3]!r} is not one of {sorted(BED_SPLITS)}"
-                )
-            split = BED_SPLITS[fields[3].lower()]
+        rows.append(bed_row(line, where, cache))
         if with_split is None:
             with_split = len(fields) > 3
         elif with_split != (len(fields) > 3):
             raise DataConfigError(f"{where}: some rows name a split and some do not")
-        rows.append((record, lo, hi, split))
     if not rows:
         raise DataConfigError(f"data.intervals={path}: no intervals")
     columns = list(zip(*rows, strict=True))
     records, starts, ends = (np.array(column, dtype=np.int64) for column in columns[:3])
     return Intervals(records, starts, ends, np.array(columns[3])), bool(with_split)
+
+
+def bed_row(line: str, where: str, cache: GenomeCache) -> tuple[int, int, int, str]:
+    """One BED row as ``(record, start, end, split)``; a bad field is named."""
+    fields = line.split()
+    if len(fields) < 3:
+        raise DataConfigError(f"{where}: expected 'chrom start end [split]', got {line!r}")
+    chrom, start, end = fields[0], fields[1], fields[2]
+    if chrom not in cache.by_name:
+        raise DataConfigError(f"{where}: chromosome {chrom!r} is not a record of the FASTA")
+    try:
+        lo, hi = int(start), int(end)
+    except ValueError:
+        raise DataConfigError(
+            f"{where}: start {start!r} and end {end!r} must be integers"
+        ) from None
+    record = cache.by_name[chrom]
+    if not 0 <= lo < hi <= cache.lengths[record]:
+        raise DataConfigError(
+            f"{where}: [{lo}, {hi}) is not inside {chrom} (length {cache.lengths[record]})"
+        )
+    if len(fields) > 3 and fields[3].lower() not in BED_SPLITS:
+        raise DataConfigError(f"{where}: split {fields[3]!r} is not one of {sorted(BED_SPLITS)}")
+    return record, lo, hi, BED_SPLITS[fields[3].lower()] if len(fields) > 3 else "train"
 
 
 def chromosome_splits(

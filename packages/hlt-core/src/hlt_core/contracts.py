@@ -1,0 +1,81 @@
+"""What hlt-core reads of the components it composes, written once.
+
+hlt-core may not import hlt-models, hlt-tasks or hlt-data (the import-linter contracts in
+the root ``pyproject.toml``); it knows them only by the promises below, and mypy checks
+every place in core that reads one. A component that keeps these promises plugs in,
+whichever package it comes from; ``hlt_core.testing`` holds the smallest ones that do.
+
+The batch structure is owned by ``hlt_data.batch`` and restated here read-only (a test in
+``tests/test_architecture.py`` checks the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+Batch = Mapping[str, torch.Tensor]
+INPUTS = "inputs"  # what the model reads
+TARGETS = "targets"  # what the task's loss and metrics read
+MASK = "mask"  # True at the real positions of padded sequences
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A ``torch.nn.Module`` mapping ``batch[INPUTS]`` to features; ``out_features`` is
+    their width, read to build the task's decoder. Its data-derived arguments
+    (``input_dim``, ``vocab_size``, ``max_len``) come from the config, where core reads
+    them (``hlt_core.module.check_model_fits_data``)."""
+
+    out_features: int
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+class Metrics(Protocol):
+    """A task's metrics for one split: a torchmetrics ``MetricCollection``."""
+
+    def update(self, *args: Any) -> None: ...
+    def compute(self) -> dict[str, Any]: ...
+    def reset(self) -> None: ...
+
+
+class Task(Protocol):
+    """How outputs are read. ``target_type`` tells the data how to read targets
+    (``class``, ``real``, ``none`` or ``auto``: resolved into ``data.target_type``);
+    ``output_kind`` names what ``output_transform`` gives (``probabilities`` in the order
+    of the data's ``labels``, or ``values``), written into predictions and exports."""
+
+    target_type: ClassVar[str]
+    output_kind: ClassVar[str]
+
+    def build_decoder(self, in_features: int) -> nn.Module: ...
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor: ...
+    def metrics(self, prefix: str) -> Metrics: ...
+    def metric_inputs(
+        self, outputs: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def output_transform(self) -> nn.Module: ...
+
+
+@runtime_checkable
+class DataModule(Protocol):
+    """A ``LightningDataModule`` that states what the data is.
+
+    ``dims`` are the sizes models and tasks read (``${data.dims.*}``); ``data_facts`` is
+    everything a checkpoint and an export carry so that new inputs are read as training
+    read them: the ``dims`` and the state fitted on the training split (feature and
+    target statistics, label names, how files were read). ``row_ids`` names each row of a
+    split in prediction order (None where rows have no names), and ``example_batch`` is
+    one batch of the training split, read without a loader (model summary, export).
+    """
+
+    @property
+    def dims(self) -> Mapping[str, Any]: ...
+    @property
+    def data_facts(self) -> Mapping[str, Any]: ...
+    def row_ids(self, split: str) -> Sequence[tuple[str, str]] | None: ...
+    def example_batch(self) -> Batch: ...
