@@ -191,3 +191,9 @@ def test_progress_lines_tell_the_step_rate_and_losses_within_and_after_each_epoc
     assert [line.split(":")[0] for line in done] == ["epoch 0 done", "epoch 1 done"]
     assert all("train/loss " in line and "val/loss " in line for line in done)
     assert len(lines) == 2 * 3 + 2
+
+
+def test_a_mixed_precision_run_warns_nothing_about_its_model_summary(run_dir, recwarn):
+    overrides = [*QUICK[1:], "trainer.precision=bf16-mixed"]
+    run(compose_run(overrides, run_dir))
+    assert not [w for w in recwarn if "model summary" in str(w.message)]
