@@ -76,9 +76,15 @@ def route_optuna_logging() -> None:
 
 def report_end(log: logging.Logger, record: Mapping[str, Any], paths: Mapping[str, Any]) -> None:
     """The block that ends every run, through logging so that app.log holds it too:
-    status, run folder, the key metrics, and where the outputs are."""
+    status, run folder, the key metrics, the epochs early stopping saved, and where the
+    outputs are."""
     metrics = {k: v for k, v in record.items() if k.startswith(("val/", "test/"))}
     lines = [f"status: {record.get('status')}", f"run folder: {record.get('run_dir')}"]
     lines += [f"{key}: {value:.4g}" for key, value in sorted(metrics.items()) if value is not None]
+    if "epochs_saved" in record:
+        lines.append(
+            f"early stopping: stopped after {record['stopped_early_epochs']} epochs, "
+            f"{record['epochs_saved']} saved (callbacks.early_stopping=null trains them all)"
+        )
     lines += [f"{name}: {path}" for name, path in paths.items() if path]
     log.info("run finished\n  " + "\n  ".join(lines))
