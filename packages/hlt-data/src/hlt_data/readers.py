@@ -371,9 +371,17 @@ class TableReader:
         inputs = encoder.encode(path, raw.table, raw.numbers)
         targets = None
         if present:
-            arrays = [raw.table.column(c).to_numpy(zero_copy_only=False) for c in present]
+            arrays = [_target_values(raw.table.column(c)) for c in present]
             targets = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
         return Table(inputs, targets, columns=encoder.names, numbers=raw.numbers)
+
+
+def _target_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A target column as numpy: numbers as they are, text as fixed-width strings (which
+    numpy sorts and compares far faster than Python objects) unless cells are missing."""
+    values = column.to_numpy(zero_copy_only=False)
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    return values.astype(str) if text and column.null_count == 0 else values
 
 
 def read_label_table(path: str | Path) -> dict[str, str]:
