@@ -56,9 +56,8 @@ def sync(session: nox.Session, *args: str) -> None:
         "--frozen",
         f"--python={session.virtualenv.location}",
         *args,
-        # .pyc files at install: where PYTHONDONTWRITEBYTECODE is set (as on CI machines)
-        # every test process would otherwise compile Lightning's sources again
-        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location, "UV_COMPILE_BYTECODE": "1"},
+        # .pyc files are written at install by the workspace's `compile-bytecode` setting
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
 
 

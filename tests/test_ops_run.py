@@ -195,7 +195,8 @@ def test_best_so_far_is_logged_each_validation_and_recorded(run_dir):
     assert results["val/loss_best_step"] == results["best_step"]
     assert results["val/loss"] == pytest.approx(results["val/loss_best"], abs=1e-6)
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
-    assert state["BestSoFar"]["value"] == results["val/loss_best"]  # a resume goes on from it
+    # a resume goes on from it
+    assert state["RunCallbacks"]["BestSoFar"]["value"] == results["val/loss_best"]
     (saved_by,) = [v for k, v in state.items() if k.startswith("ModelCheckpoint")]
     assert float(saved_by["best_model_score"]) == pytest.approx(results["val/loss_best"])
 

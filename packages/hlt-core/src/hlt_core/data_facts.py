@@ -54,8 +54,8 @@ def build_datamodule(data: DictConfig) -> DataModule:
     if not isinstance(datamodule, DataModule):
         raise UserError(
             f"data {type(datamodule).__name__} does not state what hlt reads of a datamodule "
-            "(hlt_core.contracts.DataModule: dims, data_facts, row_ids, example_batch); "
-            "subclass hlt_data.KeyedDataModule"
+            "(hlt_core.contracts.DataModule: dims, data_facts, row_ids, true_targets, "
+            "example_batch); subclass hlt_data.KeyedDataModule"
         )
     return datamodule
 

@@ -187,7 +187,7 @@ def build_trainer(
     plugins = trainer_plugins(cfg.trainer.plugins)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=callbacks + always.as_list(),
+        callbacks=[*callbacks, always],
         logger=loggers or False,
         plugins=plugins,
     )
@@ -207,6 +207,7 @@ def fit(cfg: DictConfig, trainer: L.Trainer, built: Built, always: RunCallbacks)
         k: v for k, v in scalar_metrics(trainer.callback_metrics).items() if k.startswith("train/")
     }
     outcome = Outcome(metrics={**metrics, **always.best.summary})
+    outcome.extra.update(early_stopping(trainer))
     checkpointing = trainer.checkpoint_callback
     if not isinstance(checkpointing, ModelCheckpoint):
         return outcome
@@ -218,6 +219,16 @@ def fit(cfg: DictConfig, trainer: L.Trainer, built: Built, always: RunCallbacks)
         outcome.extra.update(best_step=int(best["global_step"]), best_epoch=int(best["epoch"]))
         export(cfg, built, best["state_dict"])
     return outcome
+
+
+def early_stopping(trainer: L.Trainer) -> dict[str, int]:
+    """Where early stopping ended training, and the epochs it saved against the cap."""
+    stopper = trainer.early_stopping_callback
+    if stopper is None or stopper.stopped_epoch == 0:
+        return {}
+    trained = stopper.stopped_epoch + 1
+    cap = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else trained
+    return {"stopped_early_epochs": trained, "epochs_saved": cap - trained}
 
 
 def train(
@@ -430,7 +441,7 @@ def predict(trainer: L.Trainer, built: Built, ckpt: str | None, out: Path) -> Pa
         ids = built.data.row_ids("test") or [("", str(i)) for i in range(len(outputs))]
         labels = module.data_facts.get("labels", [])
         with prediction_table(out, module.task.output_kind, labels) as table:
-            table.write(ids, outputs)
+            table.write(ids, outputs, built.data.true_targets("test"))
         print(f"predictions: {out}")
     return out
 

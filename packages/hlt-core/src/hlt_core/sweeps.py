@@ -18,9 +18,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from hlt_core.errors import UserError, exit_user_error
 from hlt_core.plots import best_job, compare_runs
@@ -97,6 +94,12 @@ def job_label(row: dict[str, Any], varying: list[str]) -> str:
 def print_table(rows: list[dict[str, Any]], metrics: list[str], title: str) -> None:
     """The sweep table, every value in full: on a terminal, a cell too wide for the screen
     folds onto more lines; elsewhere (a pipe, a log file) the table takes the width it needs."""
+    # rich only here: the app imports this module for `check_search_mode` on every start,
+    # `--help` and `--cfg job` included
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     varying, fixed = swept(rows)
     table = Table(title=title)
     shown = ["job", "best", *varying, *metrics, "status"]

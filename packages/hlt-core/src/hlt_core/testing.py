@@ -110,6 +110,10 @@ class StandInData(L.LightningDataModule):
         rows = sum(len(batch[TARGETS]) for batch in self.splits[split])
         return [("stand-in", f"r{i}") for i in range(rows)]
 
+    def true_targets(self, split: str) -> list[str]:
+        names = self.data_facts["labels"]
+        return [names[int(t)] for batch in self.splits[split] for t in batch[TARGETS]]
+
     def example_batch(self) -> Batch:
         return self.splits["train"][0]
 

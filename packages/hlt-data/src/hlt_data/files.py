@@ -136,14 +136,15 @@ class Examples:
 
 class FeatureScaler:
     """Standardises float inputs with a mean and standard deviation per feature,
-    fitted on the training rows only (constant features are left unscaled)."""
+    fitted on the training rows only (constant features are left unscaled, and so are
+    the last ``fixed`` inputs: category codes, which models embed)."""
 
     def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.mean = torch.as_tensor(mean, dtype=torch.float32)
         self.std = torch.as_tensor(std, dtype=torch.float32)
 
     @classmethod
-    def fit(cls, examples: Examples, rows: np.ndarray) -> FeatureScaler:
+    def fit(cls, examples: Examples, rows: np.ndarray, fixed: int = 0) -> FeatureScaler:
         """Two passes in float64 over chunks of rows, so memory-mapped data stays on disk."""
         shape = examples.tables[0].inputs.shape[1:]
         chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
@@ -155,7 +156,10 @@ class FeatureScaler:
         for chunk in chunks:
             squares += ((examples.values(INPUTS, chunk) - mean) ** 2).sum(axis=0)
         std = np.sqrt(squares / len(rows))
-        return cls(mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0))
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        if fixed:
+            mean[..., -fixed:], std[..., -fixed:] = 0.0, 1.0
+        return cls(mean, std)
 
     def __call__(self, batch: Batch) -> Batch:
         return {**batch, INPUTS: (batch[INPUTS] - self.mean) / self.std}
@@ -291,10 +295,15 @@ class FileDataModule(KeyedDataModule):
                 check_finite(file, table, TARGETS)
         self.scaler: FeatureScaler | None = None
         if normalize and np.issubdtype(train.tables[0].inputs.dtype, np.floating):
-            self.scaler = FeatureScaler.fit(train, self.rows["train"])
+            self.scaler = FeatureScaler.fit(train, self.rows["train"], len(self.categories))
         if normalize and self.target_type == "real":
             self.target_stats = self._fit_target_stats()
         self._dims = self._state_dims()
+
+    @property
+    def categories(self) -> list[int]:
+        """The cardinality of each category-code input (the last inputs); none here."""
+        return []
 
     def _read(self, paths: list[Path]) -> Examples:
         return Examples(paths, [self.reader(path) for path in paths])
@@ -374,6 +383,8 @@ class FileDataModule(KeyedDataModule):
             )
         elif inputs.ndim == 2:
             dims["input_dim"] = int(inputs.shape[1])
+            if self.categories:
+                dims["categories"] = list(self.categories)
         if self.labels is not None:
             dims["num_classes"] = len(self.labels.names)
             dims["labels"] = list(self.labels.names)
@@ -396,8 +407,6 @@ class FileDataModule(KeyedDataModule):
         spec = getattr(self.reader, "spec", None)
         if spec is not None:
             state["reader"] = spec()
-            if state["reader"]["format"] == "table":  # the columns read, not "all but target"
-                state["reader"]["features"] = self.examples["train"].tables[0].columns
         if self.scaler is not None:
             state.update(self.scaler.state())
         if self.labels is not None:
@@ -413,6 +422,18 @@ class FileDataModule(KeyedDataModule):
             (str(examples.files[t]), examples.tables[t].row_id(int(r - examples.offsets[t])))
             for r, t in zip(rows, which, strict=True)
         ]
+
+    def true_targets(self, split: str) -> list[str] | None:
+        """The target of each example of ``split`` in ``row_ids`` order, as written in a
+        predictions table (label names or values); None without one target per row."""
+        examples, dataset = self.examples[split], self.dataset(split)
+        if examples.tables[0].targets is None or examples.tables[0].targets.ndim != 1:
+            return None
+        rows = np.concatenate([dataset.rows_of((0, i)) for i in range(self.num_batches(split))])
+        values = examples.values("targets", rows)
+        if self.labels is not None:
+            return [self.labels.names[int(i)] for i in values]
+        return [str(v) for v in values]  # float32's shortest text
 
     def num_batches(self, split: str) -> int:
         count = len(self.rows[split])
