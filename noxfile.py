@@ -135,9 +135,14 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, tags=["matrix"])
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def package(session: nox.Session, package: str) -> None:
-    """One package's tests in a venv holding only that package's dependencies."""
+    """One package's tests in a venv holding only that package's dependencies, with the
+    package's line coverage reported."""
     sync(session, "--package", package)
-    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)
+    cover = f"--cov={package.replace('-', '_')}"
+    tests = f"packages/{package}/tests"
+    session.run(
+        "pytest", tests, "-p", "no:cacheprovider", cover, "--cov-report=term", *session.posargs
+    )
 
 
 @nox.session(python=PYTHONS, tags=["matrix"])

@@ -15,7 +15,7 @@ import rich.console
 from omegaconf import OmegaConf
 
 from helpers import QUICK, REPO, compose_run, trainer
-from hlt_core import console, plots
+from hlt_core import console, plots, sweeps
 from hlt_core.run import run
 
 
@@ -115,15 +115,23 @@ def test_the_learning_curve_draws_each_point_where_metrics_csv_logged_it(run_dir
     assert set(drawn) >= {"loss", "acc"} and set(drawn["loss"]) == {"train", "val"}
 
 
-def test_the_best_job_is_marked_lowest_loss_or_highest_accuracy():
+def test_the_best_job_is_the_lowest_or_highest_as_the_config_says():
     rows = [
         {"job": "0", "val/loss": 0.5, "val/loss_best": 0.2, "test/acc": 0.8},
         {"job": "1", "val/loss": 0.3, "val/loss_best": 0.3, "test/acc": 0.7},
         {"job": "2", "status": "failed"},
     ]
-    assert plots.best_job(rows, "val/loss") == "1"
-    assert plots.best_job(rows, "val/loss_best") == "0"  # a loss still, however suffixed
-    assert plots.best_job(rows, "test/acc") == "0"
+    checkpoint = {"callbacks": {"model_checkpoint": {"monitor": "val/loss", "mode": "min"}}}
+    grid = OmegaConf.create({**checkpoint, "hydra": {"sweeper": {"params": {}}}})
+    optuna = OmegaConf.create({**checkpoint, "hydra": {"sweeper": {"direction": "maximize"}}})
+    assert sweeps.metric_direction(grid, "val/loss") == "min"
+    assert sweeps.metric_direction(grid, "val/loss_best") == "min"
+    assert sweeps.metric_direction(grid, "test/acc") is None  # no name is guessed at
+    assert sweeps.metric_direction(optuna, "test/acc") == "max"
+    assert plots.best_job(rows, "val/loss", "min") == "1"
+    assert plots.best_job(rows, "val/loss_best", "min") == "0"
+    assert plots.best_job(rows, "test/acc", "max") == "0"
+    assert plots.best_job(rows, "test/acc", None) is None
 
 
 def _sweep_rows():
@@ -150,7 +158,7 @@ def test_the_sweep_table_shows_swept_values_whole_and_fixed_ones_once(tmp_path, 
         if row["status"] == "ok":
             record = {k: v for k, v in row.items() if k != "job"}  # as a run writes it
             (tmp_path / row["job"] / "results.json").write_text(json.dumps(record))
-    sweeps.summarize(tmp_path, "val/loss")
+    sweeps.summarize(tmp_path, "val/loss", "min")
     out = capsys.readouterr().out  # a pipe: no terminal width to fit
     assert out.count("trainer.max_epochs=3") == 1 and out.count("name=a b") == 1
     header = next(line for line in out.splitlines() if "optimizer.lr" in line)

@@ -46,7 +46,7 @@ from hlt_core.checkpoints import (
 )
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.contracts import INPUTS, DataModule
-from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
+from hlt_core.data_facts import build_datamodule, check_data_made, check_filled, fill_dims
 from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
 from hlt_core.errors import UserError, exit_user_error
 from hlt_core.export import export_model
@@ -126,6 +126,7 @@ def prepare(cfg: DictConfig) -> None:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
+    check_data_made(cfg)
     if cfg.export_onnx:
         check_onnx()
     L.seed_everything(cfg.seed, workers=True)
