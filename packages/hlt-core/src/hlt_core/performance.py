@@ -57,7 +57,8 @@ def apply_performance_settings(cfg: Any, module: TaskModule) -> None:
 
 class ModelCheckpoint(callbacks.ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with its ``state_key`` computed once (its settings
-    do not change after ``__init__``); saves and checkpoints are the same.
+    do not change after ``__init__``) and no per-batch check when it saves only at
+    validation or epoch ends; saves and checkpoints are the same.
 
     Loading the state of a checkpoint written in another run folder (evaluating it,
     predicting with it) keeps Lightning's behaviour, without its "dirpath has changed"
@@ -67,6 +68,16 @@ class ModelCheckpoint(callbacks.ModelCheckpoint):
     @cached_property
     def state_key(self) -> str:
         return super().state_key
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        # with neither every_n_train_steps nor train_time_interval, Lightning's own check
+        # (after reading the trainer's state, every batch) saves nothing here either
+        steps, interval = self._every_n_train_steps, self._train_time_interval
+        if pl_module.automatic_optimization and steps < 1 and interval is None:
+            return
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         with warnings.catch_warnings():
