@@ -151,6 +151,11 @@ def test_wandb_runs_offline_into_the_run_folder_and_each_run_is_finished(tmp_pat
         assert len(list((tmp_path / name / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
 
 
+def test_a_wandb_run_warns_nothing_a_user_cannot_act_on(run_dir, capfd):
+    run(compose_run([*QUICK, "logger=wandb"], run_dir))
+    assert "anonymous" not in capfd.readouterr().err
+
+
 def test_a_logger_that_is_not_installed_says_how_to_install_it(run_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now fails
     with pytest.raises(UserError, match=r"pip install 'hlt-core\[mlflow\]'"):
