@@ -125,9 +125,9 @@ def test_table_classification_with_string_labels_end_to_end(tmp_path, run_dir):
     # the predictions table: row ids, label names, one probability column per class
     with open(run_dir / "predictions.csv", newline="") as handle:
         rows = list(csv_module.DictReader(handle))
-    assert list(rows[0]) == ["file", "row", "prediction", *labels]
+    assert list(rows[0]) == ["file", "row", "target", "prediction", *labels]
     test_rows = split_indices(150, FRACTIONS, 0)["test"]
-    assert sorted(int(r["row"]) for r in rows) == sorted((test_rows + 2).tolist())  # lines
+    assert sorted(int(r["row"]) for r in rows) == sorted((test_rows + 1).tolist())  # data rows
     assert {r["file"] for r in rows} == {str(csv)}
     for r in rows:
         probabilities = [float(r[label]) for label in labels]
@@ -249,14 +249,13 @@ def test_results_describe_the_evaluated_best_checkpoint(tmp_path, run_dir):
 # --- 7. bad data: one line before training, naming file, row and column ----------------
 
 
-GOOD = "".join(f"{i},{i % 2}\n" for i in range(20))  # rows of columns a,y (lines 2-21)
+GOOD = "".join(f"{i},{i % 2}\n" for i in range(20))  # rows of columns a,y (rows 1-20)
 BAD_TABLES = {
     "missing target column": ("a,b\n" + GOOD, r"t\.csv: no target column 'y' \(data\.target"),
-    "non-numeric feature": ("a,y\n" + GOOD + "x1,1\n", r"t\.csv line 22 column 'a': 'x1' is"),
-    "empty cell": ("a,y\n" + GOOD + ",1\n", r"t\.csv line 22 column 'a': an empty cell"),
-    "NaN feature": ("a,y\n" + GOOD + "nan,1\n", r"t\.csv line 22 column 'a': nan \(NaN or"),
-    "infinite target": ("a,y\n" + GOOD + "2,inf\n", r"t\.csv line 22 target: inf \(NaN or"),
-    "target not a number": ("a,y\n" + GOOD + "5,high\n", r"line 22: target 'high' is not a"),
+    "non-numeric feature": ("a,y\n" + GOOD + "x1,1\n", r"t\.csv row 21 column 'a': 'x1' is"),
+    "infinite feature": ("a,y\n" + GOOD + "inf,1\n", r"t\.csv row 21 column 'a': inf \(infin"),
+    "infinite target": ("a,y\n" + GOOD + "2,inf\n", r"t\.csv row 21 target: inf \(NaN or"),
+    "target not a number": ("a,y\n" + GOOD + "5,high\n", r"row 21: target 'high' is not a"),
     "header only": ("a,y\n", r"t\.csv: no data rows"),
     "empty file": ("", r"t\.csv: empty file"),
     "short row": ("a,y\n" + GOOD + "1\n", r"t\.csv line 22: 1 cells but the header has 2"),
@@ -276,7 +275,7 @@ def test_a_label_unseen_in_training_names_value_file_and_row(tmp_path):
         rows = "".join(f"{i},{'ab'[i % 2]}\n" for i in range(6))
         (tmp_path / f"{split}.csv").write_text(f"x,y\n{rows}{extra}")
     files = {split: [tmp_path / f"{split}.csv"] for split in ("train", "val", "test")}
-    with pytest.raises(DataConfigError, match=r"val\.csv line 8: label 'zebra' never occurs in"):
+    with pytest.raises(DataConfigError, match=r"val\.csv row 7: label 'zebra' never occurs in"):
         FileDataModule(files, TableReader("y"), batch_size=2, target_type="class")
 
 
@@ -341,3 +340,29 @@ def test_complex_inputs_are_refused_and_any_label_values_become_classes(tmp_path
     assert dm.dims["num_classes"] == 3 and dm.dims["labels"] == ["-1", "7", "1000"]
     targets = torch.cat([b["targets"] for b in dm.val_dataloader()])
     assert set(targets.tolist()) <= {0, 1, 2}
+
+
+# --- early stopping in the own-data recipes ---------------------------------------------
+
+
+def test_own_data_recipes_stop_early_and_say_how_many_epochs_were_saved(tmp_path, run_dir, caplog):
+    rng = np.random.default_rng(0)  # labels that are noise: val/loss soon stops improving
+    rows = "".join(
+        f"{a:.3f},{b:.3f},{int(rng.integers(2))}\n" for a, b in rng.normal(size=(200, 2))
+    )
+    (tmp_path / "noise.csv").write_text("a,b,y\n" + rows)
+    overrides = ["data=table", f"data.path={tmp_path / 'noise.csv'}", "data.target=y",
+                 *QUICK[1:], "trainer.max_epochs=40", "callbacks.early_stopping.patience=2",
+                 "optimizer.lr=0.01", "logger=none"]  # fmt: skip
+    with caplog.at_level("INFO", logger="hlt_core.run"):
+        run(compose_run(overrides, run_dir))
+    record = results(run_dir)
+    assert record["stopped_early_epochs"] < 40
+    assert record["epochs_saved"] == 40 - record["stopped_early_epochs"]
+    assert record["best_epoch"] == record["stopped_early_epochs"] - 3  # patience 2
+    assert f"early stopping: stopped after {record['stopped_early_epochs']} epochs" in caplog.text
+    for data in ("table", "fasta", "npy"):
+        cfg = compose_run([f"data={data}", "data.path=x", "callbacks.early_stopping=null"], run_dir)
+        assert cfg.callbacks.early_stopping is None  # switched off
+        cfg = compose_run([f"data={data}", "data.path=x"], run_dir)
+        assert cfg.callbacks.early_stopping.monitor == "val/loss"

@@ -36,15 +36,21 @@ LABELS = ["bird", "cat", "dog"]  # sorted: the vocabulary's order
 QUICK_FIT = [*QUICK[1:], "trainer.max_epochs=2", "logger=none", "export_onnx=true"]
 
 
+COLOURS = ["blue", "green", "red"]
+
+
 def write_table(path: Path, rows: int, seed: int = 0) -> Path:
-    """Three string classes told apart by features in large, shifted units."""
+    """Three string classes told apart by features in large, shifted units, a text
+    column and empty cells; files of another seed also hold a colour training never saw."""
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, 3, size=rows)
     features = rng.normal(size=(rows, 3)) * [1, 100, 1000] + [0, 50, -500] + classes[:, None]
-    lines = ["a,b,c,species"] + [
-        ",".join(f"{v:.3f}" for v in row) + f",{LABELS[k]}"
-        for row, k in zip(features, classes, strict=True)
-    ]
+    colours = [*COLOURS, *(["violet"] if seed else [])]
+    lines = ["a,b,c,colour,species"]
+    for i, (row, k) in enumerate(zip(features, classes, strict=True)):
+        cells = ["" if i % 9 == 4 else f"{v:.3f}" for v in row[:1]] + [f"{v:.3f}" for v in row[1:]]
+        colour = colours[(k + i % 2) % len(colours)] if i % 7 else ""
+        lines.append(",".join([*cells, colour, LABELS[k]]))
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -205,8 +211,8 @@ def test_hlt_predict_on_a_new_csv_gives_label_names_and_probabilities(runs, tmp_
     assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     rows = read_csv(out)
-    assert list(rows[0]) == ["file", "row", "prediction", *LABELS]
-    assert [r["row"] for r in rows] == [str(line) for line in range(2, 42)]
+    assert list(rows[0]) == ["file", "row", "target", "prediction", *LABELS]
+    assert [r["row"] for r in rows] == [str(row) for row in range(1, 41)]  # data rows
     assert {r["file"] for r in rows} == {str(new)}
     for r in rows:
         probabilities = [float(r[label]) for label in LABELS]
@@ -215,17 +221,21 @@ def test_hlt_predict_on_a_new_csv_gives_label_names_and_probabilities(runs, tmp_
 
 
 def test_hlt_predict_repeats_the_trainers_predictions_without_the_target(runs, tmp_path):
-    """Same rows, same numbers as predict=true, through the export and saved statistics;
-    the target column is not needed (and ignored when present)."""
+    """Same rows, same numbers as predict=true, through the export and saved statistics
+    and column types (a text column, empty cells); the target column is not needed (and
+    copied into the table when present)."""
     trained = read_csv(runs["mlp"] / "predictions.csv")
     source = Path(trained[0]["file"])
     lines = source.read_text().splitlines()
+    species = {str(i): line.rsplit(",", 1)[1] for i, line in enumerate(lines[1:], 1)}
+    assert all(r["target"] == species[r["row"]] for r in trained)
     no_target = tmp_path / "features.csv"
     no_target.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
     for i, new in enumerate((source, no_target)):
         out = tmp_path / f"p{i}.csv"
         assert hlt(["predict", str(runs["mlp"] / "export"), str(new), "--out", str(out)]) == 0
         by_row = {r["row"]: r for r in read_csv(out)}
+        assert ("target" in next(iter(by_row.values()))) == (new == source)
         for r in trained:
             assert by_row[r["row"]]["prediction"] == r["prediction"]
             assert [float(by_row[r["row"]][k]) for k in LABELS] == [float(r[k]) for k in LABELS]
@@ -248,7 +258,8 @@ def test_hlt_predict_streams_batches_into_parquet(runs, tmp_path):
     args = ["predict", str(runs["mlp"]), str(new), "--out", str(streamed), "--batch-size", "32"]
     assert hlt(args) == 0
     table = pq.read_table(streamed)
-    assert table.num_rows == 300 and table.column_names[:3] == ["file", "row", "prediction"]
+    assert table.num_rows == 300
+    assert table.column_names[:4] == ["file", "row", "target", "prediction"]
     assert pq.ParquetFile(streamed).metadata.num_row_groups == 10  # one per batch
     assert table.equals(pq.read_table(whole))
 
@@ -256,9 +267,9 @@ def test_hlt_predict_streams_batches_into_parquet(runs, tmp_path):
 @pytest.mark.parametrize(
     ("model", "content", "message"),
     [
-        ("mlp", "a,b,species\n1,2,cat\n", r"bad\.csv: no feature column 'c'"),
-        ("mlp", "a,b,c\n1,2,3\n4,5\n", r"bad\.csv line 3: 2 cells but the header has 3"),
-        ("mlp", "a,b,c\n1,2,3\n4,x,6\n", r"bad\.csv line 3 column 'b': 'x' is not a number"),
+        ("mlp", "a,b,colour,species\n1,2,red,cat\n", r"bad\.csv: no feature column 'c'"),
+        ("mlp", "a,b,c,colour\n1,2,3,red\n4,5\n", r"bad\.csv line 3: 2 cells but the header"),
+        ("mlp", "a,b,c,colour\n1,2,3,red\n4,x,6,red\n", r"bad\.csv row 2 column 'b': 'x' is not"),
         ("transformer", ">ok\nACGT\n>odd\nACXT\n", r"bad\.fa record 'odd' position 3: 'X'"),
     ],
 )
@@ -491,13 +502,14 @@ DELETE = object()
         ("model.json", set_in("predictor", "format", "torchscript"),
          r"predictor format 'torchscript': hlt predict loads only torch\.export"),
         ("data.json", "", r"data\.json: not a readable JSON file"),
-        ("data.json", set_in("reader", "features", DELETE), r"data\.json: reader lacks 'features'"),
+        ("data.json", set_in("reader", "columns", [{"name": "a", "kind": "picture"}]),
+         r"data\.json: reader is damaged \(a saved column of unknown kind"),
         ("data.json", set_in("labels", "cat"), r"data\.json: labels must be a list of class names"),
         ("data.json", set_in("reader", "delimiter", ";;"),
          r"data\.json: reader\.delimiter=';;' is not one character"),
     ],
     ids=["not-json", "list", "no-inputs", "mask", "dotdot", "absolute", "missing-pt2",
-         "torchscript", "empty-data", "no-features", "labels", "delimiter"],
+         "torchscript", "empty-data", "bad-column", "labels", "delimiter"],
 )  # fmt: skip
 def test_damaged_export_metadata_is_one_line_naming_the_file(
     runs, tmp_path, capsys, name, edit, message
@@ -563,13 +575,22 @@ def test_bad_batch_size_and_out_are_one_line(runs, tmp_path, capsys, args, messa
     assert message.format(tmp=tmp_path) in error
 
 
-@pytest.mark.parametrize(("cell", "shown"), [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf")])
-def test_non_finite_features_are_one_line_naming_file_row_and_column(
-    runs, tmp_path, capsys, cell, shown
-):
+@pytest.mark.parametrize("cell", ["inf", "-inf"])
+def test_infinite_features_are_one_line_naming_file_row_and_column(runs, tmp_path, capsys, cell):
     bad = tmp_path / "bad.csv"
-    bad.write_text(f"a,b,c\n1,2,3\n4,{cell},6\n")
+    bad.write_text(f"a,b,c,colour\n1,2,3,red\n4,{cell},6,red\n")
     out = tmp_path / "p.csv"
     error = refused(capsys, str(runs["mlp"]), str(bad), "--out", str(out))
-    assert f"bad.csv line 3 column 'b': {shown} (NaN or infinite inputs can be neither" in error
+    assert f"bad.csv row 2 column 'b': {cell} (infinite values" in error
     assert not out.exists()
+
+
+def test_nan_features_in_a_table_are_filled_as_training_filled_them(runs, tmp_path):
+    """A table's missing cells (NaN, NA, empty) follow training's missing-value policy:
+    the training median and the missing indicator (tests/test_predict's table has them)."""
+    new = tmp_path / "new.csv"
+    new.write_text("a,b,c,colour\nnan,2,3,red\n,2,3,red\nNA,2,3,red\n")
+    out = tmp_path / "p.csv"
+    assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
+    rows = read_csv(out)
+    assert len(rows) == 3 and rows[0]["bird"] == rows[1]["bird"] == rows[2]["bird"]

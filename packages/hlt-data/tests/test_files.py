@@ -138,7 +138,7 @@ def test_corrupt_and_unreadable_files_are_named(tmp_path, npy_pair):
     with pytest.raises(DataConfigError, match=r"x\.npy: name lacks the inputs tag 'inputs'"):
         _dm([tmp_path / "x.npy"])
     (tmp_path / "bad.csv").write_text("a,target\n1,2\noops,3\n")
-    with pytest.raises(DataConfigError, match=r"bad\.csv line 3 column 'a': 'oops' is not a"):
+    with pytest.raises(DataConfigError, match=r"bad\.csv row 2 column 'a': 'oops' is not a"):
         _dm([tmp_path / "bad.csv"], TableReader())
 
 

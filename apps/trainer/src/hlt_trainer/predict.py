@@ -28,7 +28,7 @@ from hlt_core.errors import UserError
 from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.predictions import prediction_table
 from hlt_core.predictor_archive import load_predictor_archive
-from hlt_data import DataConfigError, PathFiles, Table, prediction_reader
+from hlt_data import DataConfigError, PathFiles, Table, label_name, prediction_reader
 from hlt_data.files import check_finite
 
 BATCH_SIZE = 1024
@@ -168,6 +168,14 @@ def tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def true_targets(table: Table, start: int, stop: int) -> list[str] | None:
+    """The target column of a new file that has one (one value per row), as text."""
+    if table.targets is None or table.targets.ndim != 1:
+        return None
+    values = table.targets[start:stop].tolist()
+    return ["" if v is None or v != v else label_name(v) for v in values]  # v != v: NaN
+
+
 def run_predictor(
     predictor: Callable[..., torch.Tensor], args: list[torch.Tensor], file: Path, first: str
 ) -> torch.Tensor:
@@ -227,7 +235,8 @@ def predict(
                 if with_mask:
                     args.append(tensor(read.extras["mask"][start:stop]))
                 outputs = run_predictor(predictor, args, file, read.row_name(start))
-                table.write([(str(file), read.row_id(i)) for i in range(start, stop)], outputs)
+                ids = [(str(file), read.row_id(i)) for i in range(start, stop)]
+                table.write(ids, outputs, true_targets(read, start, stop))
             rows += len(read)
             progress.update(task, advance=1, description=f"{rows:,} rows")
     return rows

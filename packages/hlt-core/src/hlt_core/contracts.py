@@ -69,7 +69,9 @@ class DataModule(Protocol):
     everything a checkpoint and an export carry so that new inputs are read as training
     read them: the ``dims`` and the state fitted on the training split (feature and
     target statistics, label names, how files were read). ``row_ids`` names each row of a
-    split in prediction order (None where rows have no names), and ``example_batch`` is
+    split in prediction order (None where rows have no names), ``true_targets`` gives
+    their targets as a predictions table writes them (None where there are none, or
+    several per row), and ``example_batch`` is
     one batch of the training split, read without a loader (model summary, export).
     """
 
@@ -78,4 +80,5 @@ class DataModule(Protocol):
     @property
     def data_facts(self) -> Mapping[str, Any]: ...
     def row_ids(self, split: str) -> Sequence[tuple[str, str]] | None: ...
+    def true_targets(self, split: str) -> Sequence[str] | None: ...
     def example_batch(self) -> Batch: ...

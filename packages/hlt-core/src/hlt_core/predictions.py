@@ -1,7 +1,8 @@
 """The predictions table, written batch by batch: the same for ``predict=true`` in the
 trainer and for ``hlt predict`` on new files.
 
-Columns: ``file`` and ``row`` (line number, record id or row index) name each example;
+Columns: ``file`` and ``row`` (a table's 1-based data row, a record id or a row index)
+name each example; ``target`` is the true target where the data has one;
 ``prediction`` is the class name (probabilities) or the value (``prediction_<i>`` for
 several values); with probabilities, one column per class, named after the class.
 A ``.parquet`` path writes Parquet (needs pyarrow), anything else CSV. The file appears
@@ -34,15 +35,23 @@ class PredictionTable:
         self.columns: list[str] | None = None
         self.writer: Any = None
 
-    def _columns(self, width: int) -> list[str]:
+    def _columns(self, width: int, target: bool) -> list[str]:
+        ids = ["file", "row", *(["target"] if target else [])]
         if self.kind == "probabilities":
             classes = self.labels if len(self.labels) == width else [str(i) for i in range(width)]
-            return ["file", "row", "prediction", *classes]
+            return [*ids, "prediction", *classes]
         values = ["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)]
-        return ["file", "row", *values]
+        return [*ids, *values]
 
-    def write(self, ids: Sequence[tuple[str, str]], outputs: torch.Tensor) -> None:
-        """One batch: ``ids`` (file, row) and the predictor's ``(batch, width)`` outputs."""
+    def write(
+        self,
+        ids: Sequence[tuple[str, str]],
+        outputs: torch.Tensor,
+        targets: Sequence[str] | None = None,
+    ) -> None:
+        """One batch: ``ids`` (file, row), the predictor's ``(batch, width)`` outputs and
+        the true ``targets`` where known (the first batch decides whether the table has a
+        ``target`` column; a later batch without targets leaves it empty)."""
         if outputs.dim() != 2:
             raise UserError(
                 f"predictions of shape {tuple(outputs.shape)}: a predictions table holds one "
@@ -51,10 +60,12 @@ class PredictionTable:
             )
         outputs = outputs.float().cpu()
         if self.columns is None:
-            self.columns = self._columns(outputs.shape[1])
+            self.columns = self._columns(outputs.shape[1], targets is not None)
         columns: list[list[Any]] = [[f for f, _ in ids], [r for _, r in ids]]
+        if "target" in self.columns:
+            columns.append(list(targets) if targets is not None else [""] * len(ids))
         if self.kind == "probabilities":
-            names = self.columns[3:]
+            names = self.columns[-outputs.shape[1] :]
             columns.append([names[i] for i in outputs.argmax(dim=-1).tolist()])
         columns += [outputs[:, i].tolist() for i in range(outputs.shape[1])]
         if self.parquet:

@@ -1,5 +1,6 @@
 """LightningDataModules for hlt (no Hydra, no models, no tasks)."""
 
+from hlt_data.columns import TableEncoder
 from hlt_data.errors import DataConfigError
 from hlt_data.files import FileDataModule
 from hlt_data.from_path import (
@@ -16,7 +17,7 @@ from hlt_data.readers import NpyReader, NpzReader, SequenceReader, Table, TableR
 from hlt_data.samplers import GaussianClusters, RegressionFunction
 from hlt_data.sequences import AssociativeRecall, InductionHeads
 from hlt_data.simulated import Sampler, SimulatedDataModule
-from hlt_data.targets import LabelVocabulary
+from hlt_data.targets import LabelVocabulary, label_name
 from hlt_data.tokenizers import CharTokenizer
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "SimulatedDataModule",
     "Table",
     "TableDataModule",
+    "TableEncoder",
     "TableReader",
+    "label_name",
     "prediction_reader",
 ]

@@ -65,6 +65,11 @@ class KeyedDataModule(L.LightningDataModule):
         rows have no names (they are then numbered)."""
         return None
 
+    def true_targets(self, split: str) -> list[str] | None:
+        """The target of each example of ``split`` in prediction order, as a predictions
+        table writes it; None where the data does not keep them."""
+        return None
+
     def example_batch(self) -> Batch:
         """The first training batch, read straight from the dataset (no loader, no
         workers): the example input of the model summary and of the export."""

@@ -69,7 +69,7 @@ def check_finite(file: Path, table: Table, name: str) -> None:
         bad = ~np.isfinite(chunk)
         if bad.any():
             row, column = (int(i) for i in np.argwhere(bad)[0])
-            where = "target" if name == "targets" else _column_name(table, column)
+            where = "target" if name == TARGETS else _column_name(table, column)
             raise DataConfigError(
                 f"{file} {table.row_name(start + row)} {where}: {chunk[row, column]} "
                 f"(NaN or infinite {name} can be neither trained on nor predicted; fix or "
@@ -98,7 +98,7 @@ class Examples:
                 )
             if (table.targets is None) != (first.targets is None):
                 raise DataConfigError(f"{file}: targets differ from {ref} (one has none)")
-            for name in ("inputs", "targets"):
+            for name in (INPUTS, TARGETS):
                 got, want = getattr(table, name), getattr(first, name)
                 if got is not None and got.shape[1:] != want.shape[1:]:
                     raise DataConfigError(
@@ -112,7 +112,7 @@ class Examples:
 
     def names(self) -> list[str]:
         first = self.tables[0]
-        return ["inputs", *(["targets"] if first.targets is not None else []), *first.extras]
+        return [INPUTS, *([TARGETS] if first.targets is not None else []), *first.extras]
 
     def values(self, name: str, rows: np.ndarray) -> np.ndarray:
         """Rows (sorted, global) of one array; memory-mapped files read only these rows."""
@@ -127,10 +127,7 @@ class Examples:
 
     def gather(self, rows: np.ndarray) -> Batch:
         """Rows (sorted, global) as one batch."""
-        batch = {name: _as_tensor(self.values(name, rows)) for name in self.names()}
-        inputs = batch.pop("inputs")
-        targets = {TARGETS: batch.pop("targets")} if "targets" in batch else {}
-        return {INPUTS: inputs, **targets, **batch}
+        return {name: _as_tensor(self.values(name, rows)) for name in self.names()}
 
     @staticmethod
     def _column(table: Table, name: str) -> np.ndarray:
@@ -139,26 +136,30 @@ class Examples:
 
 class FeatureScaler:
     """Standardises float inputs with a mean and standard deviation per feature,
-    fitted on the training rows only (constant features are left unscaled)."""
+    fitted on the training rows only (constant features are left unscaled, and so are
+    the last ``fixed`` inputs: category codes, which models embed)."""
 
     def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.mean = torch.as_tensor(mean, dtype=torch.float32)
         self.std = torch.as_tensor(std, dtype=torch.float32)
 
     @classmethod
-    def fit(cls, examples: Examples, rows: np.ndarray) -> FeatureScaler:
+    def fit(cls, examples: Examples, rows: np.ndarray, fixed: int = 0) -> FeatureScaler:
         """Two passes in float64 over chunks of rows, so memory-mapped data stays on disk."""
         shape = examples.tables[0].inputs.shape[1:]
         chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
         total = np.zeros(shape, dtype=np.float64)
         for chunk in chunks:
-            total += examples.values("inputs", chunk).sum(axis=0, dtype=np.float64)
+            total += examples.values(INPUTS, chunk).sum(axis=0, dtype=np.float64)
         mean = total / len(rows)
         squares = np.zeros(shape, dtype=np.float64)
         for chunk in chunks:
-            squares += ((examples.values("inputs", chunk) - mean) ** 2).sum(axis=0)
+            squares += ((examples.values(INPUTS, chunk) - mean) ** 2).sum(axis=0)
         std = np.sqrt(squares / len(rows))
-        return cls(mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0))
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        if fixed:
+            mean[..., -fixed:], std[..., -fixed:] = 0.0, 1.0
+        return cls(mean, std)
 
     def __call__(self, batch: Batch) -> Batch:
         return {**batch, INPUTS: (batch[INPUTS] - self.mean) / self.std}
@@ -252,8 +253,7 @@ class FileDataModule(KeyedDataModule):
         drop_last: bool = False,
         normalize: bool = True,
         target_type: str = "auto",
-        # the loader settings of KeyedDataModule, restated as keywords so that a data config
-        # sets them (same lines in simulated.py and files.py, by design)
+        # the loader settings of KeyedDataModule, as keywords so that a data config sets them
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
@@ -281,7 +281,7 @@ class FileDataModule(KeyedDataModule):
                 )
         train = self.examples["train"]
         raw = (
-            train.values("targets", self.rows["train"])
+            train.values(TARGETS, self.rows["train"])
             if train.tables[0].targets is not None
             else None
         )
@@ -291,14 +291,19 @@ class FileDataModule(KeyedDataModule):
         self._read_targets()
         for examples in self._distinct_examples():
             for file, table in zip(examples.files, examples.tables, strict=True):
-                check_finite(file, table, "inputs")
-                check_finite(file, table, "targets")
+                check_finite(file, table, INPUTS)
+                check_finite(file, table, TARGETS)
         self.scaler: FeatureScaler | None = None
         if normalize and np.issubdtype(train.tables[0].inputs.dtype, np.floating):
-            self.scaler = FeatureScaler.fit(train, self.rows["train"])
+            self.scaler = FeatureScaler.fit(train, self.rows["train"], len(self.categories))
         if normalize and self.target_type == "real":
             self.target_stats = self._fit_target_stats()
         self._dims = self._state_dims()
+
+    @property
+    def categories(self) -> list[int]:
+        """The cardinality of each category-code input (the last inputs); none here."""
+        return []
 
     def _read(self, paths: list[Path]) -> Examples:
         return Examples(paths, [self.reader(path) for path in paths])
@@ -343,7 +348,7 @@ class FileDataModule(KeyedDataModule):
                 f"{train.files[0]}: has no targets but data.target_type={self.target_type}"
             )
         if self.target_type == "class":
-            self.labels = LabelVocabulary.fit(train.values("targets", self.rows["train"]))
+            self.labels = LabelVocabulary.fit(train.values(TARGETS, self.rows["train"]))
         for examples in self._distinct_examples():
             for file, table in zip(examples.files, examples.tables, strict=True):
                 assert table.targets is not None
@@ -354,7 +359,7 @@ class FileDataModule(KeyedDataModule):
                 )
 
     def _fit_target_stats(self) -> dict[str, list[float]]:
-        values = self.examples["train"].values("targets", self.rows["train"]).astype(np.float64)
+        values = self.examples["train"].values(TARGETS, self.rows["train"]).astype(np.float64)
         values = values.reshape(len(values), -1)
         std = values.std(axis=0)
         return {
@@ -378,6 +383,8 @@ class FileDataModule(KeyedDataModule):
             )
         elif inputs.ndim == 2:
             dims["input_dim"] = int(inputs.shape[1])
+            if self.categories:
+                dims["categories"] = list(self.categories)
         if self.labels is not None:
             dims["num_classes"] = len(self.labels.names)
             dims["labels"] = list(self.labels.names)
@@ -400,8 +407,6 @@ class FileDataModule(KeyedDataModule):
         spec = getattr(self.reader, "spec", None)
         if spec is not None:
             state["reader"] = spec()
-            if state["reader"]["format"] == "table":  # the columns read, not "all but target"
-                state["reader"]["features"] = self.examples["train"].tables[0].columns
         if self.scaler is not None:
             state.update(self.scaler.state())
         if self.labels is not None:
@@ -417,6 +422,18 @@ class FileDataModule(KeyedDataModule):
             (str(examples.files[t]), examples.tables[t].row_id(int(r - examples.offsets[t])))
             for r, t in zip(rows, which, strict=True)
         ]
+
+    def true_targets(self, split: str) -> list[str] | None:
+        """The target of each example of ``split`` in ``row_ids`` order, as written in a
+        predictions table (label names or values); None without one target per row."""
+        examples, dataset = self.examples[split], self.dataset(split)
+        if examples.tables[0].targets is None or examples.tables[0].targets.ndim != 1:
+            return None
+        rows = np.concatenate([dataset.rows_of((0, i)) for i in range(self.num_batches(split))])
+        values = examples.values("targets", rows)
+        if self.labels is not None:
+            return [self.labels.names[int(i)] for i in values]
+        return [str(v) for v in values]  # float32's shortest text
 
     def num_batches(self, split: str) -> int:
         count = len(self.rows[split])

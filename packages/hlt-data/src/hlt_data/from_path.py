@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from hlt_data.columns import TableEncoder
 from hlt_data.errors import DataConfigError
 from hlt_data.files import FileDataModule
 from hlt_data.getters import PathFiles
@@ -23,6 +26,7 @@ from hlt_data.readers import (
     TableReader,
     read_label_table,
 )
+from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
 from hlt_data.tokenizers import CharTokenizer
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".fna", ".faa", ".txt")
@@ -30,18 +34,55 @@ FASTA_SUFFIXES = (".fasta", ".fa", ".fna", ".faa", ".txt")
 
 class TableDataModule(FileDataModule):
     """CSV or Parquet tables: ``target`` is the target column, every other column a
-    feature unless ``features`` lists them."""
+    feature unless ``features`` lists them.
+
+    Feature columns are typed on the training split (``hlt_data.columns``): numbers,
+    booleans, and categories (text, or the numeric columns named in ``categorical``).
+    ``missing="impute"`` fills a missing number with the training median and adds a
+    missing-indicator input, reads a missing category as its own category, and drops
+    rows without a target (counted in the log); ``missing="error"`` refuses empty cells
+    and text columns instead.
+    """
 
     def __init__(
         self,
         path: str | Path,
         target: str | Sequence[str],
         features: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        missing: str = "impute",
         delimiter: str = ",",
+        split_fractions: Mapping[str, float] | None = None,
+        split_seed: int = 0,
         **options: Any,
     ) -> None:
         reader = TableReader(target=target, features=features, delimiter=delimiter)
-        super().__init__(PathFiles(path, TABLE_SUFFIXES), reader, **options)
+        files = PathFiles(path, TABLE_SUFFIXES)()
+        raws = [reader.read(file) for file in files]
+        fractions = split_fractions or DEFAULT_FRACTIONS
+        train = split_indices(sum(len(r) for r in raws), fractions, split_seed)["train"]
+        offsets = np.cumsum([0] + [len(r) for r in raws])
+        for i, raw in enumerate(raws):
+            mine = train[(train >= offsets[i]) & (train < offsets[i + 1])]
+            raw.rows = np.sort(mine - offsets[i])
+        names, _ = reader.columns_of(files[0], raws[0].table.column_names)
+        for raw in raws[1:]:
+            theirs, _ = reader.columns_of(raw.path, raw.table.column_names)
+            if set(theirs) != set(names):
+                raise DataConfigError(
+                    f"{raw.path}: columns {theirs}, expected {names} as in {files[0]}"
+                )
+        reader.encoder = TableEncoder.fit(
+            [r for r in raws if len(r.rows)], names, list(categorical), missing
+        )
+        reader.pending = {raw.path: raw for raw in raws}
+        super().__init__(files, reader, split_fractions=fractions, split_seed=split_seed, **options)
+        reader.pending.clear()
+
+    @property
+    def categories(self) -> list[int]:
+        assert isinstance(self.reader, TableReader) and self.reader.encoder is not None
+        return self.reader.encoder.categories
 
 
 class FastaDataModule(FileDataModule):
@@ -114,7 +155,18 @@ def prediction_reader(spec: Mapping[str, Any]) -> tuple[tuple[str, ...], Reader]
     alphabet and length as in training, targets not read."""
     kind = spec.get("format")
     if kind == "table":
-        reader: Reader = TableReader(None, spec["features"], spec.get("delimiter", ","))
+        encoder = (
+            TableEncoder.from_state(spec)
+            if "columns" in spec
+            else TableEncoder.numeric(spec["features"])  # saved before typed columns
+        )
+        reader: Reader = TableReader(
+            spec.get("target") or None,
+            encoder.features,
+            spec.get("delimiter", ","),
+            encoder,
+            target_required=False,
+        )
         return TABLE_SUFFIXES, reader
     if kind == "fasta":
         tokenizer = CharTokenizer(spec["alphabet"], spec.get("case_sensitive", False))

@@ -8,7 +8,8 @@ the file.
 
 from __future__ import annotations
 
-import csv
+import contextlib
+import logging
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +17,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
+from hlt_data.columns import RawTable, TableEncoder
 from hlt_data.errors import DataConfigError
 from hlt_data.tokenizers import CharTokenizer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,8 +35,8 @@ class Table:
 
     ``targets`` are raw as read (numbers, or strings for labels); the datamodule turns
     them into what the task needs. They are ``None`` for unlabelled data (language
-    modelling). ``ids`` name the rows where the file does (FASTA records); otherwise
-    rows are named by ``first_line + i`` (a table's line number, after its header).
+    modelling). ``ids`` name the rows where the file does (FASTA records); ``numbers``
+    where a table does (1-based data rows); otherwise rows are named by index.
     """
 
     inputs: np.ndarray
@@ -36,7 +44,7 @@ class Table:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     columns: list[str] | None = None  # the input columns of a table file, to compare files
     ids: list[str] | None = None
-    first_line: int | None = None
+    numbers: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -45,14 +53,14 @@ class Table:
         """Row ``row``'s id in a predictions table: record id, line number or row index."""
         if self.ids is not None:
             return self.ids[row]
-        return str(row + (self.first_line or 0))
+        return str(self.numbers[row] if self.numbers is not None else row)
 
     def row_name(self, row: int) -> str:
         """Where row ``row`` is in its file, as a user would look for it."""
         if self.ids is not None:
             return f"record '{self.ids[row]}'"
-        if self.first_line is not None:
-            return f"line {row + self.first_line}"
+        if self.numbers is not None:
+            return f"row {self.numbers[row]}"
         return f"row {row}"
 
 
@@ -156,74 +164,131 @@ class NpzReader:
         return _rows_agree(path, Table(check_numeric(path, inputs), targets))
 
 
-def _numbers(path: Path, column: str, values: np.ndarray, first_line: int) -> np.ndarray:
-    """A table column as float64; the first cell that is not a number is named."""
-    if np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_:
-        return values.astype(np.float64)
-    try:
-        return values.astype(np.float64)
-    except (TypeError, ValueError):
-        for row, cell in enumerate(values):
-            try:
-                float(cell)
-            except (TypeError, ValueError):
-                what = "an empty cell" if cell in ("", None) else f"{str(cell)!r} is not a number"
-                raise DataConfigError(
-                    f"{path} line {row + first_line} column '{column}': {what}"
-                ) from None
-        raise
-
-
-def _read_csv(path: Path, delimiter: str) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Header and columns (as strings) of a CSV file; short or long rows are named."""
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle, delimiter=delimiter))
-    except OSError as error:
-        raise DataConfigError(f"{path}: cannot be read ({error.strerror})") from None
-    except (UnicodeDecodeError, csv.Error):
-        raise DataConfigError(f"{path}: not a text .csv file") from None
-    if not rows:
-        raise DataConfigError(f"{path}: empty file (a header row is needed)")
-    header = [name.strip() for name in rows[0]]
-    body = [row for row in rows[1:] if row]
-    for line, row in enumerate(rows[1:], start=2):
-        if row and len(row) != len(header):
-            raise DataConfigError(
-                f"{path} line {line}: {len(row)} cells but the header has {len(header)}"
-            )
-    cells = np.array(body, dtype=str).reshape(len(body), len(header))
-    return header, {name: np.char.strip(cells[:, i]) for i, name in enumerate(header)}
-
-
-def _read_parquet(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataConfigError(
-            f"{path}: reading Parquet needs pyarrow: pip install 'hlt-data[parquet]'"
-        ) from None
-    try:
-        table = pq.read_table(path)
-    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
-        raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
-    return list(table.column_names), {
-        name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
-    }
-
-
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
+BLOCK = 1 << 20  # bytes pyarrow parses at a time; a longer row is read with a larger block
+
+
+def _one_bad_row(path: Path, options: pacsv.ParseOptions) -> str:
+    """Where a CSV's first ragged row is: read again on one thread, which numbers lines."""
+    found: list[Any] = []
+
+    def handler(row: Any) -> str:
+        found.append(row)
+        return "error"
+
+    with contextlib.suppress(pa.ArrowInvalid):
+        pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=options.delimiter, invalid_row_handler=handler
+            ),
+        )
+    if not found:
+        return ""
+    row = found[0]
+    return (
+        f" line {row.number}: {row.actual_columns} cells but the header has {row.expected_columns}"
+    )
+
+
+def read_csv(
+    path: Path, delimiter: str = ",", columns: Sequence[str] | None = None, text: bool = False
+) -> pa.Table:
+    """A CSV file through pyarrow: a byte-order mark skipped, the standard NA spellings
+    (empty, ``NA``, ``nan``, ...) null in every column, fields of any length; ``text``
+    reads every column as strings."""
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    convert = pacsv.ConvertOptions(
+        strings_can_be_null=True,
+        include_columns=list(columns) if columns is not None else None,
+        column_types={name: pa.string() for name in columns or []} if text else None,
+    )
+    block = BLOCK
+    while True:
+        try:
+            return pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=block),
+                parse_options=parse,
+                convert_options=convert,
+            )
+        except FileNotFoundError:
+            raise DataConfigError(f"{path}: no such file") from None
+        except OSError as error:
+            raise DataConfigError(f"{path}: cannot be read ({error})") from None
+        except pa.ArrowInvalid as error:
+            message = str(error)
+            size = path.stat().st_size
+            if "straddl" in message and block < size:  # one row longer than a block
+                block = min(2 * size + 1, 2**31 - 1)
+                continue
+            if message.startswith("Empty CSV file"):
+                raise DataConfigError(f"{path}: empty file (a header row is needed)") from None
+            if "Expected" in message and "columns" in message:
+                raise DataConfigError(f"{path}{_one_bad_row(path, parse)}") from None
+            raise DataConfigError(f"{path}: not a readable CSV file ({message})") from None
+
+
+def table_header(path: Path, delimiter: str = ",") -> list[str]:
+    """The column names of a CSV or Parquet file, read without its rows."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        try:
+            return list(pq.read_schema(path).names)
+        except FileNotFoundError:
+            raise DataConfigError(f"{path}: no such file") from None
+        except (OSError, pa.ArrowException) as error:
+            raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
+    try:
+        with pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=BLOCK),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+        ) as stream:
+            return list(stream.schema.names)
+    except pa.ArrowInvalid:  # an empty file, a long first row: the full read says which
+        return list(read_csv(path, delimiter).column_names)
+    except FileNotFoundError:
+        raise DataConfigError(f"{path}: no such file") from None
+    except OSError as error:
+        raise DataConfigError(f"{path}: cannot be read ({error})") from None
+
+
+def read_table_columns(path: Path, columns: Sequence[str], delimiter: str = ",") -> pa.Table:
+    """Only ``columns`` of a CSV or Parquet file, as Arrow columns."""
+    if path.suffix.lower() not in PARQUET_SUFFIXES:
+        return read_csv(path, delimiter, columns)
+    try:
+        return pq.read_table(path, columns=list(columns))
+    except (OSError, pa.ArrowException) as error:
+        raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
+
+
+def check_header(path: Path, header: list[str]) -> None:
+    """Column names must be unique: a table with two ``a`` columns is ambiguous."""
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise DataConfigError(
+            f"{path}: duplicate column name(s) {', '.join(map(repr, twice))}; "
+            "rename them so that each column has one name"
+        )
 
 
 class TableReader:
-    """A CSV file with a header row, or a Parquet file (with pyarrow installed).
+    """A CSV file with a header row, or a Parquet file, read through pyarrow.
 
     ``target`` names the target column (or a list of columns; ``None`` reads features
     only, e.g. new data to predict on). Features are ``features`` if given, else every
-    other column; each must hold numbers, and the first cell that does not is named by
-    line and column. Targets are kept as read (strings or numbers): the datamodule reads
-    them as the task needs (class labels or real values).
+    other column. ``read`` gives the raw Arrow columns; calling the reader gives a
+    ``Table`` whose inputs the ``encoder`` fitted on the training split made
+    (``hlt_data.columns``, as ``TableDataModule`` does); without one, every feature must
+    be a number and no cell may be missing. Rows
+    whose target is missing are dropped and counted; with ``target_required=False``
+    (new data) a target column is read where the file has one and nothing is dropped.
+    Rows are named by their 1-based data row (the header is not a row), the same in
+    CSV and Parquet files and in predictions tables.
     """
 
     def __init__(
@@ -231,47 +296,92 @@ class TableReader:
         target: str | Sequence[str] | None = "target",
         features: Sequence[str] | None = None,
         delimiter: str = ",",
+        encoder: TableEncoder | None = None,
+        target_required: bool = True,
     ) -> None:
         self.targets = (
             [] if target is None else [target] if isinstance(target, str) else list(target)
         )
         self.features = None if features is None else list(features)
         self.delimiter = delimiter
+        self.encoder = encoder
+        self.target_required = target_required
+        self.pending: dict[Path, RawTable] = {}  # files read before the encoder was fitted
 
     def spec(self) -> dict[str, Any]:
-        """How to read new files as this reader did (the datamodule adds the features)."""
-        return {"format": "table", "features": self.features, "delimiter": self.delimiter}
+        """How to read new files as this reader did (saved with the export)."""
+        assert self.encoder is not None
+        return {
+            "format": "table",
+            "target": self.targets,
+            "features": self.encoder.features,
+            "delimiter": self.delimiter,
+            **self.encoder.state(),
+        }
+
+    def _delimiter(self, path: Path) -> str:
+        return "\t" if path.suffix.lower() == ".tsv" else self.delimiter
+
+    def columns_of(self, path: Path, header: list[str]) -> tuple[list[str], list[str]]:
+        """(features, targets) to read from a file with ``header``; all absent named."""
+        targets = [c for c in self.targets if c in header or self.target_required]
+        features = self.features or [c for c in header if c not in self.targets]
+        absent = [f"target column '{c}' (data.target)" for c in targets if c not in header]
+        absent += [f"feature column '{c}' (data.features)" for c in features if c not in header]
+        if absent:
+            raise DataConfigError(f"{path}: no {', no '.join(absent)}; columns: {header}")
+        if not features:
+            raise DataConfigError(f"{path}: no feature columns besides the target {targets}")
+        return features, targets
+
+    def read(self, path: Path) -> RawTable:
+        """The file's feature and target columns; rows without a target dropped."""
+        header = table_header(path, self._delimiter(path))
+        check_header(path, header)
+        features, targets = self.columns_of(path, header)
+        table = read_table_columns(path, [*features, *targets], self._delimiter(path))
+        binary = [field.name for field in table.schema if pa.types.is_binary(field.type)]
+        if binary:
+            raise DataConfigError(f"{path}: column(s) {binary} are not UTF-8 text")
+        numbers = np.arange(1, table.num_rows + 1)
+        if targets and self.target_required:
+            missing = np.zeros(table.num_rows, dtype=bool)
+            for name in targets:
+                missing |= np.asarray(
+                    pc.is_null(table.column(name), nan_is_null=True).to_numpy(zero_copy_only=False),
+                    dtype=bool,
+                )
+            if missing.any():
+                log.warning(
+                    "%s: dropped %d row(s) with no target (rows %s%s)",
+                    path, int(missing.sum()), ", ".join(map(str, numbers[missing][:10])),
+                    " ..." if missing.sum() > 10 else "",
+                )  # fmt: skip
+                table, numbers = table.filter(pa.array(~missing)), numbers[~missing]
+        if table.num_rows == 0:
+            raise DataConfigError(f"{path}: no data rows")
+        return RawTable(path, table, numbers, np.arange(table.num_rows))
 
     def __call__(self, path: Path) -> Table:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
-            header, columns, first_line = *_read_parquet(path), 0
-        else:
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else self.delimiter
-            header, columns, first_line = *_read_csv(path, delimiter), 2
-        for column in self.targets:
-            if column not in header:
-                raise DataConfigError(
-                    f"{path}: no target column '{column}' (data.target; columns: {header})"
-                )
-        features = self.features or [c for c in header if c not in self.targets]
-        for column in features:
-            if column not in header:
-                raise DataConfigError(
-                    f"{path}: no feature column '{column}' (data.features; columns: {header})"
-                )
-        if not features:
-            raise DataConfigError(f"{path}: no feature columns besides the target {self.targets}")
-        rows = len(columns[header[0]]) if header else 0
-        if rows == 0:
-            raise DataConfigError(f"{path}: no data rows")
-        inputs = np.stack(
-            [_numbers(path, name, columns[name], first_line) for name in features], axis=1
-        ).astype(np.float32)
+        raw = self.pending.pop(path, None) or self.read(path)
+        present = [c for c in self.targets if c in raw.table.column_names]
+        encoder = self.encoder or TableEncoder.numeric(
+            [c for c in raw.table.column_names if c not in present]
+        )
+        inputs = encoder.encode(path, raw.table, raw.numbers)
         targets = None
-        if self.targets:
-            targets = np.stack([columns[name] for name in self.targets], axis=1)
-            targets = targets[:, 0] if len(self.targets) == 1 else targets
-        return Table(inputs, targets, columns=features, first_line=first_line)
+        if present:
+            arrays = [_target_values(raw.table.column(c)) for c in present]
+            targets = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
+        return Table(inputs, targets, columns=encoder.names, numbers=raw.numbers)
+
+
+def _target_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A target column as numpy: numbers as they are, text as fixed-width strings (which
+    numpy sorts and compares far faster than Python objects) unless cells are missing."""
+    values = column.to_numpy(zero_copy_only=False)
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    return values.astype(str) if text and column.null_count == 0 else values
 
 
 LONG_RECORDS = ("error", "crop", "window")  # what SequenceReader does with a long record
@@ -279,11 +389,13 @@ LONG_RECORDS = ("error", "crop", "window")  # what SequenceReader does with a lo
 
 def read_label_table(path: str | Path) -> dict[str, str]:
     """Record id -> label from a CSV with columns ``id`` and ``label``."""
-    header, columns = _read_csv(Path(path), ",")
+    path = Path(path)
+    header = table_header(path)
     for column in ("id", "label"):
         if column not in header:
             raise DataConfigError(f"{path}: no column '{column}' (data.labels; columns: {header})")
-    return dict(zip(columns["id"].tolist(), columns["label"].tolist(), strict=True))
+    table = read_csv(path, columns=["id", "label"], text=True)
+    return dict(zip(table.column("id").to_pylist(), table.column("label").to_pylist(), strict=True))
 
 
 class SequenceReader:

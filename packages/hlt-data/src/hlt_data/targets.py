@@ -7,16 +7,22 @@ The task states what it reads (``target_type``: ``class``, ``real`` or ``none``)
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
 
 from hlt_data.errors import DataConfigError
 
+log = logging.getLogger(__name__)
+
 TARGET_TYPES = ("auto", "class", "real", "none")
 IGNORE_INDEX = -100  # per-position targets that do not count (padding)
 
 RowName = Callable[[int], str]  # where row i of an array is, for error messages
+MANY_REAL_LABELS = 20  # more distinct non-whole labels than this: surely a regression
+REGRESSION_HINT = "for a number to predict, use task=regression"
 
 
 def as_numbers(values: np.ndarray) -> np.ndarray | None:
@@ -45,7 +51,7 @@ def resolve_target_type(target_type: str, sample: np.ndarray | None) -> str:
     return "class" if np.all(np.mod(numbers[np.isfinite(numbers)], 1) == 0) else "real"
 
 
-def _name(value: object) -> str:
+def label_name(value: object) -> str:
     """A label's name: whole numbers without a decimal point (``3``, not ``3.0``)."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -59,7 +65,8 @@ class LabelVocabulary:
 
     Fitted on the training split: numeric order when every label is a number, else
     string order. ``IGNORE_INDEX`` (-100) marks per-position targets that do not count
-    and is kept as is.
+    and is kept as is. Labels are kept exactly as written; labels that differ only in
+    case or surrounding spaces are named in a warning (they are distinct classes).
     """
 
     def __init__(self, names: list[str]) -> None:
@@ -76,8 +83,25 @@ class LabelVocabulary:
         numbers = as_numbers(values)
         if numbers is not None:
             kept = np.unique(numbers[numbers != IGNORE_INDEX])
-            return cls([_name(v) for v in kept])
-        return cls(sorted({_name(v) for v in np.unique(values)}))
+            real = kept[np.mod(kept, 1) != 0]
+            if len(kept) > MANY_REAL_LABELS and len(real):
+                raise DataConfigError(
+                    f"the target has {len(kept)} distinct values in the training split, "
+                    f"{len(real)} not whole (e.g. {label_name(real[0])}), and classification "
+                    f"reads each as a class; {REGRESSION_HINT}"
+                )
+            return cls([label_name(v) for v in kept])
+        names = sorted({label_name(v) for v in np.unique(values)})
+        alike = defaultdict(list)
+        for name in names:
+            alike[name.strip().casefold()].append(name)
+        for group in (g for g in alike.values() if len(g) > 1):
+            log.warning(
+                "labels %s differ only in case or surrounding spaces; they are kept as "
+                "distinct classes (fix the file if they mean one class)",
+                ", ".join(map(repr, group)),
+            )
+        return cls(names)
 
     def encode(self, values: np.ndarray, row_name: RowName, where: str) -> np.ndarray:
         """Class indices of ``values``; a label outside the vocabulary names its row."""
@@ -88,7 +112,7 @@ class LabelVocabulary:
             [
                 IGNORE_INDEX
                 if numbers is not None and u == IGNORE_INDEX
-                else self.index.get(_name(u), -1)
+                else self.index.get(label_name(u), -1)
                 for u in uniques
             ],
             dtype=np.int64,
@@ -97,11 +121,14 @@ class LabelVocabulary:
         unseen = (encoded == -1).reshape(len(raw), -1)
         if unseen.any():
             row = int(np.flatnonzero(unseen.any(axis=1))[0])
-            value = _name(raw.reshape(len(raw), -1)[row][unseen[row]][0])
+            value = label_name(raw.reshape(len(raw), -1)[row][unseen[row]][0])
+            hint = ""
+            if numbers is not None and not float(raw.reshape(len(raw), -1)[row][0]).is_integer():
+                hint = f"; {REGRESSION_HINT}"
             raise DataConfigError(
                 f"{where} {row_name(row)}: label '{value}' never occurs in the training "
                 f"split (its labels: {', '.join(self.names[:20])}"
-                f"{' ...' if len(self.names) > 20 else ''})"
+                f"{' ...' if len(self.names) > 20 else ''}){hint}"
             )
         return encoded
 
@@ -117,7 +144,7 @@ def real_values(values: np.ndarray, row_name: RowName, where: str) -> np.ndarray
                 float(cell)
             except (TypeError, ValueError):
                 raise DataConfigError(
-                    f"{where} {row_name(row)}: target {_name(cell)!r} is not a number "
+                    f"{where} {row_name(row)}: target {label_name(cell)!r} is not a number "
                     "(a regression task needs numbers)"
                 ) from None
     raise DataConfigError(f"{where}: targets are not numbers")

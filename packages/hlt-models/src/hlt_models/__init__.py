@@ -1,6 +1,11 @@
 """Pure PyTorch models for hlt (torch only; no Lightning, no Hydra)."""
 
-from hlt_models.embeddings import LinearEmbedding, PositionalEmbedding, TokenEmbedding
+from hlt_models.embeddings import (
+    LinearEmbedding,
+    PositionalEmbedding,
+    TableInputs,
+    TokenEmbedding,
+)
 from hlt_models.export import (
     ExportMismatchError,
     ExportTargetError,
@@ -24,6 +29,7 @@ __all__ = [
     "PositionalEmbedding",
     "SelfAttention",
     "SequenceModel",
+    "TableInputs",
     "TokenEmbedding",
     "Transformer",
     "load_exported",

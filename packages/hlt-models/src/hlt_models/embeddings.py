@@ -38,7 +38,6 @@ class TokenEmbedding(nn.Module):
 class LinearEmbedding(nn.Module):
     """``(batch, length, input_dim)`` continuous inputs -> ``(batch, length, dim)``."""
 
-    # same shape as TokenEmbedding by design: check the width, keep it, build the one layer
     def __init__(self, input_dim: int, dim: int) -> None:
         super().__init__()
         if input_dim < 1:
@@ -105,3 +104,50 @@ def build_embedding(
     if vocab_size is not None:
         return TokenEmbedding(vocab_size, dim)
     return LinearEmbedding(input_dim, dim)  # type: ignore[arg-type]
+
+
+ONE_HOT_MAX = 16  # codes up to which a category column is one-hot rather than embedded
+CATEGORY_DIM = 16  # width of a learned category embedding
+
+
+class TableInputs(nn.Module):
+    """``(batch, input_dim)`` table inputs whose last ``len(categories)`` columns are
+    category codes (``categories`` gives each one's number of codes) -> ``(batch,
+    out_features)``: numbers as they are, each category column one-hot or embedded.
+
+    One-hot up to ``ONE_HOT_MAX`` codes: a one-hot of k codes is k inputs, no wider than
+    a ``CATEGORY_DIM`` embedding, and the first layer's weights on it are already a
+    learned embedding; beyond it a one-hot would widen the first layer with every
+    category, so a learned ``CATEGORY_DIM``-wide embedding takes its place.
+    """
+
+    def __init__(self, input_dim: int, categories: list[int] | None = None) -> None:
+        super().__init__()
+        self.categories = list(categories or [])
+        self.numbers = input_dim - len(self.categories)
+        if self.numbers < 0 or any(c < 1 for c in self.categories):
+            raise ValueError(
+                f"TableInputs needs input_dim ({input_dim}) >= len(categories) and every "
+                f"category count >= 1, got categories={self.categories}"
+            )
+        self.embeddings = nn.ModuleDict(
+            {
+                str(i): nn.Embedding(count, CATEGORY_DIM)
+                for i, count in enumerate(self.categories)
+                if count > ONE_HOT_MAX
+            }
+        )
+        self.out_features = self.numbers + sum(
+            CATEGORY_DIM if c > ONE_HOT_MAX else c for c in self.categories
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        parts = [inputs[:, : self.numbers]]
+        for i, count in enumerate(self.categories):
+            codes = inputs[:, self.numbers + i].long().clamp(0, count - 1)
+            if str(i) in self.embeddings:
+                parts.append(self.embeddings[str(i)](codes))
+            else:
+                levels = torch.arange(count, device=inputs.device)
+                parts.append((codes[:, None] == levels).to(inputs.dtype))
+        return torch.cat(parts, dim=-1)

@@ -52,7 +52,6 @@ class HyenaFilter(nn.Module):
 
     decay: torch.Tensor  # a buffer
 
-    # typed keywords with defaults, like every constructor a config builds: alike by design
     def __init__(
         self,
         channels: int,
@@ -148,8 +147,6 @@ class Hyena(SequenceModel):
     embedding is added by default (``positional`` may still ask for one).
     """
 
-    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
-    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hlt_models.embeddings import TableInputs
+
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
@@ -13,6 +15,8 @@ class MLP(nn.Module):
 
     ``num_layers`` hidden layers of Linear -> LayerNorm -> activation -> dropout. The
     decoder that turns features into outputs belongs to the task, not to the model.
+    With ``categories`` (a table's category columns, ``TableInputs``) the last inputs
+    are category codes, one-hot or embedded before the first layer.
     """
 
     def __init__(
@@ -22,6 +26,7 @@ class MLP(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.0,
         activation: str = "gelu",
+        categories: list[int] | None = None,
     ) -> None:
         super().__init__()
         if input_dim < 1 or hidden_dim < 1 or num_layers < 1:
@@ -35,6 +40,9 @@ class MLP(nn.Module):
             )
         layers: list[nn.Module] = []
         width = input_dim
+        self.table = TableInputs(input_dim, categories) if categories else None
+        if self.table is not None:
+            width = self.table.out_features
         for _ in range(num_layers):
             layers += [
                 nn.Linear(width, hidden_dim),
@@ -48,4 +56,6 @@ class MLP(nn.Module):
         self.out_features = hidden_dim
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.table is not None:
+            inputs = self.table(inputs)
         return self.net(inputs)

@@ -41,8 +41,6 @@ class Transformer(SequenceModel):
     modelling needs; ``causal=False`` gives a bidirectional encoder.
     """
 
-    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
-    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,

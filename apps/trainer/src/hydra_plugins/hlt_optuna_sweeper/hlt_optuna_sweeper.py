@@ -20,6 +20,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hlt_core.console import route_optuna_logging
+
 if TYPE_CHECKING:
     from optuna.study import Study
     from optuna.trial import FrozenTrial
@@ -63,6 +65,7 @@ class ResumableOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         from optuna.samplers import BaseSampler
 
+        route_optuna_logging()
         impl = self.stock.sweeper  # the stock loop's state: n_trials, job_idx, launcher
         study = stored_study(impl.storage, impl.study_name)
         if study is not None:

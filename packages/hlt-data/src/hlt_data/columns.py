@@ -1,0 +1,340 @@
+"""Typed table columns, fitted on the training split and applied to every file.
+
+A feature column is ``numeric``, ``boolean`` (``True/False``, ``yes/no``: 0/1) or
+``categorical`` (text, or numbers named in ``data.categorical``). What each column is,
+its training median (to fill missing numbers), whether it gets a missing-indicator
+input, and its category vocabulary are fitted on the training rows only and saved as
+plain JSON (``TableEncoder.state``), so new files are read exactly as training read them.
+
+The inputs of a table are float32 columns in this order: numeric and boolean columns
+(missing cells filled with the training median), one 0/1 indicator per column that had
+missing cells in training, then one category code per categorical column. Code 0 means
+"unseen in training", code 1 "missing", codes 2.. the training categories in sorted
+order; models embed the codes (``dims.categories`` gives each column's cardinality).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hlt_data.errors import DataConfigError
+
+log = logging.getLogger(__name__)
+
+MISSING_POLICIES = ("impute", "error")
+KINDS = ("numeric", "boolean", "categorical")
+UNSEEN, MISSING = 0, 1  # the two codes every categorical column has before its categories
+BOOLEAN_WORDS = {"false": 0.0, "no": 0.0, "true": 1.0, "yes": 1.0}
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+BLOCK_ROWS = 1 << 14  # rows encoded at a time
+MOSTLY_NUMBERS = 0.9  # a text column this much numbers is a numeric column with typos
+
+
+@dataclass
+class Column:
+    """One feature column as training read it."""
+
+    name: str
+    kind: str
+    fill: float = 0.0  # numeric, boolean: the training median, for missing cells
+    indicator: bool = False  # numeric, boolean: a 0/1 "was missing" input follows
+    categories: list[str] | None = None  # categorical: the training vocabulary, sorted
+
+    @property
+    def cardinality(self) -> int:
+        """Codes of a categorical column: unseen, missing, then its categories."""
+        return 2 + len(self.categories or [])
+
+
+@dataclass
+class RawTable:
+    """One file's columns as read (Arrow, no copy into Python objects): ``numbers`` is
+    the 1-based data row of each table row in its file (rows without a target are
+    dropped, so they can differ from positions); ``rows`` are the rows a fit reads."""
+
+    path: Path
+    table: pa.Table
+    numbers: np.ndarray
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
+def _is_numeric(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
+def _text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Values as strings, exactly as written: whole numbers without a decimal point."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values
+    if pa.types.is_floating(values.type):
+        whole = pc.equal(values, pc.floor(values))
+        ints = pc.cast(pc.if_else(whole, values, None), pa.int64(), safe=False)
+        return pc.if_else(whole, pc.cast(ints, pa.string()), pc.cast(values, pa.string()))
+    return pc.cast(values, pa.string())
+
+
+def _nulls(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Missing cells: nulls, and NaN in float columns (Parquet keeps NaN apart from null)."""
+    missing = pc.is_null(values, nan_is_null=True)
+    return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+class TableEncoder:
+    """Feature columns in, float32 inputs out, as fitted on the training rows."""
+
+    def __init__(self, columns: Sequence[Column], missing: str = "impute") -> None:
+        if missing not in MISSING_POLICIES:
+            raise DataConfigError(
+                f"data.missing={missing!r} is unknown; choose one of {list(MISSING_POLICIES)}"
+            )
+        self.columns = list(columns)
+        self.missing = missing
+
+    # --- fitting ---------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        parts: Sequence[RawTable],
+        features: Sequence[str],
+        categorical: Sequence[str] = (),
+        missing: str = "impute",
+    ) -> TableEncoder:
+        """Each feature's type, median and vocabulary from the training rows of ``parts``;
+        every column that cannot be read is named in one error."""
+        unknown = sorted(set(categorical) - set(features))
+        if unknown:
+            raise DataConfigError(
+                f"data.categorical names {unknown}, which are not feature columns "
+                f"(features: {list(features)})"
+            )
+        columns, problems, text = [], [], []
+        for name in features:
+            try:
+                train = _training_values(parts, name)
+                column = cls._fit_column(name, train, name in categorical)
+            except DataConfigError as error:
+                problems.append(str(error))
+                continue
+            if column.kind == "categorical" and name not in categorical and missing == "error":
+                text.append(name)
+            columns.append(column)
+        if text:
+            problems.append(
+                f"column(s) {', '.join(map(repr, text))} hold text: data.missing=error reads "
+                "numbers only; drop data.missing=error to read them as categories"
+            )
+        if problems:
+            raise DataConfigError(f"{parts[0].path} " + "; ".join(problems))
+        return cls(columns, missing)
+
+    @staticmethod
+    def _fit_column(name: str, train: pa.ChunkedArray, categorical: bool) -> Column:
+        present = pc.drop_null(train)
+        if categorical or (pa.types.is_null(train.type) and len(present) == 0):
+            categories = pc.unique(_text(present)).to_pylist() if len(present) else []
+            return Column(name, "categorical", categories=sorted(categories))
+        if pa.types.is_boolean(train.type):
+            return _with_fill(Column(name, "boolean"), train.cast(pa.float64()))
+        if _is_numeric(train.type):
+            return _with_fill(Column(name, "numeric"), train.cast(pa.float64()))
+        if not (pa.types.is_string(train.type) or pa.types.is_large_string(train.type)):
+            raise DataConfigError(f"column '{name}' holds {train.type}, not numbers or text")
+        words = set(pc.unique(pc.utf8_lower(present)).to_pylist())
+        if words and words <= set(BOOLEAN_WORDS):
+            return _with_fill(Column(name, "boolean"), _booleans(train))
+        numbers = pc.match_substring_regex(present, NUMBER)
+        if (pc.sum(numbers).as_py() or 0) < MOSTLY_NUMBERS * len(present):
+            return Column(name, "categorical", categories=sorted(pc.unique(present).to_pylist()))
+        # numbers, perhaps with a few typos, which reading the column will name by row
+        return _with_fill(Column(name, "numeric"), pc.cast(present.filter(numbers), pa.float64()))
+
+    # --- applying ----------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """The input columns in order: values, missing indicators, category codes."""
+        values = [c.name for c in self.columns if c.kind != "categorical"]
+        indicators = [f"{c.name} (missing)" for c in self.columns if c.indicator]
+        return values + indicators + [c.name for c in self.columns if c.kind == "categorical"]
+
+    @property
+    def categories(self) -> list[int]:
+        """The cardinality of each category-code input, in order (the last inputs)."""
+        return [c.cardinality for c in self.columns if c.kind == "categorical"]
+
+    @property
+    def features(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def encode(self, path: Path, table: pa.Table, numbers: np.ndarray) -> np.ndarray:
+        """``table``'s features as the (rows, inputs) float32 array; every column with a
+        cell that cannot be read is named in one error (file, row, column)."""
+        values, indicators, codes, problems = [], [], [], []
+        for column in self.columns:
+            raw = table.column(column.name)
+            try:
+                if column.kind == "categorical":
+                    codes.append(self._codes(path, column, raw, numbers))
+                    continue
+                array, missing = self._values(column, raw, numbers)
+            except DataConfigError as error:
+                problems.append(str(error))
+                continue
+            values.append(array)
+            if column.indicator:
+                indicators.append(missing.astype(np.float32))
+        if problems:
+            raise DataConfigError(f"{path} " + "; ".join(problems))
+        # row-major (a batch reads whole rows), filled a block of rows at a time so that
+        # the column-to-row copy stays in cache without a second full-size array
+        arrays = [*values, *indicators, *codes]
+        out = np.empty((len(table), len(arrays)), dtype=np.float32)
+        for start in range(0, len(table), BLOCK_ROWS):
+            stop = start + BLOCK_ROWS
+            out[start:stop] = np.stack([a[start:stop] for a in arrays], axis=1)
+        return out
+
+    def _values(
+        self, column: Column, raw: pa.ChunkedArray, numbers: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Numbers (missing cells filled) and the missing mask of one column."""
+        if column.kind == "boolean" and not pa.types.is_boolean(raw.type):
+            parsed = _booleans(raw, column.name, numbers)
+        elif pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+            parsed = _parse(raw, column.name, numbers)
+        else:
+            parsed = raw.cast(pa.float64()) if not pa.types.is_null(raw.type) else raw
+        array = np.array(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
+        infinite = np.isinf(array)
+        if infinite.any():
+            row = _first(infinite)
+            raise DataConfigError(
+                f"row {numbers[row]} column '{column.name}': {array[row]} (infinite values "
+                "are not numbers a model can read; fix or drop the row)"
+            )
+        missing = np.isnan(array)
+        if missing.any() and self.missing == "error":
+            raise DataConfigError(
+                f"row {numbers[_first(missing)]} column '{column.name}': a missing value "
+                f"(empty or NA; {int(missing.sum())} in the column; drop data.missing=error "
+                "to fill them with the training median)"
+            )
+        array[missing] = column.fill
+        return array, missing
+
+    def _codes(
+        self, path: Path, column: Column, raw: pa.ChunkedArray, numbers: np.ndarray
+    ) -> np.ndarray:
+        """Category codes; categories unseen in training are counted, logged, coded 0."""
+        text = _text(raw)
+        index = pc.index_in(text, value_set=pa.array(column.categories or [], pa.string()))
+        codes = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.float64) + 2
+        missing = _nulls(raw)
+        unseen = np.isnan(codes) & ~missing
+        if missing.any() and self.missing == "error":
+            raise DataConfigError(
+                f"row {numbers[_first(missing)]} column '{column.name}': a missing value "
+                "(empty or NA; drop data.missing=error to read it as its own category)"
+            )
+        codes[missing] = MISSING
+        if unseen.any():
+            codes[unseen] = UNSEEN
+            names = pc.unique(text.filter(pa.array(unseen))).to_pylist()
+            log.warning(
+                "%s column '%s': %d row(s) hold %d categor%s unseen in training (%s); "
+                "they read as 'unseen'",
+                path, column.name, int(unseen.sum()), len(names),
+                "y" if len(names) == 1 else "ies", ", ".join(map(repr, names[:5])),
+            )  # fmt: skip
+        return codes
+
+    # --- saving ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Plain JSON: how to read new files as training did."""
+        return {"missing": self.missing, "columns": [asdict(c) for c in self.columns]}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> TableEncoder:
+        columns = []
+        for entry in state["columns"]:
+            if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+                raise DataConfigError(f"a saved column of unknown kind: {entry!r}")
+            columns.append(Column(**entry))
+        return cls(columns, state.get("missing", "impute"))
+
+    @classmethod
+    def numeric(cls, features: Sequence[str]) -> TableEncoder:
+        """Every feature a number, none missing: how runs before typed columns read."""
+        return cls([Column(name, "numeric") for name in features], "error")
+
+
+def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
+    """A column's training rows from every file, at one type (files may differ: one
+    file's whole numbers and another's reals are reals, anything with text is text)."""
+    arrays = [p.table.column(name).take(p.rows) for p in parts]
+    types = {a.type for a in arrays if not pa.types.is_null(a.type)}
+    if len(types) > 1:
+        common = pa.float64() if all(_is_numeric(t) for t in types) else pa.string()
+        arrays = [a.cast(common) if not pa.types.is_string(a.type) else a for a in arrays]
+    kind = arrays[0].type if len(types) != 1 else types.pop()
+    return pa.chunked_array([c for a in arrays for c in a.cast(kind).chunks], type=kind)
+
+
+def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
+    """A numeric or boolean column with its training median and indicator fitted."""
+    values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    column.fill = float(np.median(finite)) if len(finite) else 0.0
+    column.indicator = bool(np.isnan(values).any())
+    return column
+
+
+def _parse(
+    raw: pa.ChunkedArray, name: str = "", numbers: np.ndarray | None = None
+) -> pa.ChunkedArray:
+    """Text that holds numbers, as float64; the first cell that does not is named."""
+    trimmed = pc.utf8_trim_whitespace(raw)
+    ok = pc.or_(pc.is_null(trimmed), pc.match_substring_regex(trimmed, NUMBER))
+    bad = np.flatnonzero(~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(bad):
+        where = f"row {numbers[bad[0]]} " if numbers is not None else ""
+        raise DataConfigError(
+            f"{where}column '{name}': {trimmed[int(bad[0])].as_py()!r} is not a number (fix "
+            "the cell, or name the column in data.categorical to read it as categories)"
+        )
+    return pc.cast(trimmed, pa.float64())
+
+
+def _booleans(
+    raw: pa.ChunkedArray, name: str = "", numbers: np.ndarray | None = None
+) -> pa.ChunkedArray:
+    """``true/false/yes/no`` (any case) as 1.0/0.0; another word is named."""
+    words = list(BOOLEAN_WORDS)
+    index = pc.index_in(pc.utf8_lower(raw), value_set=pa.array(words))
+    bad = np.flatnonzero(
+        np.asarray(pc.and_(pc.is_null(index), pc.is_valid(raw)).to_numpy(zero_copy_only=False))
+    )
+    if len(bad):
+        where = f"row {numbers[bad[0]]} " if numbers is not None else ""
+        raise DataConfigError(
+            f"{where}column '{name}': {raw[int(bad[0])].as_py()!r} is not one of true/false/yes/no"
+        )
+    lookup = pa.array([BOOLEAN_WORDS[w] for w in words], pa.float64())
+    return pc.take(lookup, index)

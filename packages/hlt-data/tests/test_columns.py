@@ -1,0 +1,207 @@
+"""Typed table columns (issue 22): types and vocabularies read off the training split,
+missing values, unseen categories, errors that name every bad column, and the surprises
+of real files (a byte-order mark, a huge field, duplicate names, lookalike labels)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hlt_data import (
+    DataConfigError,
+    TableDataModule,
+    TableEncoder,
+    TableReader,
+    prediction_reader,
+)
+from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
+
+ROWS = 60
+
+
+def write(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "".join(",".join(r) + "\n" for r in rows))
+    return path
+
+
+def mixed_rows(n=ROWS):
+    """num, pandas' True/False dummy, yes/no, text, a numeric code, a label."""
+    return [
+        [
+            f"{i * 0.5}",
+            ["True", "False"][i % 2],
+            ["yes", "no"][i % 3 == 0],
+            ["red", "green", "blue"][i % 3],
+            f"{10 + i % 4}",
+            ["a", "b"][i % 2],
+        ]
+        for i in range(n)
+    ]
+
+
+HEADER = ["num", "dummy", "answer", "colour", "code", "y"]
+
+
+def test_each_column_type_from_the_training_split(tmp_path):
+    csv = write(tmp_path / "t.csv", HEADER, mixed_rows())
+    dm = TableDataModule(csv, "y", categorical=["code"], batch_size=8, normalize=False)
+    kinds = {c["name"]: c["kind"] for c in dm.data_facts["reader"]["columns"]}
+    assert kinds == {
+        "num": "numeric", "dummy": "boolean", "answer": "boolean",
+        "colour": "categorical", "code": "categorical",
+    }  # fmt: skip
+    # inputs: num, dummy, answer, then codes of colour and code (unseen, missing, sorted)
+    assert dm.dims["input_dim"] == 5 and dm.dims["categories"] == [5, 6]
+    train = split_indices(ROWS, DEFAULT_FRACTIONS, 0)["train"]
+    got = dm.examples["train"].values("inputs", np.sort(train))
+    rows = [mixed_rows()[i] for i in np.sort(train)]
+    assert got[:, 0].tolist() == [float(r[0]) for r in rows]
+    assert got[:, 1].tolist() == [float(r[1] == "True") for r in rows]
+    assert got[:, 2].tolist() == [float(r[2] == "yes") for r in rows]
+    assert got[:, 3].tolist() == [2 + ["blue", "green", "red"].index(r[3]) for r in rows]
+    assert got[:, 4].tolist() == [2 + ["10", "11", "12", "13"].index(r[4]) for r in rows]
+
+
+def test_categories_unseen_in_training_read_as_unseen_and_are_counted(tmp_path, caplog):
+    rows = mixed_rows()
+    test = split_indices(ROWS, DEFAULT_FRACTIONS, 0)["test"]
+    for i in test[:3]:
+        rows[i][3] = "violet"
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    with caplog.at_level(logging.WARNING):
+        dm = TableDataModule(csv, "y", batch_size=8)
+    assert "column 'colour': 3 row(s) hold 1 category unseen in training ('violet')" in (
+        caplog.text
+    )
+    codes = dm.examples["test"].values("inputs", np.sort(test))[:, -1]  # colour
+    assert (codes == 0).sum() == 3  # unseen is code 0, never an error
+
+
+def test_missing_numbers_get_the_training_median_and_an_indicator(tmp_path):
+    rows = mixed_rows()
+    for i in range(0, ROWS, 5):
+        rows[i][0] = ["", "NA"][i % 2]
+    rows[7][3] = ""  # a missing category is its own category
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    dm = TableDataModule(csv, "y", batch_size=8, normalize=False)
+    train = np.sort(split_indices(ROWS, DEFAULT_FRACTIONS, 0)["train"])
+    present = [float(rows[i][0]) for i in train if rows[i][0] not in ("", "NA")]
+    (num,) = [c for c in dm.data_facts["reader"]["columns"] if c["name"] == "num"]
+    assert num["fill"] == np.median(present) and num["indicator"] is True
+    everything = [float(r[0]) for r in rows if r[0] not in ("", "NA")]
+    assert np.median(present) != np.median(everything)  # training rows only
+    values = dm.examples["train"].values("inputs", np.arange(ROWS))
+    missing = np.array([r[0] in ("", "NA") for r in rows])
+    assert (values[missing, 0] == np.median(present)).all()
+    # inputs: num, dummy, answer, code, the indicator of num, colour's code
+    assert values[:, 4].tolist() == missing.astype(float).tolist()
+    assert values[7, 5] == 1  # colour: code 1, "missing"
+
+
+def test_rows_without_a_target_are_dropped_and_counted(tmp_path, caplog):
+    rows = mixed_rows()
+    for i in (4, 9, 30):
+        rows[i][5] = ""
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    with caplog.at_level(logging.WARNING):
+        dm = TableDataModule(csv, "y", batch_size=8)
+    assert "dropped 3 row(s) with no target (rows 5, 10, 31)" in caplog.text
+    assert len(dm.examples["train"]) == ROWS - 3
+    ids = {int(r) for split in ("train", "val", "test") for _, r in dm.row_ids(split)}
+    assert ids == set(range(1, ROWS + 1)) - {5, 10, 31}  # rows keep their file numbers
+
+
+def test_missing_error_is_strict_and_names_every_bad_column_at_once(tmp_path):
+    rows = mixed_rows()
+    rows[3][0] = ""
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    with pytest.raises(DataConfigError) as error:
+        TableDataModule(csv, "y", missing="error", batch_size=8)
+    message = str(error.value)
+    assert "column(s) 'colour', 'code' hold text" not in message  # code is numeric
+    assert "column(s) 'colour' hold text: data.missing=error reads numbers only" in message
+    rows = mixed_rows()
+    rows[3][0], rows[5][4] = "", "x"
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    with pytest.raises(DataConfigError) as error:
+        TableDataModule(csv, "y", missing="error", categorical=["colour"], batch_size=8)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert "row 4 column 'num': a missing value" in message
+    assert "row 6 column 'code': 'x' is not a number" in message
+
+
+def test_typos_in_several_numeric_columns_are_named_together(tmp_path):
+    rows = mixed_rows()
+    rows[2][0], rows[40][4] = "1,5".replace(",", ";"), "n/a?"
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    with pytest.raises(DataConfigError, match=r"row 3 column 'num': '1;5' is not a number .*; "
+                       r"row 41 column 'code': 'n/a\?' is not a number"):  # fmt: skip
+        TableDataModule(csv, "y", batch_size=8)
+
+
+def test_real_valued_targets_under_classification_suggest_regression(tmp_path):
+    rows = [[f"{i}", f"{i * 1.37:.2f}"] for i in range(ROWS)]
+    csv = write(tmp_path / "t.csv", ["x", "price"], rows)
+    with pytest.raises(DataConfigError, match=r"distinct values .* use task=regression"):
+        TableDataModule(csv, "price", target_type="class", batch_size=8)
+    assert TableDataModule(csv, "price", target_type="real", batch_size=8).dims["output_dim"] == 1
+
+
+def test_csv_and_parquet_name_the_same_row_alike(tmp_path):
+    rows = mixed_rows()
+    rows[12][0] = "inf"
+    csv = write(tmp_path / "t.csv", HEADER, rows)
+    table = pa.table({h: [r[j] for r in rows] for j, h in enumerate(HEADER)})
+    table = table.set_column(0, "num", pa.array([float(r[0]) for r in rows]))
+    pq.write_table(table, tmp_path / "t.parquet")
+    messages = []
+    for path in (csv, tmp_path / "t.parquet"):
+        with pytest.raises(DataConfigError) as error:
+            TableDataModule(path, "y", batch_size=8)
+        messages.append(str(error.value).split(" ", 1)[1])
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("row 13 column 'num': inf (infinite")
+
+
+def test_a_byte_order_mark_a_huge_field_and_duplicate_names(tmp_path):
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfa,y\n" + "".join(f"{i},{i % 2}\n" for i in range(40)).encode())
+    assert TableDataModule(bom, "y", batch_size=8).dims["input_dim"] == 1  # 'a', not '\ufeffa'
+    huge = tmp_path / "huge.csv"
+    field = "x" * (10 << 20)
+    huge.write_text("a,note,y\n" + "".join(f"{i},{field if i == 3 else 'n'},{i % 2}\n"
+                                            for i in range(40)))  # fmt: skip
+    assert TableReader("y").read(huge).table.column("note")[3].as_py() == field  # read whole
+    assert TableDataModule(huge, "y", batch_size=8).dims["input_dim"] == 2
+    dup = write(tmp_path / "dup.csv", ["a", "b", "a", "b", "y"], [["1", "2", "3", "4", "0"]] * 9)
+    with pytest.raises(DataConfigError, match=r"dup\.csv: duplicate column name\(s\) 'a', 'b'"):
+        TableDataModule(dup, "y", batch_size=2)
+
+
+def test_labels_are_kept_exactly_and_lookalikes_are_named(tmp_path, caplog):
+    labels = ["cat", " cat", "cat ", "Cat", "dog"]
+    rows = [[f"{i}", labels[i % 5]] for i in range(100)]
+    csv = write(tmp_path / "t.csv", ["x", "y"], rows)
+    with caplog.at_level(logging.WARNING):
+        dm = TableDataModule(csv, "y", batch_size=8)
+    assert dm.dims["labels"] == sorted(labels)
+    assert "labels ' cat', 'Cat', 'cat', 'cat ' differ only in case or surrounding" in (caplog.text)
+    assert "dog" not in caplog.text
+
+
+def test_new_files_are_read_with_the_saved_types_alone(tmp_path):
+    csv = write(tmp_path / "t.csv", HEADER, mixed_rows())
+    dm = TableDataModule(csv, "y", categorical=["code"], batch_size=8)
+    _, reader = prediction_reader(dm.data_facts["reader"])
+    new = write(tmp_path / "new.csv", HEADER[:-1], [r[:-1] for r in mixed_rows(10)])
+    table = reader(new)
+    assert table.targets is None and table.numbers is not None
+    expected = dm.examples["train"].values("inputs", np.arange(10))
+    assert np.array_equal(table.inputs, expected)
+    encoder = TableEncoder.from_state(dm.data_facts["reader"])
+    assert encoder.state() == {k: dm.data_facts["reader"][k] for k in ("missing", "columns")}
