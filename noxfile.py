@@ -135,8 +135,9 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, tags=["matrix"])
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def package(session: nox.Session, package: str) -> None:
-    """One package's tests in a venv holding only that package's dependencies, with the
-    package's line coverage reported."""
+    """One package's tests in a venv holding only that package's dependencies.
+
+    The package's line coverage is reported."""
     sync(session, "--package", package)
     cover = f"--cov={package.replace('-', '_')}"
     tests = f"packages/{package}/tests"
