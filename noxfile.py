@@ -56,9 +56,8 @@ def sync(session: nox.Session, *args: str) -> None:
         "--frozen",
         f"--python={session.virtualenv.location}",
         *args,
-        # .pyc files at install: where PYTHONDONTWRITEBYTECODE is set (as on CI machines)
-        # every test process would otherwise compile Lightning's sources again
-        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location, "UV_COMPILE_BYTECODE": "1"},
+        # .pyc files are written at install by the workspace's `compile-bytecode` setting
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
 
 
@@ -136,9 +135,15 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, tags=["matrix"])
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def package(session: nox.Session, package: str) -> None:
-    """One package's tests in a venv holding only that package's dependencies."""
+    """One package's tests in a venv holding only that package's dependencies.
+
+    The package's line coverage is reported."""
     sync(session, "--package", package)
-    session.run("pytest", f"packages/{package}/tests", "-p", "no:cacheprovider", *session.posargs)
+    cover = f"--cov={package.replace('-', '_')}"
+    tests = f"packages/{package}/tests"
+    session.run(
+        "pytest", tests, "-p", "no:cacheprovider", cover, "--cov-report=term", *session.posargs
+    )
 
 
 @nox.session(python=PYTHONS, tags=["matrix"])

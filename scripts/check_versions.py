@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from workspace import member_projects
+from workspace import member_projects, report
 
 
 def violations(root: Path) -> list[str]:
@@ -37,13 +37,8 @@ def violations(root: Path) -> list[str]:
 
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
-    problems = violations(root)
-    # the report of every check script: one error line each, a summary when clean
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    if not problems:
-        print(f"versions consistent across {len(member_projects(root))} packages")
-    return 1 if problems else 0
+    clean = f"versions consistent across {len(member_projects(root))} packages"
+    return report(violations(root), clean)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from workspace import report
+
 
 def unpinned(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
@@ -45,8 +47,7 @@ def configless(wheel: Path) -> list[str]:
 def main() -> int:
     wheels = sorted(Path(sys.argv[1]).glob("*.whl"))
     if not wheels:
-        print(f"error: no wheels in {sys.argv[1]}", file=sys.stderr)
-        return 1
+        return report([f"no wheels in {sys.argv[1]}"], "")
     problems = [
         f"{wheel.name} requires {req} without a version range"
         for wheel in wheels
@@ -56,12 +57,9 @@ def main() -> int:
         for wheel in wheels
         for folder in configless(wheel)
     ]
-    # the report of every check script: one error line each, a summary when clean
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    if not problems:
-        print(f"{len(wheels)} wheels: every hlt-* requirement carries a version range")
-    return 1 if problems else 0
+    return report(
+        problems, f"{len(wheels)} wheels: every hlt-* requirement carries a version range"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,16 @@ else:  # Python 3.10
     import tomli as tomllib
 
 
+def report(problems: list[str], clean: str) -> int:
+    """The report of every check script: one ``error:`` line per problem on stderr, else
+    ``clean`` on stdout; returns the exit status (1 with problems)."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(clean)
+    return 1 if problems else 0
+
+
 def load_toml(path: Path) -> dict:
     return tomllib.loads(path.read_text())
 

@@ -73,13 +73,14 @@ def test_the_batch_type_restated_by_tasks_and_core_is_the_data_s():
     read-only, with the same key and value types."""
     from hlt_core import contracts
     from hlt_data import batch
+    from hlt_tasks import base
     from hlt_tasks.base import Batch as TaskBatch
 
     assert get_origin(batch.Batch) is dict
     assert contracts.Batch == TaskBatch == Mapping[get_args(batch.Batch)]
     assert get_args(batch.Batch) == (str, torch.Tensor)
     for key in ("INPUTS", "TARGETS", "MASK"):
-        assert getattr(contracts, key) == getattr(batch, key)
+        assert getattr(contracts, key) == getattr(base, key) == getattr(batch, key)
 
 
 def names_something(dotted: str) -> bool:

@@ -15,6 +15,7 @@ from hlt_core.errors import UserError
 from hlt_core.run import run, run_or_exit
 from prepare_digits import write_digits
 from prepare_families import write_families
+from prepare_genome import write_genome
 
 
 def test_there_are_experiments_to_check():
@@ -30,6 +31,12 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
         write_families(tmp_path, pretrain=100, finetune=100)
         stage = experiment.removeprefix("families_")
         return [f"data.path={tmp_path / stage}.fa"]
+    if experiment.startswith("genome"):
+        write_genome(tmp_path, length=20_000, windows=300)
+        if experiment == "genome_finetune":
+            return [f"data.path={tmp_path / 'finetune.fa'}"]
+        # QUICK's 3 training batches end before the experiment's first validation
+        return [f"data.path={tmp_path / 'genome.fa'}", "trainer.val_check_interval=2"]
     return []
 
 

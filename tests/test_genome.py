@@ -9,6 +9,7 @@ import json
 import numpy as np
 import torch
 
+import prepare_genome
 from helpers import compose_run
 from hlt_core.run import run
 from hlt_data import GenomeDataModule
@@ -91,3 +92,17 @@ def test_a_genome_run_trains_and_validates_by_steps(tmp_path, run_dir):
     validations = [row for row in csv.DictReader(log.open()) if row.get("val/loss")]
     # at steps 2 and 4, inside the first epoch of 7 batches (then the best checkpoint's)
     assert [row["epoch"] for row in validations[:2]] == ["0", "0"]
+
+
+def test_the_prepared_genome_states_its_chain_entropy_floor(tmp_path):
+    """The floor computed from the chain matches the entropy measured on a long sample."""
+    probs = prepare_genome.transitions(order=2, bias=0.7, seed=3)
+    floor = prepare_genome.entropy_floor(probs, order=2)
+    bases = prepare_genome.sample(probs, 2, 300_000, np.random.default_rng(0))
+    context = bases[:-2].astype(np.int64) * 4 + bases[1:-1]
+    counts = np.zeros((16, 4))
+    np.add.at(counts, (context, bases[2:]), 1)
+    conditional = counts / counts.sum(axis=1, keepdims=True)
+    measured = -(counts * np.log(conditional)).sum() / counts.sum()
+    assert abs(measured - floor["nats_per_base"]) < 0.005
+    assert 1 < floor["perplexity"] < 4  # skewed: well below uniform DNA's 4

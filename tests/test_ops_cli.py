@@ -68,8 +68,11 @@ def test_optuna_search_minimises_the_returned_metric(tmp_path):
     done = trainer(
         "-m", "hparams_search=clusters_optuna", *TINY, "hydra.sweeper.n_trials=4",
         "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={sweep}",
+        "trainer.log_every_n_steps=1",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == ""  # no warning a user cannot act on, no coloured Optuna lines
+    assert "\x1b[" not in done.stdout and "] A new study created" in done.stdout
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     trials = rows(sweep)
     assert len(trials) == 4 and all(t["status"] == "ok" for t in trials)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+import hlt_core.records as records
 import hlt_core.run as run_module
 from helpers import QUICK, compose_run
 from hlt_core.errors import UserError
@@ -113,7 +114,7 @@ def test_a_disk_too_full_for_results_json_still_ends_in_one_line(run_dir, monkey
         raise full
 
     monkeypatch.setattr(run_module, "run", fail)
-    monkeypatch.setattr(run_module, "write_text_atomic", fail)
+    monkeypatch.setattr(records, "write_text_atomic", fail)
     cfg = compose_run(QUICK, run_dir)
     run_dir.mkdir(parents=True)
     with pytest.raises(SystemExit) as stop:

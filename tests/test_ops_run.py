@@ -151,6 +151,11 @@ def test_wandb_runs_offline_into_the_run_folder_and_each_run_is_finished(tmp_pat
         assert len(list((tmp_path / name / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
 
 
+def test_a_wandb_run_warns_nothing_a_user_cannot_act_on(run_dir, capfd):
+    run(compose_run([*QUICK, "logger=wandb"], run_dir))
+    assert "anonymous" not in capfd.readouterr().err
+
+
 def test_a_logger_that_is_not_installed_says_how_to_install_it(run_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now fails
     with pytest.raises(UserError, match=r"pip install 'hlt-core\[mlflow\]'"):
@@ -195,7 +200,8 @@ def test_best_so_far_is_logged_each_validation_and_recorded(run_dir):
     assert results["val/loss_best_step"] == results["best_step"]
     assert results["val/loss"] == pytest.approx(results["val/loss_best"], abs=1e-6)
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
-    assert state["BestSoFar"]["value"] == results["val/loss_best"]  # a resume goes on from it
+    # a resume goes on from it
+    assert state["RunCallbacks"]["BestSoFar"]["value"] == results["val/loss_best"]
     (saved_by,) = [v for k, v in state.items() if k.startswith("ModelCheckpoint")]
     assert float(saved_by["best_model_score"]) == pytest.approx(results["val/loss_best"])
 

@@ -214,7 +214,7 @@ def test_the_best_job_is_one_of_the_sweeps_own_recipe(tmp_path):
         (tmp_path / job / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
         record = {"status": "ok", "val/loss": loss, "overrides": " ".join(overrides)}
         (tmp_path / job / "results.json").write_text(json.dumps(record))
-    rows = summarize(tmp_path, "val/loss", (["epochs=3"], {"lr", "width"}))
+    rows = summarize(tmp_path, "val/loss", "min", (["epochs=3"], {"lr", "width"}))
     assert [(r["job"], r["recipe"], r["best"]) for r in rows] == [
         ("0", "same", ""), ("1", "same", "★"), ("2", "other", "")
     ]  # fmt: skip

@@ -52,3 +52,13 @@ def test_wheel_checks_name_unranged_requirements_and_missing_configs(tmp_path):
     )
     assert unpinned(wheel) == ["hlt-core"]
     assert configless(wheel) == ["hlt_x/configs/"]
+
+
+def test_every_check_script_reports_one_error_line_each_or_a_summary(capsys):
+    from workspace import report
+
+    assert report(["a is wrong", "b is wrong"], "all good") == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "error: a is wrong\nerror: b is wrong\n")
+    assert report([], "all good") == 0
+    assert capsys.readouterr().out == "all good\n"

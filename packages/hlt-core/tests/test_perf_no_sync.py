@@ -170,7 +170,7 @@ def train_and_count(monkeypatch, tmp_path, task, num_batches=40, every=10, epoch
             counter,
             ProgressBar(refresh_rate=every),
             ModelCheckpoint(dirpath=tmp_path, monitor="val/loss", save_last=True),
-            *run_callbacks(tmp_path).as_list(),
+            run_callbacks(tmp_path),
         ],
         enable_model_summary=False,
         limit_val_batches=2,

@@ -5,6 +5,7 @@ import torch
 from hlt_data import (
     CharTokenizer,
     DataConfigError,
+    FastaDataModule,
     FileDataModule,
     GlobFiles,
     ManifestFiles,
@@ -105,7 +106,9 @@ def test_fasta_with_labels_and_unlabelled_text_with_a_padding_mask(tmp_path):
     assert batch["inputs"][0].tolist() == [2, 3, 4, 5, 2, 3, 0, 0]
     assert batch["mask"][0].tolist() == [True] * 6 + [False] * 2
     (tmp_path / "b.txt").write_text("acgtacgtac\nGA\n" * 5)
-    table = SequenceReader(CharTokenizer("ACGT"), seq_len=4)(tmp_path / "b.txt")
+    table = SequenceReader(CharTokenizer("ACGT"), seq_len=4, long_records="crop")(
+        tmp_path / "b.txt"
+    )
     assert table.targets is None and table.ids is not None and table.ids[1] == "line_2"
     assert table.inputs[0].tolist() == [2, 3, 4, 5] and table.inputs[1].tolist() == [4, 2, 0, 0]
     assert table.extras["mask"][1].tolist() == [True, True, False, False]
@@ -175,3 +178,52 @@ def test_inconsistent_shapes_and_columns_name_the_file_and_the_expectation(tmp_p
 def test_invalid_split_fractions_are_named(npy_pair, fractions, message):
     with pytest.raises(DataConfigError, match=message):
         _dm(GlobFiles(npy_pair[0], "inputs.npy"), split_fractions=fractions)
+
+
+def _long_fasta(path, length=250):
+    rng = np.random.default_rng(0)
+    long = "".join(rng.choice(list("ACGT"), length))
+    short = [f">s{i} label={'ab'[i % 2]}\nACGTACGT\n" for i in range(19)]
+    path.write_text(f">chrL label=a\n{long}\n" + "".join(short))
+    return path, long
+
+
+def test_a_record_longer_than_seq_len_is_named_by_default(tmp_path):
+    path, _ = _long_fasta(tmp_path / "long.fa")
+    with pytest.raises(
+        DataConfigError, match=r"record 'chrL': 250 characters, longer than data.seq_len=100"
+    ):
+        FastaDataModule(path, seq_len=100, batch_size=2)
+
+
+def test_seq_len_null_never_pads_to_a_chromosome(tmp_path):
+    path, _ = _long_fasta(tmp_path / "chrom.fa", length=200_000)
+    with pytest.raises(
+        DataConfigError, match=r"'chrL': 200,000 characters, longer than data.max_seq_len=16384"
+    ):
+        FastaDataModule(path, batch_size=2)
+    dm = FastaDataModule(path, batch_size=2, long_records="window")
+    assert dm.dims["seq_len"] == 16384  # the cap, not the record
+
+
+def test_long_records_crop_or_window(tmp_path):
+    path, long = _long_fasta(tmp_path / "long.fa")
+    reader = SequenceReader(
+        CharTokenizer("ACGT"), seq_len=100, label_key="label", long_records="crop"
+    )
+    crop = reader(path)
+    assert len(crop) == 20 and crop.ids[0] == "chrL"
+    assert crop.inputs[0].tolist() == CharTokenizer("ACGT").encode(long[:100]).tolist()
+    reader.long_records = "window"
+    window = reader(path)
+    assert len(window) == 3 + 19 and window.ids[:3] == [
+        "chrL:1-100",
+        "chrL:101-200",
+        "chrL:201-250",
+    ]
+    assert window.targets is not None and window.targets[:4].tolist() == ["a", "a", "a", "a"]
+    assert window.inputs[2, :50].tolist() == CharTokenizer("ACGT").encode(long[200:]).tolist()
+    assert window.extras["mask"][2].sum() == 50
+    (tmp_path / "bad.fa").write_text(">x\n" + "A" * 150 + "Z\n")
+    with pytest.raises(DataConfigError, match="record 'x' position 151: 'Z'"):
+        reader(tmp_path / "bad.fa")

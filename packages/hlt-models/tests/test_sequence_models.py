@@ -123,3 +123,22 @@ def test_mamba_without_mamba_ssm_says_how_to_install(monkeypatch):
         Mamba(vocab_size=5, dim=16, depth=1)
     assert str(info.value) == INSTALL_HINT
     assert "pip install mamba-ssm" in INSTALL_HINT
+
+
+@pytest.mark.parametrize("model_cls", [Transformer, Hyena])
+def test_checkpointed_activations_give_the_same_gradients(model_cls):
+    inputs = torch.randint(7, (2, 64), generator=torch.Generator().manual_seed(0))
+    gradients, calls = [], []
+    for checkpointed in (False, True):
+        torch.manual_seed(0)  # same weights, and the same dropout masks
+        model = model_cls(vocab_size=7, dim=16, depth=2, dropout=0.1, max_len=64,
+                          checkpoint_activations=checkpointed)  # fmt: skip
+        calls.append(0)
+        model.blocks[0].mixer.register_forward_hook(lambda *_: calls.append(calls.pop() + 1))
+        model(inputs).square().mean().backward()
+        gradients.append({name: p.grad for name, p in model.named_parameters()})
+    assert calls == [1, 2]  # checkpointed: the block ran again in the backward pass
+    plain, recomputed = gradients
+    assert plain.keys() == recomputed.keys()
+    for name, grad in plain.items():
+        torch.testing.assert_close(recomputed[name], grad, rtol=1e-5, atol=1e-7, msg=name)

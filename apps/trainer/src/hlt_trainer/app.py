@@ -8,11 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import hydra
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from hlt_core.data_facts import FROM_DATA, unstated_dims
 from hlt_core.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
 from hlt_core.errors import USER_ERROR, UserError, exit_user_error
-from hlt_core.hydra_compat import HYDRA_MAIN
+from hlt_core.hydra_compat import HYDRA_MAIN, VERSION_BASE
 from hlt_core.resume import resume_argv
 from hlt_core.schemas import register_schemas
 from hlt_core.sweep_resume import finished_run
@@ -48,13 +52,32 @@ def launch_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
     return rank_argv(argv, environ) or argv
 
 
+def from_data_argv(argv: list[str]) -> list[str]:
+    """``--cfg job|all --resolve`` composes the config before any data is built, so what
+    the data fills (``${data.dims.*}``) is not known yet: those keys are given as
+    ``<from data>`` (``hlt_core.data_facts.FROM_DATA``) so that Hydra prints the rest
+    resolved. A config that does not compose is left for Hydra to report."""
+    args, _ = get_args_parser().parse_known_args(argv[1:])
+    if args.cfg not in ("job", "all") or not args.resolve:
+        return argv
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=config_dir(), **VERSION_BASE):
+            cfg = compose(args.config_name or "train", overrides=args.overrides)
+    except Exception:  # the same error comes again, as Hydra reports it
+        return argv
+    finally:
+        GlobalHydra.instance().clear()
+    return [*argv, *(f"++data.dims.{key}='{FROM_DATA}'" for key in unstated_dims(cfg))]
+
+
 def main() -> Any:
     """Hydra's app, with its config errors (an unknown key or option, a bad value: Hydra
     exits 1 before any job starts) given the app's user-error status. ``resume=`` is
     turned into the resumed run's own command line (``hlt_core.resume``), and a process
     other than rank 0 of a distributed run joins rank 0's run (``hlt_core.ddp_jobs``)."""
     try:
-        sys.argv = launch_argv(sys.argv, os.environ)
+        sys.argv = from_data_argv(launch_argv(sys.argv, os.environ))
     except UserError as error:
         exit_user_error(error)
     try:

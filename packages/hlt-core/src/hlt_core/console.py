@@ -43,7 +43,8 @@ def route_lightning_logging() -> None:
 
     Lightning gives its loggers their own stderr handler when imported before logging is
     configured, which printed each message twice; it also warns about a deprecated pytree
-    API inside its own code, which a user cannot act on.
+    API inside its own code and, under mixed precision, that its model summary counts
+    32-bit weights (which they are): nothing a user can act on.
     """
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
@@ -56,6 +57,21 @@ def route_lightning_logging() -> None:
         if _not_noise not in handler.filters:
             handler.addFilter(_not_noise)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # mixed precision keeps the weights in float32, so the summary's 32-bit size is right
+    warnings.filterwarnings(
+        "ignore", message=r"Precision (bf16|16)-mixed is not supported by the model summary"
+    )
+
+
+def route_optuna_logging() -> None:
+    """Optuna's messages (trial results, the best so far) through the root handlers, as
+    every other line: Optuna prints them to stderr in ANSI colours whatever stderr is, so
+    a pipe or a log file would hold escape codes. Call after Optuna is imported (its
+    import installs that handler)."""
+    logger = logging.getLogger("optuna")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
 
 
 def report_end(log: logging.Logger, record: Mapping[str, Any], paths: Mapping[str, Any]) -> None:

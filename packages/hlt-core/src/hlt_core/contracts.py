@@ -12,12 +12,13 @@ The batch structure is owned by ``hlt_data.batch`` and restated here read-only (
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # the config-only commands (`--cfg job`) import this without torch
+    import torch
+    from torch import nn
 
-Batch = Mapping[str, torch.Tensor]
+Batch = Mapping[str, "torch.Tensor"]
 INPUTS = "inputs"  # what the model reads
 TARGETS = "targets"  # what the task's loss and metrics read
 MASK = "mask"  # True at the real positions of padded sequences

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -20,6 +21,24 @@ from hlt_core.errors import UserError
 from hlt_core.hydra_compat import instantiate
 
 FILLED = "dims"  # the key of cfg.data that the run fills; never a datamodule argument
+FROM_DATA = "<from data>"  # a filled value, shown where the data has not been built
+
+
+def unstated_dims(cfg: DictConfig) -> list[str]:
+    """The ``data.dims`` keys the config reads but does not state: the run fills them from
+    the built data, so a config printed before (``--cfg job --resolve``) shows them as
+    ``FROM_DATA``."""
+    read = re.findall(r"\bdata\.dims\.(\w+)", OmegaConf.to_yaml(cfg))  # unresolved
+    stated = cfg.data.get(FILLED) or {}
+    return [key for key in dict.fromkeys(read) if key not in stated]
+
+
+def check_data_made(cfg: DictConfig) -> None:
+    """Data that a script writes (``data_made_by``, set by the experiments that need it)
+    names that script when its ``data.path`` is missing."""
+    path, made_by = cfg.data.get("path"), cfg.get("data_made_by")
+    if made_by and path and not Path(path).exists():
+        raise UserError(f"data.path={path}: no such file or folder; write it with: {made_by}")
 
 
 def build_datamodule(data: DictConfig) -> DataModule:

@@ -38,20 +38,20 @@ def locate_package_dir(module: str) -> Path | None:
     return None
 
 
-def config_sources() -> list[ConfigSource]:
-    """Every installed ``hlt.configs`` entry point whose folder exists, sorted by name."""
-    sources = []
+def discover() -> tuple[list[ConfigSource], list[str]]:
+    """Every installed ``hlt.configs`` entry point whose folder exists (sorted by name),
+    and those naming a package that cannot be found (``name = value``), from one read of
+    the entry points: each read scans every installed distribution's metadata."""
+    sources, missing = [], []
     for ep in entry_points(group=GROUP):
         path = locate_package_dir(ep.value)
-        if path is not None:
+        if path is None:
+            missing.append(f"{ep.name} = {ep.value}")
+        else:
             sources.append(ConfigSource(ep.name, ep.value, path))
-    return sorted(sources, key=lambda source: source.name)
+    return sorted(sources, key=lambda source: source.name), sorted(missing)
 
 
-def missing_sources() -> list[str]:
-    """Entry points that name a package that cannot be found (shown as a warning)."""
-    return sorted(
-        f"{ep.name} = {ep.value}"
-        for ep in entry_points(group=GROUP)
-        if locate_package_dir(ep.value) is None
-    )
+def config_sources() -> list[ConfigSource]:
+    """Every installed ``hlt.configs`` entry point whose folder exists, sorted by name."""
+    return discover()[0]

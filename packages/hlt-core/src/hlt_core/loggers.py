@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import Any
 
+from lightning.pytorch import loggers as lightning_loggers
+
 from hlt_core.errors import UserError
 
 # Lightning logger class -> (module it needs, hlt-core extra that installs it)
@@ -19,6 +21,17 @@ REQUIREMENTS = {
     "MLFlowLogger": ("mlflow", "mlflow"),
     "WandbLogger": ("wandb", "wandb"),
 }
+
+
+class WandbLogger(lightning_loggers.WandbLogger):
+    """Lightning's W&B logger without the ``anonymous`` setting it passes to ``wandb.init``
+    even when unset: W&B then warns on every run that the setting has no effect, which no
+    user can act on. Given explicitly, it is passed on as before."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if kwargs.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)
 
 
 def check_logger_packages(loggers: Any) -> None:

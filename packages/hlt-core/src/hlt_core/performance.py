@@ -13,6 +13,10 @@ Mixed precision is Lightning's own ``trainer.precision`` (presets ``trainer=gpu_
 ``trainer=gpu_fp16``); pinned memory is ``data.pin_memory=true`` and Lightning already
 moves batches with ``non_blocking=True`` to CUDA.
 
+``ModelCheckpoint`` is Lightning's, with its ``state_key`` (the name of its state in a
+checkpoint, built from its settings) computed once: Lightning reads it at every hook it
+calls, six times a step, and building it costs more than the hook.
+
 ``ProgressBar`` is Lightning's TQDM bar that also shows the module's ``progress_metrics``
 (tensors), converting them to numbers only when the bar refreshes: values logged with
 ``prog_bar=True`` are converted with ``.item()`` on every batch by Lightning, a host-device
@@ -21,10 +25,13 @@ synchronisation per step on a GPU.
 
 from __future__ import annotations
 
+import warnings
+from functools import cached_property
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch import callbacks
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from hlt_core.errors import UserError
@@ -46,6 +53,36 @@ def apply_performance_settings(cfg: Any, module: TaskModule) -> None:
         options = dict(cfg.compile_options or {})
         module.model.compile(**options)
         module.decoder.compile(**options)
+
+
+class ModelCheckpoint(callbacks.ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` with its ``state_key`` computed once (its settings
+    do not change after ``__init__``) and no per-batch check when it saves only at
+    validation or epoch ends; saves and checkpoints are the same.
+
+    Loading the state of a checkpoint written in another run folder (evaluating it,
+    predicting with it) keeps Lightning's behaviour, without its "dirpath has changed"
+    warning: each run has its own folder, so that is always so, and the top-k record it
+    drops belongs to the other folder."""
+
+    @cached_property
+    def state_key(self) -> str:
+        return super().state_key
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        # with neither every_n_train_steps nor train_time_interval, Lightning's own check
+        # (after reading the trainer's state, every batch) saves nothing here either
+        steps, interval = self._every_n_train_steps, self._train_time_interval
+        if pl_module.automatic_optimization and steps < 1 and interval is None:
+            return
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The dirpath has changed from ")
+            super().load_state_dict(state_dict)
 
 
 class ProgressBar(TQDMProgressBar):

@@ -74,12 +74,14 @@ def learning_curve(history: Sequence[Mapping[str, float]], out: Path) -> Path | 
     return out
 
 
-LOWER_IS_BETTER = ("loss", "mse", "mae", "ppl")
-
-
-def best_job(rows: Sequence[Mapping[str, object]], metric: str) -> object | None:
-    """The job with the best ``metric`` (lowest for losses and errors, and for their best
-    so far, ``val/loss_best``; else highest), among the jobs of the sweep's own recipe."""
+def best_job(
+    rows: Sequence[Mapping[str, object]], metric: str, direction: str | None
+) -> object | None:
+    """The job with the best ``metric``: the lowest for ``direction="min"``, the highest for
+    ``"max"`` (``hlt_core.sweeps.metric_direction``); none when the direction is unknown.
+    Only jobs of the sweep's own recipe compete."""
+    if direction not in ("min", "max"):
+        return None
     scores = {}
     for row in rows:
         value = row.get(metric)
@@ -89,8 +91,7 @@ def best_job(rows: Sequence[Mapping[str, object]], metric: str) -> object | None
             scores[row["job"]] = float(value)
     if not scores:
         return None
-    lower = metric.rsplit("/", 1)[-1].removesuffix("_best").endswith(LOWER_IS_BETTER)
-    return (min if lower else max)(scores, key=scores.__getitem__)
+    return (min if direction == "min" else max)(scores, key=scores.__getitem__)
 
 
 def value_limits(values: Sequence[float]) -> tuple[float, float] | None:
@@ -110,6 +111,7 @@ def compare_runs(
     metric: str,
     out: Path,
     labels: Sequence[str] | None = None,
+    direction: str | None = None,
 ) -> Path | None:
     """One point per job of ``metric``, jobs named by ``labels`` (their swept values; the
     job numbers by default), the best in orange, failed jobs marked at the axis' start."""
@@ -117,7 +119,7 @@ def compare_runs(
     if plt is None or not rows:
         return None
     names = list(labels) if labels is not None else [str(row.get("job")) for row in rows]
-    best = best_job(rows, metric)
+    best = best_job(rows, metric, direction)
     values = []
     for row in rows:
         value = row.get(metric)

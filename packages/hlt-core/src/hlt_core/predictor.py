@@ -10,8 +10,10 @@ With ``onnx``, ``predictor.onnx`` too (same inputs, same dynamic dimensions).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +80,43 @@ def check_onnx() -> None:
         raise UserError("export_onnx=true needs onnx and onnxscript: install 'hlt-core[onnx]'")
 
 
+# Loggers of the ONNX exporter whose INFO lines (each optimisation pass) and warnings
+# (optional torchvision ops it cannot register) tell a user nothing they can act on.
+ONNX_CHATTER = {
+    "onnx_ir": logging.WARNING,
+    "onnxscript": logging.WARNING,
+    "torch.onnx._internal.exporter._registration": logging.ERROR,
+}
+
+
+@contextlib.contextmanager
+def _quiet_onnx() -> Iterator[None]:
+    loggers = {logging.getLogger(name): level for name, level in ONNX_CHATTER.items()}
+    before = {logger: logger.level for logger in loggers}
+    for logger, level in loggers.items():
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, level in before.items():
+            logger.setLevel(level)
+
+
 def save_onnx(
     predictor: Predictor, example: tuple[torch.Tensor, ...], length: int | None, folder: Path
 ) -> dict[str, Any]:
     """``predictor.onnx`` with the same inputs and dynamic dimensions as the .pt2."""
     names = [INPUTS, MASK][: len(example)]
-    program = torch.onnx.export(
-        predictor,
-        example,
-        input_names=names,
-        output_names=["outputs"],
-        dynamic_shapes=_dynamic(example, length),
-        dynamo=True,
-    )
+    with _quiet_onnx():
+        program = torch.onnx.export(
+            predictor,
+            example,
+            input_names=names,
+            output_names=["outputs"],
+            dynamic_shapes=_dynamic(example, length),
+            dynamo=True,
+            verbose=False,  # its progress lines, one per stage
+        )
     assert program is not None  # the dynamo exporter always returns its program
     with atomic_file(folder / "predictor.onnx") as file:
         file.write(program.model_proto.SerializeToString())

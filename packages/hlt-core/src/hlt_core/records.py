@@ -1,17 +1,25 @@
-"""What identifies a run: written into results.json next to the final metrics."""
+"""What identifies a run, written into results.json next to the final metrics
+(``run_record``, ``write_results``)."""
 
 from __future__ import annotations
 
 import json
 import math
 import platform
+import shlex
 import subprocess
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from hlt_core.atomic import write_text_atomic
 from hlt_core.discovery import GROUP
+from hlt_core.resume import resume_record
 
 FRAMEWORKS = ("hlt-core", "hlt-trainer", "torch", "lightning", "hydra-core")
 
@@ -69,3 +77,37 @@ def results_json(record: Mapping[str, Any]) -> str:
     if nonfinite:
         clean["nonfinite"] = nonfinite
     return json.dumps(clean, indent=2, allow_nan=False) + "\n"
+
+
+def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, Any]:
+    """What identifies a run, written next to its metrics in results.json."""
+    try:
+        task_overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:  # HydraConfig not set (run() called outside the app)
+        task_overrides = []
+    overrides = " ".join(task_overrides)
+    return {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "tags": ", ".join(map(str, cfg.get("tags") or [])),
+        "run_dir": str(Path(cfg.paths.output_dir).resolve()),
+        "overrides": overrides,
+        "command": shlex.join(["uv", "run", "apps/trainer", *task_overrides]),
+        **resume_record(cfg),
+        **fields,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "host": host(),
+        **git_state(Path.cwd()),
+        **{f"version/{name}": v for name, v in package_versions().items()},
+    }
+
+
+def label_names(dims: Mapping[str, Any]) -> dict[str, str]:
+    """The class names, in class order, as one value of the flat record (the exact list
+    is in the checkpoint's data facts)."""
+    return {"labels": ", ".join(map(str, dims["labels"]))} if "labels" in dims else {}
+
+
+def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
+    write_text_atomic(run_dir / "results.json", results_json(record))

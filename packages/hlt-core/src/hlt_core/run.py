@@ -14,7 +14,6 @@ import errno
 import logging
 import math
 import os
-import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from hlt_core.atomic import remove_partial_files, trainer_plugins, write_text_atomic
+from hlt_core.atomic import remove_partial_files, trainer_plugins
 from hlt_core.callbacks import InterruptCheckpoint, RunCallbacks, last_checkpoint, run_callbacks
 from hlt_core.checkpoints import (
     check_checkpoint_dir,
@@ -46,7 +45,7 @@ from hlt_core.checkpoints import (
 )
 from hlt_core.console import print_config_tree, report_end, route_lightning_logging
 from hlt_core.contracts import INPUTS, DataModule
-from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
+from hlt_core.data_facts import build_datamodule, check_data_made, check_filled, fill_dims
 from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
 from hlt_core.errors import UserError, exit_user_error
 from hlt_core.export import export_model
@@ -58,8 +57,8 @@ from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
 from hlt_core.predictions import in_split_order, prediction_table
 from hlt_core.predictor import Predictor, check_onnx, example_inputs
-from hlt_core.records import git_state, host, package_versions, results_json
-from hlt_core.resume import resume_command, resume_record, sweep_job_checkpoint
+from hlt_core.records import label_names, run_record, write_results
+from hlt_core.resume import resume_command, sweep_job_checkpoint
 from hlt_core.training_length import check_training_length
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -126,6 +125,7 @@ def prepare(cfg: DictConfig) -> None:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
+    check_data_made(cfg)
     if cfg.export_onnx:
         check_onnx()
     L.seed_everything(cfg.seed, workers=True)
@@ -186,7 +186,7 @@ def build_trainer(
     plugins = trainer_plugins(cfg.trainer.plugins)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=callbacks + always.as_list(),
+        callbacks=[*callbacks, always],
         logger=loggers or False,
         plugins=plugins,
     )
@@ -332,40 +332,6 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         for key, value in metrics.items()
         if not isinstance(value, torch.Tensor) or value.numel() == 1
     }
-
-
-def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, Any]:
-    """What identifies a run, written next to its metrics in results.json."""
-    try:
-        task_overrides = list(HydraConfig.get().overrides.task)
-    except ValueError:  # HydraConfig not set (run() called outside the app)
-        task_overrides = []
-    overrides = " ".join(task_overrides)
-    return {
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "tags": ", ".join(map(str, cfg.get("tags") or [])),
-        "run_dir": str(Path(cfg.paths.output_dir).resolve()),
-        "overrides": overrides,
-        "command": shlex.join(["uv", "run", "apps/trainer", *task_overrides]),
-        **resume_record(cfg),
-        **fields,
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-        "host": host(),
-        **git_state(Path.cwd()),
-        **{f"version/{name}": v for name, v in package_versions().items()},
-    }
-
-
-def label_names(dims: Mapping[str, Any]) -> dict[str, str]:
-    """The class names, in class order, as one value of the flat record (the exact list
-    is in the checkpoint's data facts)."""
-    return {"labels": ", ".join(map(str, dims["labels"]))} if "labels" in dims else {}
-
-
-def write_results(run_dir: Path, record: Mapping[str, Any]) -> None:
-    write_text_atomic(run_dir / "results.json", results_json(record))
 
 
 def check_optimizer(module: TaskModule) -> None:

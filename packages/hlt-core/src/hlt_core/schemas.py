@@ -74,7 +74,6 @@ class RunConfig:
     """The whole run. Component groups (data, model, task, ...) are free-form nodes
     whose ``_target_`` decides their shape; their own keys are still struct-checked."""
 
-    # flat typed fields like TrainerConfig's by design: a schema is a list of keys
     name: str = "default"
     seed: int = 42
     train: bool = True
@@ -87,6 +86,7 @@ class RunConfig:
     export_onnx: bool = False
     optimized_metric: str | None = None
     tags: list[str] = field(default_factory=list)
+    data_made_by: str | None = None  # the command that writes the data, named if missing
     print_config: bool = True
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     data: Any = MISSING

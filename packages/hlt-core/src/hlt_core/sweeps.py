@@ -19,9 +19,6 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from hlt_core.errors import UserError, exit_user_error
 from hlt_core.plots import best_job, compare_runs
@@ -101,6 +98,12 @@ def job_label(row: dict[str, Any], varying: list[str]) -> str:
 def print_table(rows: list[dict[str, Any]], metrics: list[str], title: str) -> None:
     """The sweep table, every value in full: on a terminal, a cell too wide for the screen
     folds onto more lines; elsewhere (a pipe, a log file) the table takes the width it needs."""
+    # rich only here: the app imports this module for `check_search_mode` on every start,
+    # `--help` and `--cfg job` included
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     varying, fixed = swept(rows)
     table = Table(title=title)
     shown = ["job", "best", *varying, *metrics, "status"]
@@ -126,6 +129,19 @@ def _cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def metric_direction(config: DictConfig, metric: str) -> str | None:
+    """``min`` or ``max`` for ``metric`` as the config states it: the sweeper's
+    ``direction`` (Optuna's ``minimize``/``maximize``), else the checkpoint callback's
+    ``mode`` for the metric it monitors (and its ``<monitor>_best``); None if neither says."""
+    direction = OmegaConf.select(config, "hydra.sweeper.direction")
+    if isinstance(direction, str):
+        return {"minimize": "min", "maximize": "max"}.get(direction)
+    monitor = OmegaConf.select(config, "callbacks.model_checkpoint.monitor")
+    if monitor and metric in (monitor, f"{monitor}_best"):
+        return OmegaConf.select(config, "callbacks.model_checkpoint.mode")
+    return None
+
+
 def sweep_recipe(config: DictConfig) -> tuple[list[str], set[str]]:
     """The sweep command's fixed overrides and its swept keys (the sweeper's ``params``,
     then the command line, which wins)."""
@@ -148,14 +164,18 @@ def mark_recipes(rows: list[dict[str, Any]], fixed: list[str], keys: set[str]) -
 
 
 def summarize(
-    sweep_dir: Path, metric: str, recipe: tuple[list[str], set[str]] | None = None
+    sweep_dir: Path,
+    metric: str,
+    direction: str | None,
+    recipe: tuple[list[str], set[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Print the table, write ``summary.csv`` and ``comparison.png`` into the sweep folder;
-    with the sweep's ``recipe``, jobs of another recipe are never starred."""
+    the best job (by ``direction``) is starred, and with the sweep's ``recipe`` only among
+    the jobs run with its own fixed overrides."""
     rows = collect(sweep_dir)
     if recipe is not None:
         mark_recipes(rows, *recipe)
-    best = best_job(rows, metric)
+    best = best_job(rows, metric, direction)
     for row in rows:
         row["best"] = "★" if row["job"] == best else ""
     metrics = [metric, *(m for m in SHOWN_METRICS if m != metric)]
@@ -167,7 +187,7 @@ def summarize(
         writer.writerows(rows)
     varying, _ = swept(rows)
     labels = [job_label(row, varying) for row in rows]
-    compare_runs(rows, metric, sweep_dir / "comparison.png", labels)
+    compare_runs(rows, metric, sweep_dir / "comparison.png", labels, direction)
     return rows
 
 
@@ -179,7 +199,8 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         metric = config.get("optimized_metric") or "val/loss"
-        rows = summarize(sweep_dir, metric, sweep_recipe(config))
+        direction = metric_direction(config, metric)
+        rows = summarize(sweep_dir, metric, direction, sweep_recipe(config))
         failed = [str(row["job"]) for row in rows if row["status"] == "failed"]
         if failed:
             # the other jobs ran to the end; the sweep as a whole did not succeed

@@ -69,7 +69,7 @@ def check_finite(file: Path, table: Table, name: str) -> None:
         bad = ~np.isfinite(chunk)
         if bad.any():
             row, column = (int(i) for i in np.argwhere(bad)[0])
-            where = "target" if name == "targets" else _column_name(table, column)
+            where = "target" if name == TARGETS else _column_name(table, column)
             raise DataConfigError(
                 f"{file} {table.row_name(start + row)} {where}: {chunk[row, column]} "
                 f"(NaN or infinite {name} can be neither trained on nor predicted; fix or "
@@ -98,7 +98,7 @@ class Examples:
                 )
             if (table.targets is None) != (first.targets is None):
                 raise DataConfigError(f"{file}: targets differ from {ref} (one has none)")
-            for name in ("inputs", "targets"):
+            for name in (INPUTS, TARGETS):
                 got, want = getattr(table, name), getattr(first, name)
                 if got is not None and got.shape[1:] != want.shape[1:]:
                     raise DataConfigError(
@@ -112,7 +112,7 @@ class Examples:
 
     def names(self) -> list[str]:
         first = self.tables[0]
-        return ["inputs", *(["targets"] if first.targets is not None else []), *first.extras]
+        return [INPUTS, *([TARGETS] if first.targets is not None else []), *first.extras]
 
     def values(self, name: str, rows: np.ndarray) -> np.ndarray:
         """Rows (sorted, global) of one array; memory-mapped files read only these rows."""
@@ -127,10 +127,7 @@ class Examples:
 
     def gather(self, rows: np.ndarray) -> Batch:
         """Rows (sorted, global) as one batch."""
-        batch = {name: _as_tensor(self.values(name, rows)) for name in self.names()}
-        inputs = batch.pop("inputs")
-        targets = {TARGETS: batch.pop("targets")} if "targets" in batch else {}
-        return {INPUTS: inputs, **targets, **batch}
+        return {name: _as_tensor(self.values(name, rows)) for name in self.names()}
 
     @staticmethod
     def _column(table: Table, name: str) -> np.ndarray:
@@ -153,11 +150,11 @@ class FeatureScaler:
         chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
         total = np.zeros(shape, dtype=np.float64)
         for chunk in chunks:
-            total += examples.values("inputs", chunk).sum(axis=0, dtype=np.float64)
+            total += examples.values(INPUTS, chunk).sum(axis=0, dtype=np.float64)
         mean = total / len(rows)
         squares = np.zeros(shape, dtype=np.float64)
         for chunk in chunks:
-            squares += ((examples.values("inputs", chunk) - mean) ** 2).sum(axis=0)
+            squares += ((examples.values(INPUTS, chunk) - mean) ** 2).sum(axis=0)
         std = np.sqrt(squares / len(rows))
         std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         if fixed:
@@ -256,8 +253,7 @@ class FileDataModule(KeyedDataModule):
         drop_last: bool = False,
         normalize: bool = True,
         target_type: str = "auto",
-        # the loader settings of KeyedDataModule, restated as keywords so that a data config
-        # sets them (same lines in simulated.py and files.py, by design)
+        # the loader settings of KeyedDataModule, as keywords so that a data config sets them
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
@@ -285,7 +281,7 @@ class FileDataModule(KeyedDataModule):
                 )
         train = self.examples["train"]
         raw = (
-            train.values("targets", self.rows["train"])
+            train.values(TARGETS, self.rows["train"])
             if train.tables[0].targets is not None
             else None
         )
@@ -295,8 +291,8 @@ class FileDataModule(KeyedDataModule):
         self._read_targets()
         for examples in self._distinct_examples():
             for file, table in zip(examples.files, examples.tables, strict=True):
-                check_finite(file, table, "inputs")
-                check_finite(file, table, "targets")
+                check_finite(file, table, INPUTS)
+                check_finite(file, table, TARGETS)
         self.scaler: FeatureScaler | None = None
         if normalize and np.issubdtype(train.tables[0].inputs.dtype, np.floating):
             self.scaler = FeatureScaler.fit(train, self.rows["train"], len(self.categories))
@@ -352,7 +348,7 @@ class FileDataModule(KeyedDataModule):
                 f"{train.files[0]}: has no targets but data.target_type={self.target_type}"
             )
         if self.target_type == "class":
-            self.labels = LabelVocabulary.fit(train.values("targets", self.rows["train"]))
+            self.labels = LabelVocabulary.fit(train.values(TARGETS, self.rows["train"]))
         for examples in self._distinct_examples():
             for file, table in zip(examples.files, examples.tables, strict=True):
                 assert table.targets is not None
@@ -363,7 +359,7 @@ class FileDataModule(KeyedDataModule):
                 )
 
     def _fit_target_stats(self) -> dict[str, list[float]]:
-        values = self.examples["train"].values("targets", self.rows["train"]).astype(np.float64)
+        values = self.examples["train"].values(TARGETS, self.rows["train"]).astype(np.float64)
         values = values.reshape(len(values), -1)
         std = values.std(axis=0)
         return {

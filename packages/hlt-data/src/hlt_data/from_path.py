@@ -93,7 +93,8 @@ class FastaDataModule(FileDataModule):
     columns ``id`` and ``label``), from the record id. ``target_type=auto`` reads labels
     when ``labels`` is given or the first record's header has ``label_key=``, and
     otherwise reads no targets (language modelling). ``seq_len`` (default: the longest
-    record) pads and cuts every sequence.
+    record, at most ``max_seq_len``) pads every sequence; a longer record is an error
+    naming it, unless ``long_records`` is ``crop`` or ``window`` (``SequenceReader``).
     """
 
     def __init__(
@@ -104,6 +105,8 @@ class FastaDataModule(FileDataModule):
         label_key: str = "label",
         labels: str | Path | None = None,
         target_type: str = "auto",
+        long_records: str = "error",
+        max_seq_len: int = 16384,
         **options: Any,
     ) -> None:
         files = PathFiles(path, FASTA_SUFFIXES)()
@@ -115,11 +118,22 @@ class FastaDataModule(FileDataModule):
             header = records[0][0]
             labelled = table is not None or f"{label_key}=" in header
             target_type = "class" if labelled else "none"
+        longest = max(range(len(records)), key=lambda i: len(records[i][1]))
+        if seq_len is None and len(records[longest][1]) > max_seq_len and long_records == "error":
+            header, sequence = records[longest]
+            raise DataConfigError(
+                f"data.path={path} record '{header.split()[0] if header else longest}': "
+                f"{len(sequence):,} characters, longer than data.max_seq_len={max_seq_len} "
+                "(data.seq_len=null pads to the longest record); set data.seq_len and "
+                "data.long_records=crop or window, or use data=genome for genome-scale "
+                "sequences"
+            )
         reader = SequenceReader(
             CharTokenizer(alphabet),
-            seq_len=seq_len or max(len(sequence) for _, sequence in records),
+            seq_len=seq_len or min(len(records[longest][1]), max_seq_len),
             label_key=None if target_type == "none" or table is not None else label_key,
             label_table=None if target_type == "none" else table,
+            long_records=long_records,
         )
         super().__init__(files, reader, target_type=target_type, **options)
 
@@ -156,7 +170,9 @@ def prediction_reader(spec: Mapping[str, Any]) -> tuple[tuple[str, ...], Reader]
         return TABLE_SUFFIXES, reader
     if kind == "fasta":
         tokenizer = CharTokenizer(spec["alphabet"], spec.get("case_sensitive", False))
-        return FASTA_SUFFIXES, SequenceReader(tokenizer, spec["seq_len"])
+        # exports written before long_records existed cut long records
+        policy = spec.get("long_records", "crop")
+        return FASTA_SUFFIXES, SequenceReader(tokenizer, spec["seq_len"], long_records=policy)
     if kind == "npy":
         return (f"{spec['inputs']}.npy",), NpyReader(spec["inputs"], None)
     raise DataConfigError(f"no reader for new data of format {kind!r} (known: table, fasta, npy)")

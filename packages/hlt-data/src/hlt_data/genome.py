@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hlt_data.base import KeyedDataModule
-from hlt_data.batch import INPUTS, Batch
+from hlt_data.batch import INPUTS, MASK, Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.genome_cache import IUPAC, GenomeCache
 from hlt_data.keys import batch_seed
@@ -268,7 +268,7 @@ class GenomeBatches(Dataset):
         raw = self.raw(key)
         return {
             INPUTS: torch.from_numpy(self.tokens[raw]),
-            "mask": torch.from_numpy(self.counted[raw]),
+            MASK: torch.from_numpy(self.counted[raw]),
         }
 
 
@@ -279,7 +279,6 @@ class GenomeDataModule(KeyedDataModule):
     (ambiguity codes read as N) or ``error`` (the first one found is named).
     """
 
-    # typed keywords with defaults, like every constructor a config builds: alike by design
     def __init__(
         self,
         path: str | Path,
@@ -296,8 +295,7 @@ class GenomeDataModule(KeyedDataModule):
         cache_dir: str | Path | None = None,
         batch_size: int = 64,
         seed: int = 0,
-        # the loader settings of KeyedDataModule, restated as keywords so that a data config
-        # sets them (same lines in simulated.py, files.py and here, by design)
+        # the loader settings of KeyedDataModule, as keywords so that a data config sets them
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,

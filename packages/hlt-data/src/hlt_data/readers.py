@@ -371,9 +371,20 @@ class TableReader:
         inputs = encoder.encode(path, raw.table, raw.numbers)
         targets = None
         if present:
-            arrays = [raw.table.column(c).to_numpy(zero_copy_only=False) for c in present]
+            arrays = [_target_values(raw.table.column(c)) for c in present]
             targets = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
         return Table(inputs, targets, columns=encoder.names, numbers=raw.numbers)
+
+
+def _target_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A target column as numpy: numbers as they are, text as fixed-width strings (which
+    numpy sorts and compares far faster than Python objects) unless cells are missing."""
+    values = column.to_numpy(zero_copy_only=False)
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    return values.astype(str) if text and column.null_count == 0 else values
+
+
+LONG_RECORDS = ("error", "crop", "window")  # what SequenceReader does with a long record
 
 
 def read_label_table(path: str | Path) -> dict[str, str]:
@@ -390,12 +401,16 @@ def read_label_table(path: str | Path) -> dict[str, str]:
 class SequenceReader:
     """FASTA records (``>id ...`` then sequence lines) or text (one sequence a line).
 
-    ``inputs`` are token ids (N, seq_len) padded with 0 and cut at ``seq_len``;
-    ``extras["mask"]`` is True at real tokens, the one padding convention that sequence
-    tasks and pooling decoders honour. A character outside the tokenizer's alphabet is
-    an error naming file, record and position. Labels (raw strings) come from the
-    header word ``label_key=value`` or, with ``label_table``, from the record id (the
-    header's first word); with neither the data is unlabelled (language modelling).
+    ``inputs`` are token ids (N, seq_len) padded with 0; a record longer than ``seq_len``
+    is, as ``long_records`` says, an error naming it (``error``), cut to its first
+    ``seq_len`` characters (``crop``), or cut into examples of ``seq_len`` characters,
+    the last one padded, each with the record's label and an id ``record:start-end``
+    (1-based, inclusive: ``window``). ``extras["mask"]`` is True at real tokens, the one
+    padding convention that sequence tasks and pooling decoders honour. A character
+    outside the tokenizer's alphabet is an error naming file, record and position.
+    Labels (raw strings) come from the header word ``label_key=value`` or, with
+    ``label_table``, from the record id (the header's first word); with neither the data
+    is unlabelled (language modelling).
     """
 
     def __init__(
@@ -404,14 +419,20 @@ class SequenceReader:
         seq_len: int = 128,
         label_key: str | None = None,
         label_table: Mapping[str, str] | None = None,
+        long_records: str = "error",
     ) -> None:
         # check, then keep: the shape of FileDataModule's constructor, nothing to share
         if seq_len < 1:
             raise DataConfigError(f"data.seq_len must be >= 1, got {seq_len}")
+        if long_records not in LONG_RECORDS:
+            raise DataConfigError(
+                f"data.long_records={long_records!r} must be one of {', '.join(LONG_RECORDS)}"
+            )
         self.tokenizer = tokenizer
         self.seq_len = seq_len
         self.label_key = label_key
         self.label_table = label_table
+        self.long_records = long_records
 
     @staticmethod
     def records(path: Path) -> list[tuple[str, str]]:
@@ -441,6 +462,7 @@ class SequenceReader:
             "alphabet": self.tokenizer.alphabet,
             "case_sensitive": self.tokenizer.case_sensitive,
             "seq_len": self.seq_len,
+            "long_records": self.long_records,
         }
 
     @property
@@ -459,32 +481,55 @@ class SequenceReader:
                 return value
         raise DataConfigError(f"{path} record '{record}': header lacks '{self.label_key}=<label>'")
 
-    def encode(self, path: Path, header: str, sequence: str) -> np.ndarray:
-        ids = self.tokenizer.encode(sequence[: self.seq_len])
+    def encode(self, path: Path, record: str, sequence: str, offset: int = 0) -> np.ndarray:
+        """Token ids of ``sequence``, which starts at ``offset`` in ``record``."""
+        ids = self.tokenizer.encode(sequence)
         unknown = np.flatnonzero(ids == self.tokenizer.UNKNOWN)
         if len(unknown):
             position = int(unknown[0])
             raise DataConfigError(
-                f"{path} record '{header.split()[0] if header else header}' position "
-                f"{position + 1}: {sequence[position]!r} is not in the alphabet "
+                f"{path} record '{record}' position {offset + position + 1}: "
+                f"{sequence[position]!r} is not in the alphabet "
                 f"'{self.tokenizer.alphabet}' (data.alphabet)"
             )
         return ids
+
+    def pieces(self, path: Path, record: str, sequence: str) -> list[tuple[str, int, str]]:
+        """``(id, offset, part)`` of the examples one record makes (``long_records``)."""
+        if len(sequence) <= self.seq_len or self.long_records == "crop":
+            return [(record, 0, sequence[: self.seq_len])]
+        if self.long_records == "error":
+            raise DataConfigError(
+                f"{path} record '{record}': {len(sequence):,} characters, longer than "
+                f"data.seq_len={self.seq_len}; set data.long_records=crop (keep the first "
+                f"{self.seq_len}) or window (cut it into examples of {self.seq_len}), or use "
+                "data=genome for genome-scale sequences"
+            )
+        return [
+            (f"{record}:{start + 1}-{min(start + self.seq_len, len(sequence))}", start, part)
+            for start in range(0, len(sequence), self.seq_len)
+            for part in (sequence[start : start + self.seq_len],)
+        ]
 
     def __call__(self, path: Path) -> Table:
         records = self.records(path)
         if not records:
             raise DataConfigError(f"{path}: no sequences")
-        tokens = np.zeros((len(records), self.seq_len), dtype=np.int64)
-        mask = np.zeros((len(records), self.seq_len), dtype=np.bool_)
-        for row, (header, sequence) in enumerate(records):
-            encoded = self.encode(path, header, sequence)
+        examples: list[tuple[str, str, str, int, str]] = []  # header, id, record, offset, part
+        for i, (header, sequence) in enumerate(records):
+            record = header.split()[0] if header.split() else f"{i}"
+            examples += [
+                (header, name, record, offset, part)
+                for name, offset, part in self.pieces(path, record, sequence)
+            ]
+        tokens = np.zeros((len(examples), self.seq_len), dtype=np.int64)
+        mask = np.zeros((len(examples), self.seq_len), dtype=np.bool_)
+        for row, (_, _, record, offset, part) in enumerate(examples):
+            encoded = self.encode(path, record, part, offset)
             tokens[row, : len(encoded)] = encoded
             mask[row, : len(encoded)] = True
         targets = None
         if self.labelled:
-            targets = np.array([self.label(path, header) for header, _ in records], dtype=str)
-        ids = [
-            header.split()[0] if header.split() else f"{i}" for i, (header, _) in enumerate(records)
-        ]
-        return Table(tokens, targets, {"mask": mask}, ids=ids)
+            labels = {header: self.label(path, header) for header, _ in records}
+            targets = np.array([labels[header] for header, *_ in examples], dtype=str)
+        return Table(tokens, targets, {"mask": mask}, ids=[e[1] for e in examples])

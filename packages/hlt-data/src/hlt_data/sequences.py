@@ -83,7 +83,6 @@ class InductionHeads:
     def __init__(
         self, vocab_size: int = 16, seq_len: int = 64, append_answer: bool = False
     ) -> None:
-        # checks shaped like AssociativeRecall's by design: each task has its own minimums
         if vocab_size < 3:
             raise DataConfigError(f"InductionHeads needs vocab_size >= 3, got {vocab_size}")
         if seq_len < 4:

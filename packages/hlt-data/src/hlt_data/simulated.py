@@ -58,7 +58,6 @@ class SimulatedDataModule(KeyedDataModule):
     its own parameters).
     """
 
-    # typed keywords with defaults, like every constructor a config builds: alike by design
     def __init__(
         self,
         sampler: Sampler,
@@ -67,8 +66,7 @@ class SimulatedDataModule(KeyedDataModule):
         val_batches: int = 10,
         test_batches: int = 10,
         seed: int = 0,
-        # the loader settings of KeyedDataModule, restated as keywords so that a data config
-        # sets them (same lines in simulated.py and files.py, by design)
+        # the loader settings of KeyedDataModule, as keywords so that a data config sets them
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,

@@ -38,7 +38,6 @@ class TokenEmbedding(nn.Module):
 class LinearEmbedding(nn.Module):
     """``(batch, length, input_dim)`` continuous inputs -> ``(batch, length, dim)``."""
 
-    # same shape as TokenEmbedding by design: check the width, keep it, build the one layer
     def __init__(self, input_dim: int, dim: int) -> None:
         super().__init__()
         if input_dim < 1:

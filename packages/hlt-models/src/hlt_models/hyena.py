@@ -52,7 +52,6 @@ class HyenaFilter(nn.Module):
 
     decay: torch.Tensor  # a buffer
 
-    # typed keywords with defaults, like every constructor a config builds: alike by design
     def __init__(
         self,
         channels: int,
@@ -148,8 +147,6 @@ class Hyena(SequenceModel):
     embedding is added by default (``positional`` may still ask for one).
     """
 
-    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
-    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,
@@ -163,6 +160,7 @@ class Hyena(SequenceModel):
         dropout: float = 0.0,
         max_len: int = 2048,
         positional: str | None = None,
+        checkpoint_activations: bool = False,
     ) -> None:
         blocks = [
             ResidualBlock(
@@ -173,4 +171,6 @@ class Hyena(SequenceModel):
             )
             for _ in range(depth)
         ]
-        super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
+        super().__init__(
+            blocks, dim, vocab_size, input_dim, max_len, positional, dropout, checkpoint_activations
+        )

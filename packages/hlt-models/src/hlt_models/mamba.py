@@ -39,8 +39,6 @@ class MambaMixer(nn.Module):
 class Mamba(SequenceModel):
     """Token or vector sequences -> ``(batch, length, dim)`` features with Mamba mixers."""
 
-    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
-    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,

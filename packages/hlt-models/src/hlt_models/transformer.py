@@ -41,8 +41,6 @@ class Transformer(SequenceModel):
     modelling needs; ``causal=False`` gives a bidirectional encoder.
     """
 
-    # Flat keywords, the same in every sequence model by design (flagged by `duplicates`):
-    # a model is rebuilt from its config alone (hlt_models.export), so no options object.
     def __init__(
         self,
         vocab_size: int | None = None,
@@ -55,9 +53,12 @@ class Transformer(SequenceModel):
         causal: bool = True,
         max_len: int = 2048,
         positional: str | None = "learned",
+        checkpoint_activations: bool = False,
     ) -> None:
         blocks = [
             ResidualBlock(SelfAttention(dim, heads, dropout, causal), dim, mlp_ratio, dropout)
             for _ in range(depth)
         ]
-        super().__init__(blocks, dim, vocab_size, input_dim, max_len, positional, dropout)
+        super().__init__(
+            blocks, dim, vocab_size, input_dim, max_len, positional, dropout, checkpoint_activations
+        )

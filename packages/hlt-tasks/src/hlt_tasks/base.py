@@ -13,8 +13,11 @@ from hlt_tasks.outputs import Values
 
 Batch = Mapping[str, torch.Tensor]
 """A batch: ``inputs`` and ``targets`` tensors, plus optional extras such as ``mask``.
-Restated by design from ``hlt_data.batch`` (its owner), which hlt-tasks may not import;
-tests/test_architecture.py checks that the restatements agree."""
+Restated from ``hlt_data.batch`` (its owner), which hlt-tasks may not import, with its
+keys; tests/test_architecture.py checks that the restatements agree."""
+INPUTS = "inputs"
+TARGETS = "targets"
+MASK = "mask"
 
 
 class Task:
@@ -58,7 +61,7 @@ class Task:
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(preds, target)`` as the metrics expect them; by default the raw outputs."""
-        return outputs, batch["targets"]
+        return outputs, batch[TARGETS]
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
-from hlt_tasks.base import Batch, Task
+from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
 from hlt_tasks.outputs import Probabilities
 
@@ -38,7 +38,7 @@ class ClassificationTask(Task):
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(
-            outputs.float(), batch["targets"].long(), label_smoothing=self.label_smoothing
+            outputs.float(), batch[TARGETS].long(), label_smoothing=self.label_smoothing
         )
 
     def metrics(self, prefix: str) -> MetricCollection:
@@ -54,7 +54,7 @@ class ClassificationTask(Task):
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return outputs.float().softmax(dim=-1), batch["targets"].long()
+        return outputs.float().softmax(dim=-1), batch[TARGETS].long()
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.argmax(dim=-1)

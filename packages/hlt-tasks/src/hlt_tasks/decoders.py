@@ -27,7 +27,6 @@ class LinearDecoder(nn.Module):
 class MLPDecoder(nn.Module):
     """``num_layers`` hidden layers (Linear, activation, dropout), then a linear output."""
 
-    # keywords and activations as hlt_models.MLP's by design: hlt-tasks may not import it
     def __init__(
         self,
         in_features: int,

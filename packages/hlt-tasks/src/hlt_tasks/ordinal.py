@@ -13,7 +13,7 @@ import torch
 from torchmetrics import MeanAbsoluteError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from hlt_tasks.base import Batch, Task
+from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
 from hlt_tasks.regression import LOSSES, regression_loss
 
@@ -45,7 +45,7 @@ class OrdinalRegressionTask(Task):
         self.huber_delta = huber_delta
 
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
-        target = batch["targets"].float().reshape(-1)
+        target = batch[TARGETS].float().reshape(-1)
         return regression_loss(
             self.loss_kind, self.huber_delta, outputs.float().reshape(-1), target
         )
@@ -63,7 +63,7 @@ class OrdinalRegressionTask(Task):
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.predict(outputs), batch["targets"].long().reshape(-1)
+        return self.predict(outputs), batch[TARGETS].long().reshape(-1)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.float().reshape(-1).round().clamp(0, self.num_classes - 1).long()

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from hlt_tasks.base import Batch, Task
+from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
 from hlt_tasks.outputs import OriginalUnits
 
@@ -62,7 +62,7 @@ class RegressionTask(Task):
         return self._on_device[device]
 
     def _target(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return batch["targets"].to(outputs.dtype).reshape(outputs.shape)
+        return batch[TARGETS].to(outputs.dtype).reshape(outputs.shape)
 
     def original_units(self, outputs: torch.Tensor) -> torch.Tensor:
         """Decoder outputs (standardised) as values in the targets' units."""

@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from hlt_tasks.base import Batch, Task
+from hlt_tasks.base import INPUTS, MASK, TARGETS, Batch, Task
 from hlt_tasks.decoders import PositionDecoder
 from hlt_tasks.outputs import Probabilities
 
@@ -96,7 +96,7 @@ class TokenClassificationTask(_PerPositionTask):
     """A class per position: ``targets`` ``(B, L)`` with -100 (or ``mask`` 0) ignored."""
 
     def pairs(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        target = masked_targets(batch["targets"], batch.get("mask"))
+        target = masked_targets(batch[TARGETS], batch.get(MASK))
         if target.shape != outputs.shape[:-1]:
             raise ValueError(
                 f"per-position targets of shape {tuple(target.shape)} do not match outputs "
@@ -129,8 +129,8 @@ class LanguageModelTask(_PerPositionTask):
         self.vocab_size = vocab_size
 
     def pairs(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = batch["inputs"]
-        mask = batch.get("mask")
+        inputs = batch[INPUTS]
+        mask = batch.get(MASK)
         target = masked_targets(inputs[:, 1:], None if mask is None else mask[:, 1:])
         logits = outputs[:, :-1]
         return logits.reshape(-1, self.vocab_size), target.reshape(-1)
@@ -169,7 +169,7 @@ class AnswerLanguageModelTask(LanguageModelTask):
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = outputs[:, -self.answer_length - 1 : -1]
-        answer = batch["inputs"][:, -self.answer_length :]
+        answer = batch[INPUTS][:, -self.answer_length :]
         return logits.reshape(-1, self.vocab_size).float(), answer.reshape(-1).long()
 
     def metrics(self, prefix: str) -> MetricCollection:

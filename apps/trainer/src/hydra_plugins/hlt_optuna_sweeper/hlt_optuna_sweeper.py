@@ -39,6 +39,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hlt_core.console import route_optuna_logging
 from hlt_core.errors import exit_user_error
 from hlt_core.sweep_resume import check_stored_job
 from hydra_plugins.hlt_optuna_sweeper.config import HltOptunaSweeperConf
@@ -261,6 +262,7 @@ class ResumableOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
+        route_optuna_logging()
         assert self.config is not None and self.launcher is not None, "setup() comes first"
         space, fixed = search_space(self.params, arguments)
         if self.study_name is None:  # the run name, which may read Hydra's choices
