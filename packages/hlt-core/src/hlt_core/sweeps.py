@@ -157,10 +157,18 @@ def mark_recipes(rows: list[dict[str, Any]], fixed: list[str], keys: set[str]) -
     overrides but the swept ``keys``),
     ``other`` for one left in the folder by another command; only ``same`` jobs are
     compared (starred as best)."""
+    recipe = as_values(fixed)
     for row in rows:
         overrides = str(row.get("overrides") or "").split(" ")
         own = [o for o in overrides if o and o.split("=", 1)[0].lstrip("+~") not in keys]
-        row["recipe"] = "same" if sorted(own) == sorted(fixed) else "other"
+        row["recipe"] = "same" if as_values(own) == recipe else "other"
+
+
+def as_values(overrides: list[str]) -> list[tuple[str, str]]:
+    """Overrides as sorted (key, value) pairs, so that the command's ``x=false`` and the
+    job's ``x=False`` (Hydra's sweeper writes values back in its own spelling) agree."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return sorted((o.get_key_element(), repr(o.value())) for o in parsed)
 
 
 def summarize(
