@@ -189,6 +189,31 @@ def heartbeat(storage: RDBStorage, trial_id: int, interval: int) -> Iterator[Non
         thread.join()
 
 
+def serialized(storage: RDBStorage) -> RDBStorage:
+    """On SQLite, every transaction takes the write lock when it begins (BEGIN IMMEDIATE).
+
+    Optuna claims a waiting trial by reading it FOR UPDATE and then setting it RUNNING;
+    SQLite ignores FOR UPDATE and pysqlite begins a transaction only at the write, so two
+    workers could both claim one retried trial and run its job twice. A server database
+    locks the row itself and is left as it is."""
+    from sqlalchemy import event
+
+    engine = storage.engine
+    if engine.dialect.name != "sqlite":
+        return storage
+
+    @event.listens_for(engine, "connect")
+    def no_implicit_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners reconnect with them
+    return storage
+
+
 class ResumableOptunaSweeper(Sweeper):
     """Ask, record, run and tell one trial at a time until the study holds ``n_trials``."""
 
@@ -254,10 +279,10 @@ class ResumableOptunaSweeper(Sweeper):
 
         for wait in (1, 2, 3):
             try:
-                return connect()
+                return serialized(connect())
             except SQLAlchemyError:  # workers started together race to create the tables
                 time.sleep(wait)
-        return connect()
+        return serialized(connect())
 
     def sweep(self, arguments: list[str]) -> None:
         import optuna
@@ -431,9 +456,9 @@ class ResumableOptunaSweeper(Sweeper):
         except Exception as error:
             log.warning(f"Trial {trial.number} failed: {error}")
             trial.set_user_attr(FAILED_JOB, str(error)[:500])
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             return
-        study.tell(trial, values)
+        study.tell(trial, values, skip_if_finished=True)
 
     def save_best(self, study: Study) -> None:
         """``optimization_results.yaml`` in the sweep folder: the best trial(s) so far."""
