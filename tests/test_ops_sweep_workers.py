@@ -67,7 +67,9 @@ def check_shared_sweep(sweep_dir: Path, storage: str) -> None:
     # failed before it recorded or ran a job
     (killed,) = [t for t in others if JOB in t.user_attrs]
     assert job_folder(killed) == KILLED_JOB
-    assert "lost its worker (no heartbeat)" in "".join(outputs)  # failed by a live worker
+    # failed by a live worker (by heartbeat: in its own check, or inside Optuna's ask,
+    # which logs nothing) and its job run again
+    assert "job again" in "".join(outputs)
     (rerun,) = [t for t in complete if t.system_attrs.get("failed_trial") == killed.number]
     assert job_folder(rerun) == KILLED_JOB  # its job again, in its folder
     folders = sorted(int(p.name) for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
