@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from hlt_data.base import KeyedDataModule
 from hlt_data.batch import INPUTS, TARGETS, Batch
 from hlt_data.errors import DataConfigError
-from hlt_data.keys import batch_seed
+from hlt_data.keys import EpochShuffle
 from hlt_data.loader import WORKER_CHUNK
 from hlt_data.readers import Reader, Table
 from hlt_data.splits import DEFAULT_FRACTIONS, SPLITS, split_indices
@@ -189,18 +189,12 @@ class FileBatches(Dataset):
         self.rows = rows
         self.batch_size = batch_size
         self.split = split
-        self.seed = seed
         self.shuffle = shuffle
         self.scaler = scaler
-        self._order: tuple[int, np.ndarray] | None = None
+        self.shuffled = EpochShuffle(rows, seed, split)
 
     def order(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return self.rows
-        if self._order is None or self._order[0] != epoch:
-            rng = np.random.default_rng(batch_seed(self.seed, self.split, epoch, -1))
-            self._order = (epoch, self.rows[rng.permutation(len(self.rows))])
-        return self._order[1]
+        return self.shuffled(epoch) if self.shuffle else self.rows
 
     def rows_of(self, key: tuple[int, int]) -> np.ndarray:
         epoch, index = key

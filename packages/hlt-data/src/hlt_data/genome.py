@@ -37,7 +37,7 @@ from hlt_data.base import KeyedDataModule
 from hlt_data.batch import INPUTS, MASK, Batch
 from hlt_data.errors import DataConfigError
 from hlt_data.genome_cache import IUPAC, GenomeCache
-from hlt_data.keys import batch_seed
+from hlt_data.keys import EpochShuffle, batch_seed
 from hlt_data.loader import WORKER_CHUNK
 from hlt_data.splits import SPLITS
 from hlt_data.tokenizers import CharTokenizer
@@ -236,14 +236,10 @@ class GenomeBatches(Dataset):
         self.tokens, self.counted, self.complement = _tables(mask_lowercase)
         self.rc_aug = rc_aug
         self.shift = shift
-        self._order: tuple[int, np.ndarray] | None = None
+        self.shuffled = EpochShuffle(np.arange(len(windows)), seed, split)
 
     def order(self, epoch: int) -> np.ndarray:
-        epoch = epoch if self.split == "train" else 0
-        if self._order is None or self._order[0] != epoch:
-            rng = np.random.default_rng(batch_seed(self.seed, self.split, epoch, -1))
-            self._order = (epoch, rng.permutation(len(self.windows)))
-        return self._order[1]
+        return self.shuffled(epoch if self.split == "train" else 0)
 
     def raw(self, key: tuple[int, int]) -> np.ndarray:
         """The batch's bytes ``(batch, seq_len)``, augmented, padded with ``PADDING``."""

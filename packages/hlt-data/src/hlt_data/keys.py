@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
+import numpy as np
 from torch.utils.data import DistributedSampler, SequentialSampler
 
 
@@ -20,6 +21,23 @@ def batch_seed(seed: int, split: str, epoch: int, index: int) -> int:
     """A 63-bit seed that is a pure function of where a batch sits in the run."""
     digest = hashlib.blake2b(f"{seed}/{split}/{epoch}/{index}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "little") >> 1
+
+
+class EpochShuffle:
+    """``items`` in an order drawn from (seed, split, epoch), kept for the epoch being read:
+    a split's shuffled examples, the same whichever worker or rank asks for them."""
+
+    def __init__(self, items: np.ndarray, seed: int, split: str) -> None:
+        self.items = items
+        self.seed = seed
+        self.split = split
+        self._kept: tuple[int, np.ndarray] | None = None
+
+    def __call__(self, epoch: int) -> np.ndarray:
+        if self._kept is None or self._kept[0] != epoch:
+            rng = np.random.default_rng(batch_seed(self.seed, self.split, epoch, -1))
+            self._kept = (epoch, self.items[rng.permutation(len(self.items))])
+        return self._kept[1]
 
 
 def rank_share(num_batches: int, rank: int, world_size: int, even: bool) -> range:
