@@ -14,7 +14,6 @@ replaces an existing file only when asked to (``--overwrite``).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from hlt_core.errors import UserError
+from hlt_core.errors import UserError, read_json_object
 from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.predictions import prediction_table
 from hlt_core.predictor_archive import load_predictor_archive
@@ -43,17 +42,6 @@ def export_folder(source: Path) -> Path:
             f"{source}: neither a run folder nor an export (no {SPEC_FILE} + {DATA_FACTS_FILE})"
         )
     return folder
-
-
-def read_object(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; anything else is one line naming the file."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise UserError(f"{path}: not a readable JSON file ({error})") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path}: holds a JSON {type(value).__name__}, not an object")
-    return value
 
 
 def inside(folder: Path, name: Any, key: str) -> Path:
@@ -201,8 +189,8 @@ def predict(
     """Write the predictions for every file under ``inputs``; returns the row count."""
     batch_size = check_batch_size(batch_size)
     folder = export_folder(source)
-    spec = read_object(folder / SPEC_FILE)
-    data = read_object(folder / DATA_FACTS_FILE)
+    spec = read_json_object(folder / SPEC_FILE)
+    data = read_json_object(folder / DATA_FACTS_FILE)
     predictor_entry = predictor_spec(folder, spec, data)
     archive = inside(folder, predictor_entry["file"], "predictor.file")
     if not inputs.exists():

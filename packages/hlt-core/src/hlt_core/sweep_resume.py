@@ -8,7 +8,6 @@ job's results is refused: a different sweep lives there. Import-light (no torch)
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from hlt_core.errors import UserError, exit_user_error
+from hlt_core.errors import UserError, exit_user_error, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +24,7 @@ log = logging.getLogger(__name__)
 def read_record(path: Path) -> dict[str, Any]:
     """A job's ``results.json`` as its writer writes it: a JSON object with no ``job`` key
     (the sweep summary's own column). Anything else is a ``UserError`` naming the file."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise UserError(f"{path}: not a readable JSON file ({error})") from None
-    if not isinstance(record, dict):
-        raise UserError(f"{path}: holds a JSON {type(record).__name__}, not an object")
+    record = read_json_object(path)
     if "job" in record:
         raise UserError(f"{path}: holds a 'job' key, which no run's record has")
     return record
