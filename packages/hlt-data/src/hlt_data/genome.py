@@ -268,6 +268,33 @@ class GenomeBatches(Dataset):
         }
 
 
+def check_settings(at_least_one: dict[str, int], min_called: int, shift: int, iupac: str) -> None:
+    """The numeric settings in range and ``iupac`` one of its two policies, before any read."""
+    for key, value, least in (
+        *((key, value, 1) for key, value in at_least_one.items()),
+        ("min_called", min_called, 1),
+        ("shift", shift, 0),
+    ):
+        if value < least:
+            raise DataConfigError(f"data.{key} must be >= {least}, got {value}")
+    if iupac not in ("n", "error"):
+        raise DataConfigError(f"data.iupac={iupac!r} must be n or error")
+
+
+def check_records(cache: GenomeCache, path: str | Path, iupac: str) -> None:
+    """Record names unique; under ``iupac=error``, no ambiguity code (the first is named)."""
+    twice = [name for name, n in Counter(cache.names).items() if n > 1]
+    if twice:
+        raise DataConfigError(f"data.path={path}: record name {twice[0]!r} appears twice")
+    ambiguous = cache.first_ambiguous
+    if iupac == "error" and ambiguous is not None:
+        raise DataConfigError(
+            f"data.path={path} record '{ambiguous['record']}' position "
+            f"{ambiguous['position']}: ambiguity code {ambiguous['code']!r} "
+            "(data.iupac=error; data.iupac=n reads it as N)"
+        )
+
+
 class GenomeDataModule(KeyedDataModule):
     """Windows of a reference genome for language modelling (see the module docstring).
 
@@ -299,28 +326,14 @@ class GenomeDataModule(KeyedDataModule):
     ) -> None:
         super().__init__(num_workers, pin_memory, persistent_workers, worker_chunk)
         stride = seq_len if stride is None else stride
-        for key, value, least in (
-            ("seq_len", seq_len, 1),
-            ("stride", stride, 1),
-            ("batch_size", batch_size, 1),
-            ("min_called", min_called, 1),
-            ("shift", shift, 0),
-        ):
-            if value < least:
-                raise DataConfigError(f"data.{key} must be >= {least}, got {value}")
-        if iupac not in ("n", "error"):
-            raise DataConfigError(f"data.iupac={iupac!r} must be n or error")
+        check_settings(
+            {"seq_len": seq_len, "stride": stride, "batch_size": batch_size},
+            min_called=min_called,
+            shift=shift,
+            iupac=iupac,
+        )
         self.cache = GenomeCache(path, cache_dir)
-        twice = [name for name, n in Counter(self.cache.names).items() if n > 1]
-        if twice:
-            raise DataConfigError(f"data.path={path}: record name {twice[0]!r} appears twice")
-        ambiguous = self.cache.first_ambiguous
-        if iupac == "error" and ambiguous is not None:
-            raise DataConfigError(
-                f"data.path={path} record '{ambiguous['record']}' position "
-                f"{ambiguous['position']}: ambiguity code {ambiguous['code']!r} "
-                "(data.iupac=error; data.iupac=n reads it as N)"
-            )
+        check_records(self.cache, path, iupac)
         regions = self._regions(intervals, list(val_chroms), list(test_chroms))
         check_disjoint(regions, self.cache)
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
@@ -329,12 +342,15 @@ class GenomeDataModule(KeyedDataModule):
             split: self._called(tile(regions.of(split), self.cache, seq_len, stride), min_called)
             for split in SPLITS
         }
+        self._check_each_split_fills_a_batch(min_called)
+
+    def _check_each_split_fills_a_batch(self, min_called: int) -> None:
         for split in SPLITS:
             if self.num_batches(split) < 1:
                 raise DataConfigError(
                     f"split {split} has {len(self.windows[split])} windows of "
-                    f"data.seq_len={seq_len} with >= data.min_called={min_called} called bases: "
-                    f"fewer than one batch of data.batch_size={batch_size}"
+                    f"data.seq_len={self.seq_len} with >= data.min_called={min_called} called "
+                    f"bases: fewer than one batch of data.batch_size={self.batch_size}"
                     + (
                         ""
                         if split == "train"
