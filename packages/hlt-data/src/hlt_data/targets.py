@@ -107,17 +107,20 @@ class LabelVocabulary:
         """Class indices of ``values``; a label outside the vocabulary names its row."""
         numbers = as_numbers(values)
         raw = numbers if numbers is not None else np.asarray(values)
-        uniques, inverse = np.unique(raw, return_inverse=True)
-        codes = np.array(
-            [
-                IGNORE_INDEX
-                if numbers is not None and u == IGNORE_INDEX
-                else self.index.get(label_name(u), -1)
-                for u in uniques
-            ],
-            dtype=np.int64,
-        )
-        encoded = codes[inverse.reshape(-1)].reshape(np.shape(values))
+        if raw.dtype.kind == "U":
+            encoded = self._text_codes(raw)
+        else:
+            uniques, inverse = np.unique(raw, return_inverse=True)
+            codes = np.array(
+                [
+                    IGNORE_INDEX
+                    if numbers is not None and u == IGNORE_INDEX
+                    else self.index.get(label_name(u), -1)
+                    for u in uniques
+                ],
+                dtype=np.int64,
+            )
+            encoded = codes[inverse.reshape(-1)].reshape(np.shape(values))
         unseen = (encoded == -1).reshape(len(raw), -1)
         if unseen.any():
             row = int(np.flatnonzero(unseen.any(axis=1))[0])
@@ -131,6 +134,14 @@ class LabelVocabulary:
                 f"{' ...' if len(self.names) > 20 else ''}){hint}"
             )
         return encoded
+
+    def _text_codes(self, raw: np.ndarray) -> np.ndarray:
+        """Class indices of fixed-width strings, -1 outside the vocabulary: a binary
+        search in the names per value, far faster than sorting the values."""
+        names = np.array(self.names, dtype=str)
+        order = np.argsort(names, kind="stable")
+        where = np.minimum(np.searchsorted(names[order], raw), len(names) - 1)
+        return np.where(names[order][where] == raw, order[where], -1).astype(np.int64)
 
 
 def real_values(values: np.ndarray, row_name: RowName, where: str) -> np.ndarray:
