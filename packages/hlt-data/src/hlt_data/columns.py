@@ -157,8 +157,8 @@ class TableEncoder:
 
     @staticmethod
     def _fit_column(name: str, train: pa.ChunkedArray, categorical: bool) -> Column:
-        present = pc.drop_null(train)
-        if categorical or (pa.types.is_null(train.type) and len(present) == 0):
+        if categorical or pa.types.is_null(train.type):
+            present = pc.drop_null(train)
             categories = pc.unique(_text(present)).to_pylist() if len(present) else []
             return Column(name, "categorical", categories=sorted(categories))
         if pa.types.is_boolean(train.type):
@@ -167,7 +167,8 @@ class TableEncoder:
             return _with_fill(Column(name, "numeric"), train.cast(pa.float64()))
         if not (pa.types.is_string(train.type) or pa.types.is_large_string(train.type)):
             raise DataConfigError(f"column '{name}' holds {train.type}, not numbers or text")
-        words = set(pc.unique(pc.utf8_lower(present)).to_pylist())
+        present = pc.drop_null(train)
+        words = set(pc.utf8_lower(pc.unique(present)).to_pylist())
         if words and words <= set(BOOLEAN_WORDS):
             return _with_fill(Column(name, "boolean"), _booleans(train))
         numbers = pc.match_substring_regex(present, NUMBER)
@@ -354,9 +355,9 @@ def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
 def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
     """A numeric or boolean column with its training median and indicator fitted."""
     values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    column.fill = float(np.median(finite)) if len(finite) else 0.0
     column.indicator = bool(np.isnan(values).any())
+    finite = values[np.isfinite(values)]  # a copy, which the median may reorder
+    column.fill = float(np.median(finite, overwrite_input=True)) if len(finite) else 0.0
     return column
 
 

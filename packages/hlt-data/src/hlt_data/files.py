@@ -279,12 +279,10 @@ class FileDataModule(KeyedDataModule):
                     f"batch of data.batch_size={batch_size}"
                 )
         train = self.examples["train"]
-        raw = (
-            train.values(TARGETS, self.rows["train"])
-            if train.tables[0].targets is not None
-            else None
+        sample = target_type == "auto" and train.tables[0].targets is not None
+        self.target_type = resolve_target_type(
+            target_type, train.values(TARGETS, self.rows["train"]) if sample else None
         )
-        self.target_type = resolve_target_type(target_type, raw)
         self.labels: LabelVocabulary | None = None
         self.target_stats: dict[str, list[float]] = {}
         self._read_targets()

@@ -15,7 +15,7 @@ genome caches are (``hlt_data.genome_cache.cache_folder``). It holds
 - ``inputs.npy``: the (rows, inputs) float32 inputs, as ``TableEncoder`` makes them;
 - ``targets.npy``: the raw targets (labels as text), one per kept row;
 - ``numbers.npy``: each kept row's 1-based data row in the file (rows without a target
-  are dropped, as in memory);
+  are dropped, as in memory; ``dropped.npy`` marks them);
 - ``index.json``: the source's size and modification time, the settings that shaped the
   inputs (target, features, categorical, missing, split fractions and seed), the fitted
   encoder and the warnings the build logged (repeated when the cache is reused).
@@ -138,8 +138,17 @@ class ParquetColumns:
         self.num_rows = int(kept.sum())
 
     def column(self, name: str) -> pa.ChunkedArray:
-        column = pq.read_table(self.path, columns=[name]).column(0)
-        return column if self.kept.all() else column.filter(pa.array(self.kept))
+        """The column's kept rows, read a row group at a time (a whole-column read
+        buffers the file's column chunks besides the values: twice the memory)."""
+        pa.default_memory_pool().release_unused()  # the last column's, back to the system
+        parquet = pq.ParquetFile(self.path, pre_buffer=False)
+        chunks, start = [], 0
+        for group in range(parquet.num_row_groups):
+            part = parquet.read_row_group(group, columns=[name]).column(0)
+            kept = self.kept[start : start + len(part)]
+            start += len(part)
+            chunks += (part if kept.all() else part.filter(pa.array(kept))).chunks
+        return pa.chunked_array(chunks, type=parquet.schema_arrow.field(name).type)
 
 
 def _settings(
@@ -177,22 +186,27 @@ def _build(
     header = table_header(path)
     check_header(path, header)
     features, targets = reader.columns_of(path, header)
-    kept = TableReader.kept_rows(path, pq.read_table(path, columns=targets), targets)
+    _save_targets(path, folder, reader, targets)
+    kept = ~np.load(folder / "dropped.npy")
     numbers = np.flatnonzero(kept) + 1
     if len(numbers) == 0:
         raise DataConfigError(f"{path}: no data rows")
+    np.save(folder / "numbers.npy", numbers, allow_pickle=False)
     train = split_indices(len(numbers), settings["split_fractions"], settings["split_seed"])
     columns = RawTable(path, ParquetColumns(path, kept), numbers, train["train"])
     encoder = TableEncoder.fit(
         [columns], features, settings["categorical"], settings["missing"], threads=1
     )
+    pa.default_memory_pool().release_unused()  # the columns fitting read, back to the system
     unseen: dict[str, dict[str, int]] = {}
-    parts, done, written = [], 0, 0
+    done, written = 0, 0
     with open(folder / "inputs.npy", "wb") as out:
         header_fields = {"descr": "<f4", "fortran_order": False}
         shape = (len(numbers), len(encoder.names))
         np.lib.format.write_array_header_1_0(out, {**header_fields, "shape": shape})
-        batches = pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=[*features, *targets])
+        # pre_buffer=False: pre-buffered reads keep every batch's buffers until the end
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        batches = parquet.iter_batches(BATCH_ROWS, columns=[*features, *targets])
         for batch in batches:
             table = pa.Table.from_batches([batch])
             mine = kept[done : done + table.num_rows]
@@ -201,14 +215,21 @@ def _build(
             rows = numbers[written : written + table.num_rows]
             written += table.num_rows
             out.write(encoder.encode(path, table, rows, unseen).data)
-            values = reader.target_values(table)
-            assert values is not None  # columns_of required the targets
-            parts.append(values)
+    pa.default_memory_pool().release_unused()
     for name, counts in unseen.items():
         log_unseen(path, name, counts)
-    np.save(folder / "targets.npy", np.concatenate(parts), allow_pickle=False)
-    np.save(folder / "numbers.npy", numbers, allow_pickle=False)
     return {"encoder": encoder.state()}
+
+
+def _save_targets(path: Path, folder: Path, reader: TableReader, targets: list[str]) -> None:
+    """The raw targets of the rows that have them (``targets.npy``) and which rows have
+    none (``dropped.npy``), read before the features so that only one is in memory."""
+    table = pq.read_table(path, columns=targets)
+    kept = TableReader.kept_rows(path, table, targets)
+    np.save(folder / "dropped.npy", ~kept, allow_pickle=False)
+    values = reader.target_values(table if kept.all() else table.filter(pa.array(kept)))
+    assert values is not None  # columns_of required the targets
+    np.save(folder / "targets.npy", values, allow_pickle=False)
 
 
 def _read_index(folder: Path, path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -273,5 +294,5 @@ def cached_table(
         NpyRows(folder / "inputs.npy"),
         np.load(folder / "targets.npy", allow_pickle=False),
         columns=reader.encoder.names,
-        numbers=np.load(folder / "numbers.npy", allow_pickle=False),
+        numbers=np.load(folder / "numbers.npy", mmap_mode="r", allow_pickle=False),
     )

@@ -23,6 +23,7 @@ IGNORE_INDEX = -100  # per-position targets that do not count (padding)
 RowName = Callable[[int], str]  # where row i of an array is, for error messages
 MANY_REAL_LABELS = 20  # more distinct non-whole labels than this: surely a regression
 REGRESSION_HINT = "for a number to predict, use task=regression"
+TEXT_BLOCK = 1 << 20  # text labels encoded at a time
 
 
 def as_numbers(values: np.ndarray) -> np.ndarray | None:
@@ -137,11 +138,18 @@ class LabelVocabulary:
 
     def _text_codes(self, raw: np.ndarray) -> np.ndarray:
         """Class indices of fixed-width strings, -1 outside the vocabulary: a binary
-        search in the names per value, far faster than sorting the values."""
+        search in the names per value, far faster than sorting the values (a block of
+        values at a time, so that a large table's temporaries stay small)."""
         names = np.array(self.names, dtype=str)
         order = np.argsort(names, kind="stable")
-        where = np.minimum(np.searchsorted(names[order], raw), len(names) - 1)
-        return np.where(names[order][where] == raw, order[where], -1).astype(np.int64)
+        ordered = names[order]
+        flat = raw.reshape(-1)
+        codes = np.empty(len(flat), dtype=np.int64)
+        for start in range(0, len(flat), TEXT_BLOCK):
+            part = flat[start : start + TEXT_BLOCK]
+            where = np.minimum(np.searchsorted(ordered, part), len(names) - 1)
+            codes[start : start + TEXT_BLOCK] = np.where(ordered[where] == part, order[where], -1)
+        return codes.reshape(raw.shape)
 
 
 def real_values(values: np.ndarray, row_name: RowName, where: str) -> np.ndarray:
