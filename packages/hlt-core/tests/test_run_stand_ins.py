@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from hlt_core.errors import UserError
+from hlt_core.jobs.sweeps import summarize
 from hlt_core.run import run
-from hlt_core.sweeps import summarize
 from hlt_core.testing import StandInData, run_config
 
 

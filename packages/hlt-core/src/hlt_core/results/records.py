@@ -17,8 +17,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from hlt_core.atomic import write_text_atomic
 from hlt_core.discovery import GROUP
+from hlt_core.storing.atomic import write_text_atomic
 
 FRAMEWORKS = ("hlt-core", "hlt-trainer", "torch", "lightning", "hydra-core")
 
