@@ -56,6 +56,7 @@ def test_every_member_is_bound_by_the_import_contracts():
     forbidden = {
         (source, target)
         for contract in linter["contracts"]
+        if contract["type"] == "forbidden"
         for source in contract["source_modules"]
         for target in contract["forbidden_modules"]
     }
