@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class NpyRows:
     def _read(self, start: int, stop: int) -> bytes:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
+            weakref.finalize(self, os.close, self._fd)
         size = (stop - start) * self.row_bytes
         data = os.pread(self._fd, size, self.offset + start * self.row_bytes)
         if len(data) != size:
