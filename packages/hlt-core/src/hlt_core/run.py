@@ -47,6 +47,7 @@ from hlt_core.console import print_config_tree, report_end, route_lightning_logg
 from hlt_core.contracts import INPUTS, DataModule
 from hlt_core.data_facts import build_datamodule, check_data_made, check_filled, fill_dims
 from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
+from hlt_core.ensembles import build_decoder
 from hlt_core.errors import UserError, exit_user_error
 from hlt_core.export import export_model
 from hlt_core.hydra_compat import instantiate
@@ -374,9 +375,10 @@ def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Pred
     """A fresh, uncompiled copy of the run's model and decoder with the task's output
     transform and the data's feature statistics (the export loads the weights)."""
     facts = module.data_facts
+    model = instantiate(model_config)
     return Predictor(
-        instantiate(model_config),
-        module.task.build_decoder(module.feature_width),
+        model,
+        build_decoder(model, module.task, module.feature_width),
         module.task.output_transform(),
         facts.get("feature_mean"),
         facts.get("feature_std"),

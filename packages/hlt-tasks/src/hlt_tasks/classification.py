@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
-from hlt_tasks.outputs import Probabilities
+from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 
 class ClassificationTask(Task):
@@ -61,3 +61,6 @@ class ClassificationTask(Task):
 
     def output_transform(self) -> nn.Module:
         return Probabilities()
+
+    def member_combiner(self) -> nn.Module:
+        return MemberMeanProbabilities()

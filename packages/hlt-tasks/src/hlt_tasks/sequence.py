@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hlt_tasks.base import INPUTS, MASK, TARGETS, Batch, Task
 from hlt_tasks.decoders import PositionDecoder
-from hlt_tasks.outputs import Probabilities
+from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 IGNORE = -100
 
@@ -90,6 +90,9 @@ class _PerPositionTask(Task):
 
     def output_transform(self) -> nn.Module:
         return Probabilities()
+
+    def member_combiner(self) -> nn.Module:
+        return MemberMeanProbabilities()
 
 
 class TokenClassificationTask(_PerPositionTask):
