@@ -34,7 +34,7 @@ class PeriodicEmbeddings(nn.Module):
     N(0, ``frequency_scale``)), then one linear map shared by all columns, and ReLU."""
 
     def __init__(
-        self, numbers: int, dim: int = 16, frequencies: int = 48, frequency_scale: float = 0.1
+        self, numbers: int, dim: int = 16, frequencies: int = 48, frequency_scale: float = 0.01
     ) -> None:
         super().__init__()
         if numbers < 1 or dim < 1 or frequencies < 1 or frequency_scale <= 0:
@@ -92,7 +92,7 @@ class TabM(nn.Module):
         dropout: float = 0.1,
         embedding_dim: int = 16,
         frequencies: int = 48,
-        frequency_scale: float = 0.1,
+        frequency_scale: float = 0.01,
     ) -> None:
         super().__init__()
         if members < 1 or hidden_dim < 1 or num_layers < 1:
