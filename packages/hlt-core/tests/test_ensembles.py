@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from hlt_core.ensembles import MemberDecoder
 from hlt_core.errors import UserError
-from hlt_core.module import TaskModule
 from hlt_core.testing import StandInData, StandInTask
+from hlt_core.training.ensembles import MemberDecoder
+from hlt_core.training.module import TaskModule
 
 
 class Members(nn.Module):

@@ -2,8 +2,8 @@
 
 It knows components only through their promises in ``hlt_core.contracts``: the model is
 an ``nn.Module`` stating ``out_features`` (and ``members`` for an ensemble,
-``hlt_core.ensembles``); the task builds the decoder and owns the loss, the metrics and
-the output transform. Nothing here imports hlt-models or hlt-tasks.
+``hlt_core.training.ensembles``); the task builds the decoder and owns the loss, the
+metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from hlt_core.contracts import INPUTS, MASK, Batch, Model, Task
-from hlt_core.ensembles import MemberDecoder, build_decoder, member_loss
 from hlt_core.errors import UserError
+from hlt_core.training.ensembles import MemberDecoder, build_decoder, member_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 DATA_FACTS_KEY = "hlt_data_facts"  # the checkpoint's data facts (``DataModule.data_facts``)
@@ -114,7 +114,7 @@ class TaskModule(L.LightningModule):
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._epoch = EpochState()
         self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
-        # tensors shown by hlt_core.performance.ProgressBar, read only when it refreshes
+        # tensors shown by hlt_core.training.performance.ProgressBar, read only when it refreshes
         self.progress_metrics: dict[str, torch.Tensor] = {}
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
