@@ -54,12 +54,11 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hlt_core.callbacks import run_callbacks
 from hlt_core.data_facts import build_datamodule, fill_dims
 from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.module import TaskModule
 from hlt_core.performance import apply_performance_settings
-from hlt_core.run import instantiate_each
+from hlt_core.run import build_trainer, instantiate_each
 from hlt_core.schemas import register_schemas
 from hlt_models import MLP
 from stamped import Stamped
@@ -173,9 +172,8 @@ def run_hlt(size, batches, cfg) -> tuple[float, float]:
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
     )
     apply_performance_settings(cfg, module)
-    # the configured callbacks plus those `run` adds to every run
-    callbacks = [*instantiate_each(cfg.callbacks), run_callbacks(cfg.paths.output_dir)]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_each(cfg.logger))
+    # the trainer `run` builds: the configured callbacks and loggers, those every run gets
+    trainer, _ = build_trainer(cfg, instantiate_each(cfg.logger), {})
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return clocks(model, size)
 

@@ -34,7 +34,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.atomic import remove_partial_files, trainer_plugins
-from hlt_core.callbacks import InterruptCheckpoint, RunCallbacks, last_checkpoint, run_callbacks
+from hlt_core.callbacks import (
+    InterruptCheckpoint,
+    RunCallbacks,
+    last_checkpoint,
+    run_callbacks,
+    skip_unused_batch_hooks,
+)
 from hlt_core.checkpoints import (
     check_checkpoint_dir,
     check_checkpoint_path,
@@ -176,7 +182,8 @@ def check_checkpoint(cfg: DictConfig, module: TaskModule) -> Mapping[str, Any] |
 def build_trainer(
     cfg: DictConfig, loggers: list[Any], plain_config: Mapping[str, Any]
 ) -> tuple[L.Trainer, RunCallbacks]:
-    """The configured callbacks plus the ones every run gets, and the Trainer."""
+    """The configured callbacks plus the ones every run gets, and the Trainer. Lightning
+    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``)."""
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     callbacks = instantiate_each(cfg.callbacks)
     check_checkpoint_dir(callbacks, checkpoint_dir)
@@ -186,7 +193,7 @@ def build_trainer(
     plugins = trainer_plugins(cfg.trainer.plugins)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=[*callbacks, always],
+        callbacks=[skip_unused_batch_hooks(c) for c in [*callbacks, always]],
         logger=loggers or False,
         plugins=plugins,
     )
