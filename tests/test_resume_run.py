@@ -15,7 +15,7 @@ from omegaconf import read_write
 
 from helpers import QUICK, compose_run
 from hlt_core.errors import UserError
-from hlt_core.resume import resume_argv, resume_command
+from hlt_core.jobs.resume import resume_argv, resume_command
 from hlt_core.run import run
 
 SAVED = ["model.hidden_dim=32", "trainer.max_epochs=3", "seed=7"]

@@ -11,9 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hlt_core.errors import UserError
-from hlt_core.module import TaskModule
-from hlt_core.schedulers import warmup_cosine
 from hlt_core.testing import StandInData, StandInModel, StandInTask
+from hlt_core.training.module import TaskModule
+from hlt_core.training.schedulers import warmup_cosine
 
 
 def batches(n=8):
@@ -123,7 +123,7 @@ class CountingCSVLogger(L.pytorch.loggers.CSVLogger):
 def test_step_losses_reach_the_file_written_at_most_every_few_seconds(
     tmp_path, monkeypatch, seconds, module_saves
 ):
-    monkeypatch.setattr("hlt_core.module.SAVE_LOGS_SECONDS", seconds)
+    monkeypatch.setattr("hlt_core.training.module.SAVE_LOGS_SECONDS", seconds)
     logger = CountingCSVLogger(tmp_path, name="csv", version="")
     trainer = L.Trainer(
         max_epochs=1,

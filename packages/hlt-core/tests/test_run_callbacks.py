@@ -11,11 +11,16 @@ import torch
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.profilers import PassThroughProfiler
 
-from hlt_core.callbacks import BestSoFar, FiniteLoss, RunCallbacks, skip_unused_batch_hooks
-from hlt_core.module import TaskModule
-from hlt_core.performance import ModelCheckpoint
-from hlt_core.progress import ProgressLines
 from hlt_core.testing import StandInData, StandInModel, StandInTask
+from hlt_core.training.callbacks import (
+    BestSoFar,
+    FiniteLoss,
+    RunCallbacks,
+    skip_unused_batch_hooks,
+)
+from hlt_core.training.module import TaskModule
+from hlt_core.training.performance import ModelCheckpoint
+from hlt_core.training.progress import ProgressLines
 
 
 def _with_best(tmp_path, value: float) -> RunCallbacks:

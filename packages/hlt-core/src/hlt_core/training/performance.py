@@ -34,9 +34,9 @@ import torch
 from lightning.pytorch import callbacks
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from hlt_core.callbacks import skip_hooks
 from hlt_core.errors import UserError
-from hlt_core.module import TaskModule
+from hlt_core.training.callbacks import skip_hooks
+from hlt_core.training.module import TaskModule
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 
