@@ -8,8 +8,9 @@ trained three ways:
 - ``lightning``: a minimal LightningModule and a Trainer with logger, checkpointing,
   progress bar and model summary off;
 - ``hlt``: hlt's own path, composed from the project configs (``experiment=clusters_mlp``):
-  ``TaskModule``, ``ClassificationTask`` with its torchmetrics, the default callbacks
-  (TQDM bar, model summary, checkpoint) and the default CSV logger.
+  ``TaskModule``, ``ClassificationTask`` with its torchmetrics, and the trainer ``run``
+  builds (``hlt_core.run.build_trainer``): the default callbacks (progress, model summary,
+  checkpoint), those every run gets (``RunCallbacks``) and the default CSV logger.
 
 Time per step is read from a timestamp taken at every training forward (the same wrapper
 in all three), over the steady state after ``--warmup`` steps, so start-up, the model
