@@ -24,14 +24,31 @@ REQUIREMENTS = {
 
 
 class WandbLogger(lightning_loggers.WandbLogger):
-    """Lightning's W&B logger without the ``anonymous`` setting it passes to ``wandb.init``
-    even when unset: W&B then warns on every run that the setting has no effect, which no
-    user can act on. Given explicitly, it is passed on as before."""
+    """Lightning's W&B logger without the console lines no user can act on: the
+    ``anonymous`` setting Lightning passes even when unset (W&B warns on every run that
+    it has no effect), and, unless ``settings`` is given, what W&B prints for each run
+    on stderr (its header, history panel and sync hint: every job of a sweep printed
+    them). The run's closing block names the upload command once
+    (``upload_commands``); W&B's library warnings (``wandb.termwarn``) still show."""
 
     def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("settings") is None:
+            import wandb
+
+            kwargs["settings"] = wandb.Settings(silent=True)
         super().__init__(**kwargs)
         if kwargs.get("anonymous") is None:
             self._wandb_init.pop("anonymous", None)
+
+
+def upload_commands() -> dict[str, str]:
+    """For the run's closing block: the command that uploads this process's offline W&B
+    run, if it has one."""
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None)
+    if run is None or not run.offline:
+        return {}
+    return {"upload W&B run": f"wandb sync {run.sync_dir}"}
 
 
 def check_logger_packages(loggers: Any) -> None:

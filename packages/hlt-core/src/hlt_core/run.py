@@ -43,7 +43,12 @@ from hlt_core.checkpoints import (
     holds_weights_only,
     load_checkpoint,
 )
-from hlt_core.console import print_config_tree, report_end, route_lightning_logging
+from hlt_core.console import (
+    print_config_tree,
+    report_end,
+    route_library_logging,
+    route_lightning_logging,
+)
 from hlt_core.contracts import INPUTS, DataModule
 from hlt_core.data_facts import build_datamodule, check_data_made, check_filled, fill_dims
 from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
@@ -51,7 +56,7 @@ from hlt_core.errors import UserError, exit_user_error
 from hlt_core.export import export_model
 from hlt_core.hydra_compat import instantiate
 from hlt_core.init_from import init_from, split_model_config
-from hlt_core.loggers import check_logger_packages, close_loggers
+from hlt_core.loggers import check_logger_packages, close_loggers, upload_commands
 from hlt_core.module import TaskModule, check_model_fits_data
 from hlt_core.performance import apply_performance_settings
 from hlt_core.plots import learning_curve
@@ -125,6 +130,7 @@ def prepare(cfg: DictConfig) -> None:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
+    route_library_logging("mlflow")  # imported by the check when a logger needs it
     check_data_made(cfg)
     if cfg.export_onnx:
         check_onnx()
@@ -315,6 +321,7 @@ def finish(
         "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
         "predictions": outcome.extra.get("predictions"),
         "results": run_dir / "results.json",
+        **upload_commands(),
     }
     report_end(log, {**outcome.metrics, **record}, outputs)
 
