@@ -7,12 +7,17 @@ so that each job of a multirun gets a run of its own.
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import sys
 from typing import Any
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch import loggers as lightning_loggers
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from hlt_core.atomic import atomic_file
 from hlt_core.errors import UserError
 
 # Lightning logger class -> (module it needs, hlt-core extra that installs it)
@@ -39,6 +44,47 @@ class WandbLogger(lightning_loggers.WandbLogger):
         super().__init__(**kwargs)
         if kwargs.get("anonymous") is None:
             self._wandb_init.pop("anonymous", None)
+
+
+class ResumedRows(ExperimentWriter):
+    """Lightning's CSV writer, except that it keeps the ``metrics.csv`` a run finds in its
+    folder: Lightning deletes it (with a warning), so a resumed run lost every row of its
+    epochs before the checkpoint. The rows logged before the first step it logs again
+    are kept; the later ones (past the checkpoint) are logged again."""
+
+    def _check_log_dir_exists(self) -> None:
+        self._found = self._fs.isfile(self.metrics_file_path)
+
+    def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
+        if self._found and step is not None:
+            self._found = False
+            self._keep_rows_before(step)
+        super().log_metrics(metrics_dict, step)
+
+    def _keep_rows_before(self, step: int) -> None:
+        with open(self.metrics_file_path, newline="") as file:
+            reader = csv.DictReader(file)
+            rows = [row for row in reader if row.get("step") and float(row["step"]) < step]
+            self.metrics_keys = sorted(reader.fieldnames or [])
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        with atomic_file(self.metrics_file_path) as file:
+            file.write(text.getvalue().encode())
+
+
+class CSVLogger(lightning_loggers.CSVLogger):
+    """Lightning's CSV logger whose ``metrics.csv`` goes on where a resumed run left it
+    (``ResumedRows``)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if not isinstance(self._experiment, ResumedRows):
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ResumedRows(log_dir=self.log_dir)
+        return self._experiment
 
 
 def upload_commands() -> dict[str, str]:
