@@ -205,8 +205,8 @@ def run_hlt(kind, args, batches, fallback, device, sync_check=False) -> tuple[fl
     import lightning as L
     from torch.utils.data import DataLoader
 
-    from hlt_core.module import TaskModule
-    from hlt_core.performance import ProgressBar
+    from hlt_core.training.module import TaskModule
+    from hlt_core.training.performance import ProgressBar
 
     stamped = fresh(kind, args, fallback)
     stamped.sync_at = {args.warmup, len(batches) - 1}

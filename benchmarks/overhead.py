@@ -18,7 +18,7 @@ process's CPU time (on a CPU shared with other jobs, waiting for the CPU shows i
 only). The three run interleaved, in a rotating order, ``--repeats`` times; medians,
 ratios to the raw loop and hlt's cost over bare Lightning are printed as JSON, with the
 load average before and after. Stdout is not a terminal here, so hlt's progress is its
-line-per-epoch form (``hlt_core.progress``), as in a pipe or a log file.
+line-per-epoch form (``hlt_core.training.progress``), as in a pipe or a log file.
 
 ``--profile`` instead runs bare Lightning and hlt once each under cProfile (1000 small
 steps) and prints where hlt's extra time per step goes, function by function.
@@ -54,13 +54,13 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hlt_core.callbacks import run_callbacks
-from hlt_core.data_facts import build_datamodule, fill_dims
+from hlt_core.composing.data_facts import build_datamodule, fill_dims
 from hlt_core.hydra_compat import VERSION_BASE
-from hlt_core.module import TaskModule
-from hlt_core.performance import apply_performance_settings
 from hlt_core.run import instantiate_each
 from hlt_core.schemas import register_schemas
+from hlt_core.training.callbacks import run_callbacks
+from hlt_core.training.module import TaskModule
+from hlt_core.training.performance import apply_performance_settings
 from hlt_models import MLP
 from stamped import Stamped
 

@@ -56,6 +56,7 @@ def test_every_member_is_bound_by_the_import_contracts():
     forbidden = {
         (source, target)
         for contract in linter["contracts"]
+        if contract["type"] == "forbidden"
         for source in contract["source_modules"]
         for target in contract["forbidden_modules"]
     }
@@ -101,6 +102,22 @@ def names_something(dotted: str) -> bool:
         pass
     module, _, attribute = dotted.rpartition(".")
     return bool(module) and hasattr(importlib.import_module(module), attribute)
+
+
+def test_docs_architecture_lists_hlt_core_s_layers_as_the_contract_does():
+    """The table of hlt-core's layers in docs/architecture.md: each row's first cell names
+    the modules of one layer of the import-linter contract, in the contract's order."""
+    linter = load_toml(REPO / "pyproject.toml")["tool"]["importlinter"]
+    (contract,) = [c for c in linter["contracts"] if c["type"] == "layers"]
+    layers = [
+        sorted(f"{container}.{name.strip()}" for name in re.split(r"[|:]", layer))
+        for container in contract["containers"]
+        for layer in contract["layers"]
+    ]
+    page = (REPO / "docs" / "architecture.md").read_text()
+    section = page.split("## Inside hlt-core")[1].split("\n## ")[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    assert [sorted(re.findall(r"`(hlt_core\.\w+)`", row)) for row in rows] == layers
 
 
 def test_the_modules_and_files_docs_architecture_names_exist():

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from helpers import EXPERIMENTS, compose_run, trainer
-from hlt_core.data_facts import FROM_DATA
+from hlt_core.composing.data_facts import FROM_DATA
 from hlt_core.errors import UserError
 from hlt_core.run import run
 from hlt_trainer.app import from_data_argv

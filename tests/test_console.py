@@ -15,7 +15,8 @@ import rich.console
 from omegaconf import OmegaConf
 
 from helpers import QUICK, REPO, compose_run, trainer
-from hlt_core import console, plots, sweeps
+from hlt_core.jobs import sweeps
+from hlt_core.results import console, plots
 from hlt_core.run import run
 
 
@@ -36,7 +37,9 @@ def test_a_default_run_in_a_pipe_prints_each_line_once_and_ends_with_a_block(tmp
     assert done.stderr == ""  # no duplicated log lines on stderr, no avoidable warning
     # progress in a pipe: a line per epoch with its numbers, no bar refreshes
     assert "\r" not in done.stdout and "%|" not in done.stdout and "it/s" not in done.stdout
-    (progress,) = [line for line in done.stdout.splitlines() if "[hlt_core.progress]" in line]
+    (progress,) = [
+        line for line in done.stdout.splitlines() if "[hlt_core.training.progress]" in line
+    ]
     assert re.search(r"epoch 0 done: step 100, \d+ samples/s, .*train/loss 0\.\d+", progress)
     assert "val/loss 0." in progress
     messages = [line for line in done.stdout.splitlines() if line.startswith("[")]
@@ -147,7 +150,7 @@ def _sweep_rows():
 
 
 def test_the_sweep_table_shows_swept_values_whole_and_fixed_ones_once(tmp_path, capsys):
-    from hlt_core import sweeps
+    from hlt_core.jobs import sweeps
 
     assert sweeps.swept(_sweep_rows()) == (
         ["optimizer.lr", "model.hidden_dim"],
@@ -168,7 +171,7 @@ def test_the_sweep_table_shows_swept_values_whole_and_fixed_ones_once(tmp_path, 
 
 
 def test_the_comparison_axis_fits_close_values_and_names_jobs_by_swept_values():
-    from hlt_core import sweeps
+    from hlt_core.jobs import sweeps
 
     low, high = plots.value_limits([0.30, 0.35, float("nan")])
     assert 0.29 <= low < 0.30 and 0.35 < high <= 0.36
@@ -178,8 +181,8 @@ def test_the_comparison_axis_fits_close_values_and_names_jobs_by_swept_values():
 
 
 def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
-    from hlt_core.performance import ProgressBar
-    from hlt_core.progress import ProgressLines, progress_bar
+    from hlt_core.training.performance import ProgressBar
+    from hlt_core.training.progress import ProgressLines, progress_bar
 
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     assert isinstance(progress_bar(refresh_rate=10), ProgressBar)
@@ -190,9 +193,9 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
 def test_progress_lines_tell_the_step_rate_and_losses_within_and_after_each_epoch(run_dir, caplog):
     quick = [o for o in QUICK[1:] if "progress_bar" not in o]
     overrides = [*quick, "trainer.max_epochs=2", "callbacks.progress_bar.every_seconds=0"]
-    with caplog.at_level("INFO", logger="hlt_core.progress"):
+    with caplog.at_level("INFO", logger="hlt_core.training.progress"):
         run(compose_run(overrides, run_dir))
-    lines = [r.getMessage() for r in caplog.records if r.name == "hlt_core.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hlt_core.training.progress"]
     assert lines[0].startswith("epoch 0: step 1 (batch 1 of 3), ")
     assert "samples/s" in lines[0] and "train/loss_step " in lines[2]
     done = [line for line in lines if " done: " in line]

@@ -8,11 +8,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from hlt_core.data_facts import build_datamodule, fill_dims
+from hlt_core.composing.data_facts import build_datamodule, fill_dims
+from hlt_core.composing.init_from import split_model_config
 from hlt_core.hydra_compat import VERSION_BASE
-from hlt_core.init_from import split_model_config
-from hlt_core.module import TaskModule
 from hlt_core.schemas import register_schemas
+from hlt_core.training.module import TaskModule
 from prepare_digits import write_digits
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
 from build_tools import build_wheel, uv
-from hlt_core.checkpoints import load_checkpoint
-from hlt_core.export import model_state
-from hlt_core.init_from import split_model_config
+from hlt_core.composing.init_from import split_model_config
+from hlt_core.results.export import model_state
+from hlt_core.storing.checkpoints import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ from hydra.utils import instantiate
 from safetensors.torch import load_file, save_file
 
 from helpers import QUICK, compose_run
-from hlt_core.data_facts import build_datamodule, fill_dims
+from hlt_core.composing.data_facts import build_datamodule, fill_dims
+from hlt_core.composing.init_from import init_from, split_model_config
 from hlt_core.errors import UserError
-from hlt_core.init_from import init_from, split_model_config
 from hlt_core.run import run
 from prepare_families import write_families
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from helpers import compose_run
-from hlt_core.init_from import init_from
-from hlt_core.module import checkpoint_data_facts
+from hlt_core.composing.init_from import init_from
 from hlt_core.run import run
+from hlt_core.training.module import checkpoint_data_facts
 from hlt_models import MLP
 
 OLD = Path(__file__).parent / "fixtures" / "release_0_3_0"

@@ -13,13 +13,13 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-import hlt_core.records as records
+import hlt_core.results.records as records
 import hlt_core.run as run_module
 from helpers import QUICK, compose_run
 from hlt_core.errors import UserError
+from hlt_core.jobs.sweep_resume import finished_run
+from hlt_core.jobs.sweeps import collect
 from hlt_core.run import run, run_or_exit
-from hlt_core.sweep_resume import finished_run
-from hlt_core.sweeps import collect
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import QUICK, compose_run
-from hlt_core.callbacks import NonFiniteLossError
 from hlt_core.errors import UserError
 from hlt_core.run import objective, run, run_or_exit
+from hlt_core.training.callbacks import NonFiniteLossError
 
 SHORT = [*QUICK, "trainer.max_epochs=2"]
 

@@ -19,11 +19,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
 from helpers import CONFIG_DIR, QUICK, REPO, compose_run
-from hlt_core import atomic
 from hlt_core.hydra_compat import VERSION_BASE
-from hlt_core.records import results_json, write_results
+from hlt_core.jobs.runlock import lock_run_folder, unlock_run_folder
+from hlt_core.results.records import results_json, write_results
 from hlt_core.run import run, run_or_exit
-from hlt_core.runlock import lock_run_folder, unlock_run_folder
+from hlt_core.storing import atomic
 
 
 def strict_json(text: str) -> dict:

@@ -18,7 +18,7 @@ import torch
 from sklearn.datasets import load_iris
 
 from helpers import QUICK, REPO, compose_run
-from hlt_core.data_facts import build_datamodule, check_filled, fill_dims
+from hlt_core.composing.data_facts import build_datamodule, check_filled, fill_dims
 from hlt_core.errors import UserError
 from hlt_core.run import run
 from hlt_data import (

@@ -26,10 +26,10 @@ from omegaconf import OmegaConf
 
 from build_tools import uv
 from helpers import QUICK, compose_run
-from hlt_core.data_facts import build_datamodule
-from hlt_core.init_from import split_model_config
-from hlt_core.module import TaskModule
+from hlt_core.composing.data_facts import build_datamodule
+from hlt_core.composing.init_from import split_model_config
 from hlt_core.run import run
+from hlt_core.training.module import TaskModule
 from hlt_trainer.cli import main as hlt
 from hlt_trainer.predict import tensor
 

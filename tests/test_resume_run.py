@@ -16,7 +16,7 @@ from omegaconf import read_write
 from helpers import QUICK, compose_run
 from hlt_core.ddp_jobs import rank_argv
 from hlt_core.errors import UserError
-from hlt_core.resume import resume_argv, resume_command
+from hlt_core.jobs.resume import resume_argv, resume_command
 from hlt_core.run import run
 from hlt_trainer.app import launch_argv
 

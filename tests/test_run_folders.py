@@ -10,9 +10,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
 from helpers import CONFIG_DIR
-from hlt_core.ddp_jobs import JOB_VARIABLE, NAME_VARIABLE, process_rank, rank_argv
 from hlt_core.errors import UserError
 from hlt_core.hydra_compat import VERSION_BASE
+from hlt_core.jobs.ddp_jobs import JOB_VARIABLE, NAME_VARIABLE, process_rank, rank_argv
 from hlt_core.schemas import register_schemas
 from hlt_trainer.app import launch_argv
 

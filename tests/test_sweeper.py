@@ -17,7 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 import sweep_app
-from hlt_core.sweeps import summarize
+from hlt_core.jobs.sweeps import summarize
 from hydra_plugins.hlt_optuna_sweeper.hlt_optuna_sweeper import JOB, job_folder, search_space
 
 FIXED = ["epochs=3"]  # the command's own override that every job must get
@@ -133,7 +133,7 @@ def test_failed_trials_are_told_once_and_the_search_goes_on(
 ):
     sweep_dir = tmp_path / "sweep"
     monkeypatch.setenv("SWEEP_APP_FAIL", failing)
-    summary = "+hydra.callbacks.summary._target_=hlt_core.sweeps.SweepSummary"
+    summary = "+hydra.callbacks.summary._target_=hlt_core.jobs.sweeps.SweepSummary"
     assert sweep(monkeypatch, sweep_dir, *FIXED, "hydra.sweeper.n_trials=3", summary) == 3
     trials = study_of(sweep_dir).trials
     assert "".join(t.state.name[0] for t in trials) == states  # 3 trials, each told once

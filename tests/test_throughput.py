@@ -10,9 +10,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import QUICK, compose_run
-from hlt_core.module import TaskModule
 from hlt_core.run import run
-from hlt_core.throughput import FFT_FLOPS, training_flops
+from hlt_core.training.module import TaskModule
+from hlt_core.training.throughput import FFT_FLOPS, training_flops
 from hlt_models import MLP
 from hlt_models.hyena import fft_conv
 from hlt_tasks import ClassificationTask

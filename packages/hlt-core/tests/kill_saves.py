@@ -49,5 +49,5 @@ def main(folder: Path, kills: int, io_class: str) -> None:
 
 
 if __name__ == "__main__":
-    io_class = sys.argv[3] if len(sys.argv) > 3 else "hlt_core.atomic.AtomicCheckpointIO"
+    io_class = sys.argv[3] if len(sys.argv) > 3 else "hlt_core.storing.atomic.AtomicCheckpointIO"
     main(Path(sys.argv[1]), int(sys.argv[2]), io_class)

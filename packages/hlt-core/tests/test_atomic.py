@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hlt_core.atomic import AtomicCheckpointIO, atomic_file, remove_partial_files, trainer_plugins
+from hlt_core.storing.atomic import (
+    AtomicCheckpointIO,
+    atomic_file,
+    remove_partial_files,
+    trainer_plugins,
+)
 
 SHM = Path("/dev/shm")
 KILLS = 8

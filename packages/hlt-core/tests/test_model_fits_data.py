@@ -3,7 +3,7 @@
 import pytest
 
 from hlt_core.errors import UserError
-from hlt_core.module import check_model_fits_data
+from hlt_core.training.module import check_model_fits_data
 
 
 @pytest.mark.parametrize(

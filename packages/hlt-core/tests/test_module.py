@@ -11,9 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hlt_core.errors import UserError
-from hlt_core.module import TaskModule
-from hlt_core.schedulers import warmup_cosine
 from hlt_core.testing import StandInData, StandInModel, StandInTask
+from hlt_core.training.module import TaskModule
+from hlt_core.training.schedulers import warmup_cosine
 
 
 def batches(n=8):

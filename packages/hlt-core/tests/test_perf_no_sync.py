@@ -25,9 +25,9 @@ from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from hlt_core.callbacks import run_callbacks
-from hlt_core.module import TaskModule
-from hlt_core.performance import ProgressBar
+from hlt_core.training.callbacks import run_callbacks
+from hlt_core.training.module import TaskModule
+from hlt_core.training.performance import ProgressBar
 
 aten = torch.ops.aten
 SYNC_OPS = {

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from hlt_core.errors import UserError
-from hlt_core.predictor import Predictor, save_predictor
-from hlt_core.predictor_archive import load_predictor_archive
+from hlt_core.results.predictor import Predictor, save_predictor
+from hlt_core.results.predictor_archive import load_predictor_archive
 
 
 class DataDependent(nn.Module):

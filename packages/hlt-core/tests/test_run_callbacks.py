@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from hlt_core.callbacks import BestSoFar, FiniteLoss, RunCallbacks
+from hlt_core.training.callbacks import BestSoFar, FiniteLoss, RunCallbacks
 
 
 def _with_best(tmp_path, value: float) -> RunCallbacks:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import csv
 import json
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from hlt_core.errors import UserError
+from hlt_core.jobs.sweeps import summarize
 from hlt_core.run import run
-from hlt_core.sweeps import summarize
+from hlt_core.storing.checkpoints import check_resumable
 from hlt_core.testing import StandInData, run_config
 
 
@@ -76,3 +79,29 @@ def test_a_sweep_stars_the_job_the_config_calls_best(tmp_path):
     starred = [row["job"] for row in rows if row["best"]]
     assert starred == [min(losses, key=losses.__getitem__)]
     assert (tmp_path / "summary.csv").read_text().count("\n") == 3
+
+
+def test_a_checkpoint_of_0_4_resumes_with_the_scheduler_named_by_its_old_path(tmp_path):
+    """A checkpoint of hlt-core 0.4 names the shipped scheduler by its module path then
+    (``hlt_core.schedulers``): a resume reads that as today's path, and ends as it did."""
+    shipped = OmegaConf.load(files("hlt_core.configs") / "scheduler" / "warmup_cosine.yaml")
+    shipped.scheduler.update(warmup_steps=2, total_steps=6)
+    trained(tmp_path / "straight", scheduler=shipped)
+    trained(tmp_path / "first", scheduler=shipped, **{"trainer.max_steps": 3})
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    saved = checkpoint["hlt_config"]["scheduler"]["scheduler"]
+    assert saved["_target_"] == "hlt_core.training.schedulers.warmup_cosine"
+    saved["_target_"] = "hlt_core.schedulers.warmup_cosine"
+    torch.save(checkpoint, last)
+    trained(tmp_path / "resumed", scheduler=shipped, ckpt_path=str(last))
+    straight, resumed = (
+        torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
+        for name in ("straight", "resumed")
+    )
+    assert resumed["global_step"] == 6
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][key], value), key
+    saved["_target_"] = "hlt_core.schedulers.another"
+    with pytest.raises(UserError, match=r"^scheduler\.scheduler\._target_="):
+        check_resumable(str(last), checkpoint, checkpoint["hlt_config"] | {"scheduler": shipped})

@@ -10,11 +10,13 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from hlt_core.runlock import RunFolderLock, lock_run_folder, unlock_run_folder
+from hlt_core.jobs.runlock import RunFolderLock, lock_run_folder, unlock_run_folder
 
 
 def test_a_folder_is_locked_by_one_process_at_a_time(tmp_path):
-    script = f"from hlt_core.runlock import lock_run_folder; lock_run_folder({str(tmp_path)!r})"
+    script = (
+        f"from hlt_core.jobs.runlock import lock_run_folder; lock_run_folder({str(tmp_path)!r})"
+    )
     lock_run_folder(tmp_path)
     try:
         lock_run_folder(tmp_path)  # the holder may ask again
@@ -31,7 +33,9 @@ def test_a_folder_is_locked_by_one_process_at_a_time(tmp_path):
 
 def test_a_second_run_into_a_held_folder_is_refused_in_one_line(tmp_path, capsys):
     config = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(tmp_path)}}})
-    script = f"from hlt_core.runlock import lock_run_folder; lock_run_folder({str(tmp_path)!r})"
+    script = (
+        f"from hlt_core.jobs.runlock import lock_run_folder; lock_run_folder({str(tmp_path)!r})"
+    )
     holder = subprocess.Popen(
         [sys.executable, "-c", f"{script}; print('locked', flush=True); input()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

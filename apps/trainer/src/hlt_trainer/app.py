@@ -13,14 +13,14 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from hlt_core.data_facts import FROM_DATA, unstated_dims
-from hlt_core.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
+from hlt_core.composing.data_facts import FROM_DATA, unstated_dims
 from hlt_core.errors import USER_ERROR, UserError, exit_user_error
 from hlt_core.hydra_compat import HYDRA_MAIN, VERSION_BASE
-from hlt_core.resume import resume_argv
+from hlt_core.jobs.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
+from hlt_core.jobs.resume import resume_argv
+from hlt_core.jobs.sweep_resume import finished_run
+from hlt_core.jobs.sweeps import check_search_mode
 from hlt_core.schemas import register_schemas
-from hlt_core.sweep_resume import finished_run
-from hlt_core.sweeps import check_search_mode
 from hlt_trainer.paths import config_dir
 
 register_schemas()
@@ -56,7 +56,7 @@ def launch_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
 def from_data_argv(argv: list[str]) -> list[str]:
     """``--cfg job|all --resolve`` composes the config before any data is built, so what
     the data fills (``${data.dims.*}``) is not known yet: those keys are given as
-    ``<from data>`` (``hlt_core.data_facts.FROM_DATA``) so that Hydra prints the rest
+    ``<from data>`` (``hlt_core.composing.data_facts.FROM_DATA``) so that Hydra prints the rest
     resolved. A config that does not compose is left for Hydra to report."""
     args, _ = get_args_parser().parse_known_args(argv[1:])
     if args.cfg not in ("job", "all") or not args.resolve:
@@ -75,8 +75,8 @@ def from_data_argv(argv: list[str]) -> list[str]:
 def main() -> Any:
     """Hydra's app, with its config errors (an unknown key or option, a bad value: Hydra
     exits 1 before any job starts) given the app's user-error status. ``resume=`` is
-    turned into the resumed run's own command line (``hlt_core.resume``), and a process
-    other than rank 0 of a distributed run joins rank 0's run (``hlt_core.ddp_jobs``)."""
+    turned into the resumed run's own command line (``hlt_core.jobs.resume``), and a process
+    other than rank 0 of a distributed run joins rank 0's run (``hlt_core.jobs.ddp_jobs``)."""
     try:
         sys.argv = from_data_argv(launch_argv(sys.argv, os.environ))
     except UserError as error:

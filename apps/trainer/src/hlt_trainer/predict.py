@@ -3,11 +3,11 @@
 The export (a run's ``export/`` folder) holds the whole predictor, normalisation and
 output transform included (``predictor.pt2``), and ``data.json`` says how the run read
 its files; new files are read the same way (target columns ignored), streamed through
-the predictor in batches and written batch by batch (hlt_core.predictions).
+the predictor in batches and written batch by batch (hlt_core.results.predictions).
 
 An export may come from anyone, so it is read as data: ``model.json`` and ``data.json``
-must hold what their writer (hlt_core.export) puts there, the files they name must lie
-in the export folder, and the predictor is loaded through hlt_core.predictor_archive,
+must hold what their writer (hlt_core.results.export) puts there, the files they name must lie
+in the export folder, and the predictor is loaded through hlt_core.results.predictor_archive,
 which refuses anything that could run code. The output never replaces an input, and
 replaces an existing file only when asked to (``--overwrite``).
 """
@@ -25,9 +25,9 @@ from rich.progress import Progress
 
 from hlt_core.contracts import INPUTS, MASK
 from hlt_core.errors import UserError, read_json_object
-from hlt_core.export import DATA_FACTS_FILE, SPEC_FILE, find_export
-from hlt_core.predictions import prediction_table
-from hlt_core.predictor_archive import load_predictor_archive
+from hlt_core.results.export import DATA_FACTS_FILE, SPEC_FILE, find_export
+from hlt_core.results.predictions import prediction_table
+from hlt_core.results.predictor_archive import load_predictor_archive
 from hlt_data import DataConfigError, PathFiles, Table, label_name, prediction_reader
 from hlt_data.files import check_finite
 

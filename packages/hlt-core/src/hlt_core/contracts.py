@@ -29,7 +29,7 @@ class Model(Protocol):
     """A ``torch.nn.Module`` mapping ``batch[INPUTS]`` to features; ``out_features`` is
     their width, read to build the task's decoder. Its data-derived arguments
     (``input_dim``, ``vocab_size``, ``max_len``) come from the config, where core reads
-    them (``hlt_core.module.check_model_fits_data``)."""
+    them (``hlt_core.training.module.check_model_fits_data``)."""
 
     out_features: int
 

@@ -33,9 +33,27 @@ from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcess
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from hlt_core.atomic import remove_partial_files, trainer_plugins
-from hlt_core.callbacks import InterruptCheckpoint, RunCallbacks, last_checkpoint, run_callbacks
-from hlt_core.checkpoints import (
+from hlt_core.composing.data_facts import build_datamodule, check_data_made, check_filled, fill_dims
+from hlt_core.composing.init_from import init_from, split_model_config
+from hlt_core.composing.training_length import check_training_length
+from hlt_core.contracts import INPUTS, DataModule
+from hlt_core.errors import UserError, exit_user_error
+from hlt_core.hydra_compat import instantiate
+from hlt_core.jobs.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
+from hlt_core.jobs.resume import resume_command, sweep_job_checkpoint
+from hlt_core.results.console import (
+    print_config_tree,
+    report_end,
+    route_library_logging,
+    route_lightning_logging,
+)
+from hlt_core.results.export import export_model
+from hlt_core.results.plots import learning_curve
+from hlt_core.results.predictions import in_split_order, prediction_table
+from hlt_core.results.predictor import Predictor, check_onnx, example_inputs
+from hlt_core.results.records import label_names, run_record, write_results
+from hlt_core.storing.atomic import remove_partial_files, trainer_plugins
+from hlt_core.storing.checkpoints import (
     check_checkpoint_dir,
     check_checkpoint_path,
     check_compatible,
@@ -43,28 +61,15 @@ from hlt_core.checkpoints import (
     holds_weights_only,
     load_checkpoint,
 )
-from hlt_core.console import (
-    print_config_tree,
-    report_end,
-    route_library_logging,
-    route_lightning_logging,
+from hlt_core.training.callbacks import (
+    InterruptCheckpoint,
+    RunCallbacks,
+    last_checkpoint,
+    run_callbacks,
 )
-from hlt_core.contracts import INPUTS, DataModule
-from hlt_core.data_facts import build_datamodule, check_data_made, check_filled, fill_dims
-from hlt_core.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
-from hlt_core.errors import UserError, exit_user_error
-from hlt_core.export import export_model
-from hlt_core.hydra_compat import instantiate
-from hlt_core.init_from import init_from, split_model_config
-from hlt_core.loggers import check_logger_packages, close_loggers, upload_commands
-from hlt_core.module import TaskModule, check_model_fits_data
-from hlt_core.performance import apply_performance_settings
-from hlt_core.plots import learning_curve
-from hlt_core.predictions import in_split_order, prediction_table
-from hlt_core.predictor import Predictor, check_onnx, example_inputs
-from hlt_core.records import label_names, run_record, write_results
-from hlt_core.resume import resume_command, sweep_job_checkpoint
-from hlt_core.training_length import check_training_length
+from hlt_core.training.loggers import check_logger_packages, close_loggers, upload_commands
+from hlt_core.training.module import TaskModule, check_model_fits_data
+from hlt_core.training.performance import apply_performance_settings
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
 log = logging.getLogger(__name__)
@@ -256,7 +261,7 @@ def train(
 
 def export(cfg: DictConfig, built: Built, state_dict: Mapping[str, torch.Tensor]) -> None:
     """The export of the best checkpoint's weights: the model, the data facts and a
-    predictor that needs torch alone (``hlt_core.export``)."""
+    predictor that needs torch alone (``hlt_core.results.export``)."""
     module = built.module
     export_model(
         state_dict,
@@ -354,7 +359,7 @@ def check_optimizer(module: TaskModule) -> None:
 def job_resources(loggers: list[Any], run_dir: Path, name: str) -> Iterator[None]:
     """What a job holds beyond its folder, released when it ends however it ends: its
     logger runs and its distributed processes, so that the next job of a multirun in
-    this process starts afresh (``hlt_core.ddp_jobs``)."""
+    this process starts afresh (``hlt_core.jobs.ddp_jobs``)."""
     environment = launch_environment()
     announce_job(run_dir, _in_multirun(), name)
     status = "failed"

@@ -16,7 +16,7 @@ import omegaconf
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from hlt_core.ddp_jobs import run_stamp
+from hlt_core.jobs.ddp_jobs import run_stamp
 
 if TYPE_CHECKING:  # contracts imports torch; resolving a config must not
     from hlt_core.contracts import Task
@@ -79,7 +79,7 @@ class RunConfig:
     train: bool = True
     test: bool = True
     ckpt_path: str | None = None
-    resume: str | None = None  # the run folder this run continues (hlt_core.resume)
+    resume: str | None = None  # the run folder this run continues (hlt_core.jobs.resume)
     resume_changes: list[str] = field(default_factory=list)  # overrides changed at resume
     predict: bool = False
     predictions: str | None = None
@@ -97,7 +97,7 @@ class RunConfig:
     logger: Any = None
     callbacks: Any = None
     paths: Any = None
-    # performance (applied by hlt_core.performance.apply_performance_settings)
+    # performance (applied by hlt_core.training.performance.apply_performance_settings)
     matmul_precision: str | None = None  # highest | high | medium (TF32 on GPUs)
     compile: bool = False  # torch.compile the model and decoder in place
     compile_options: Any = None  # keyword arguments of torch.compile

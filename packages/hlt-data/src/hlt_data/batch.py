@@ -6,7 +6,7 @@ extras such as ``mask`` (1 where a position counts) or ``lengths``. Models read
 
 This module owns the structure. hlt-tasks and hlt-core may not import hlt-data, so they
 restate it as the read-only ``Mapping[str, torch.Tensor]`` (``hlt_tasks.base.Batch``,
-``hlt_core.module.Batch``); tests/test_architecture.py checks the three agree.
+``hlt_core.contracts.Batch``); tests/test_architecture.py checks the three agree.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 An export is a folder holding ``model.safetensors`` (the model's state dict) and
 ``model.json``: ``{"target": "hlt_models.Transformer", "kwargs": {...},
 "out_features": 128}``. hlt-core writes it at the end of a training run (its one writer,
-``hlt_core.export``); this module reads it.
+``hlt_core.results.export``); this module reads it.
 
 An export is data received from elsewhere, so ``target`` is never imported as a dotted
 path (that would run whatever it names, ``os.system`` included). It must be a class of

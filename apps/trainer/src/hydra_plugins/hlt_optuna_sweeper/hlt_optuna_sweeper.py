@@ -5,7 +5,7 @@ Each trial's whole job (its sampled values and every fixed override of the comma
 recorded in the study as one user attribute, ``hlt.job``, before the job starts; job
 folder ``n`` belongs to trial ``n``. A stored job is data, never a command: what a trial
 replays is rebuilt from this command's own overrides and the trial's values, checked
-against this search space, and must equal the recorded job (``hlt_core.sweep_resume``).
+against this search space, and must equal the recorded job (``hlt_core.jobs.sweep_resume``).
 Trials are counted against ``n_trials`` in the shared study, not per worker. A worker
 that dies mid-trial stops its heartbeat; a live worker fails that trial and runs it again
 as a new trial (Optuna's ``RetryHeartbeatStaleTrialCallback``) in the same job folder.
@@ -39,9 +39,9 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from hlt_core.console import route_library_logging
 from hlt_core.errors import exit_user_error
-from hlt_core.sweep_resume import check_stored_job
+from hlt_core.jobs.sweep_resume import check_stored_job
+from hlt_core.results.console import route_library_logging
 from hydra_plugins.hlt_optuna_sweeper.config import HltOptunaSweeperConf
 
 if TYPE_CHECKING:

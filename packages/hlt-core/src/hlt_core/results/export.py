@@ -10,7 +10,7 @@ and the statistics fitted on the training split (``feature_mean``/``feature_std`
 ``target_mean``/``target_std``), which new inputs must go through before the model sees
 them. The file names and how an export folder is found live here only.
 
-Given a ``Predictor`` (hlt_core.predictor), the folder also holds the whole predictor
+Given a ``Predictor`` (hlt_core.results.predictor), the folder also holds the whole predictor
 (normalisation, model, decoder, output transform) as ``predictor.pt2`` (or
 ``predictor.ts``), which needs torch alone; ``model.json``'s ``predictor`` entry says
 which file and format, its inputs, its dynamic dimensions and what it outputs
@@ -29,9 +29,9 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save
 
-from hlt_core.atomic import atomic_file, write_text_atomic
 from hlt_core.contracts import INPUTS, MASK
-from hlt_core.predictor import Predictor, save_predictor
+from hlt_core.results.predictor import Predictor, save_predictor
+from hlt_core.storing.atomic import atomic_file, write_text_atomic
 
 PREFIX = "model."
 SPEC_FILE = "model.json"

@@ -1,6 +1,6 @@
 """Training progress a person can read wherever stdout goes.
 
-On a terminal, a TQDM bar (``hlt_core.performance.ProgressBar``). Anywhere else (a pipe,
+On a terminal, a TQDM bar (``hlt_core.training.performance.ProgressBar``). Anywhere else (a pipe,
 ``nohup``, a SLURM ``.out`` file) a bar's refreshes pile up as fragments, so progress is
 one log line per epoch, plus one every ``every_seconds`` within a long epoch:
 
@@ -22,7 +22,7 @@ import torch
 from lightning.pytorch.callbacks.progress import ProgressBar as LightningProgressBar
 
 from hlt_core.contracts import INPUTS
-from hlt_core.performance import ProgressBar
+from hlt_core.training.performance import ProgressBar
 
 log = logging.getLogger(__name__)
 

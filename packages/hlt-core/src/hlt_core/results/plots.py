@@ -52,7 +52,7 @@ def spans_orders(series: Mapping[str, list]) -> bool:
 
 def learning_curve(history: Sequence[Mapping[str, float]], out: Path) -> Path | None:
     """Losses and the task's metrics per split against steps, one panel each, from the
-    run's own metric history (``hlt_core.callbacks.MetricHistory``)."""
+    run's own metric history (``hlt_core.training.callbacks.MetricHistory``)."""
     panels = curve_panels(history)
     plt = _pyplot()
     if plt is None or not panels:
@@ -78,7 +78,7 @@ def best_job(
     rows: Sequence[Mapping[str, object]], metric: str, direction: str | None
 ) -> object | None:
     """The job with the best ``metric``: the lowest for ``direction="min"``, the highest for
-    ``"max"`` (``hlt_core.sweeps.metric_direction``); none when the direction is unknown.
+    ``"max"`` (``hlt_core.jobs.sweeps.metric_direction``); none when the direction is unknown.
     Only jobs of the sweep's own recipe compete."""
     if direction not in ("min", "max"):
         return None

@@ -20,8 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from hlt_core.ddp_jobs import process_rank
 from hlt_core.errors import UserError, exit_user_error
+from hlt_core.jobs.ddp_jobs import process_rank
 
 LOCK_FILE = ".hlt.lock"
 _held: dict[Path, int] = {}  # folder -> descriptor of its lock file, for this process

@@ -19,7 +19,6 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -183,10 +182,3 @@ def sweep_job_checkpoint(cfg: DictConfig) -> None:
     if multirun and cfg.train and not cfg.ckpt_path and last.is_file():
         with open_dict(cfg):
             cfg.ckpt_path = str(last)
-
-
-def resume_record(cfg: DictConfig) -> dict[str, Any]:
-    """What results.json says of a resume: the folder it continued and what changed."""
-    if not cfg.get("resume"):
-        return {}
-    return {"resumed": cfg.resume, "resume_changes": " ".join(cfg.get("resume_changes") or [])}

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from hlt_core.atomic import atomic_file
 from hlt_core.contracts import INPUTS, MASK
 from hlt_core.errors import UserError
+from hlt_core.storing.atomic import atomic_file
 
 
 class Predictor(nn.Module):

@@ -58,7 +58,7 @@ def remove_partial_files(folder: str | Path) -> list[Path]:
     """Delete the temporary files a killed run left anywhere under ``folder``.
 
     Only safe while no other process writes into ``folder``: the run folder lock
-    (``hlt_core.runlock``) makes sure of that for runs of the trainer app.
+    (``hlt_core.jobs.runlock``) makes sure of that for runs of the trainer app.
     """
     stale = sorted(Path(folder).rglob(f".*{PARTIAL}"))
     for path in stale:

@@ -132,7 +132,7 @@ def _torchrun_store(environ: Mapping[str, str], first: bool) -> Any:
 
 def publish_run(folder: str | Path, args: Sequence[str], environ: Mapping[str, str]) -> None:
     """Rank 0 under torchrun: tell the other ranks the folder the run writes to and the
-    overrides it was composed from (after ``hlt_core.resume`` rebuilt them)."""
+    overrides it was composed from (after ``hlt_core.jobs.resume`` rebuilt them)."""
     store = _torchrun_store(environ, first=True)
     _stores.append(store)
     run = {"folder": str(Path(folder).resolve()), "args": list(args)}

@@ -1,7 +1,7 @@
 """``model.init_from=<run folder or export>``: start a model from trained weights.
 
 Only the model's weights are loaded, from an export (``model.safetensors`` +
-``model.json``, see ``hlt_core.export``) or a run folder's ``export/``: the task's decoder
+``model.json``, see ``hlt_core.results.export``) or a run folder's ``export/``: the task's decoder
 is built fresh for the new task, and the optimizer and step count start fresh, which is
 what fine-tuning means (resuming a run is ``ckpt_path=``). A source whose architecture or
 vocabulary differs from the configured model stops the run in one line.
@@ -21,9 +21,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from hlt_core.checkpoints import state_mismatches
 from hlt_core.errors import UserError
-from hlt_core.export import SPEC_FILE, WEIGHTS_FILE, find_export
+from hlt_core.results.export import SPEC_FILE, WEIGHTS_FILE, find_export
+from hlt_core.storing.checkpoints import state_mismatches
 
 KEY = "init_from"
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def export_folder(source: str | Path) -> Path:
 
 
 def read_spec(source: str, path: Path) -> dict[str, Any]:
-    """``model.json`` as its writer (hlt_core.export) writes it, else one line."""
+    """``model.json`` as its writer (hlt_core.results.export) writes it, else one line."""
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:

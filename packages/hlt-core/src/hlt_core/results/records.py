@@ -17,9 +17,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from hlt_core.atomic import write_text_atomic
 from hlt_core.discovery import GROUP
-from hlt_core.resume import resume_record
+from hlt_core.storing.atomic import write_text_atomic
 
 FRAMEWORKS = ("hlt-core", "hlt-trainer", "torch", "lightning", "hydra-core")
 
@@ -77,6 +76,13 @@ def results_json(record: Mapping[str, Any]) -> str:
     if nonfinite:
         clean["nonfinite"] = nonfinite
     return json.dumps(clean, indent=2, allow_nan=False) + "\n"
+
+
+def resume_record(cfg: DictConfig) -> dict[str, Any]:
+    """What results.json says of a resume: the folder it continued and what changed."""
+    if not cfg.get("resume"):
+        return {}
+    return {"resumed": cfg.resume, "resume_changes": " ".join(cfg.get("resume_changes") or [])}
 
 
 def run_record(cfg: DictConfig, started: datetime, **fields: Any) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.errors import UserError, exit_user_error
-from hlt_core.plots import best_job, compare_runs
-from hlt_core.sweep_resume import read_record
+from hlt_core.jobs.sweep_resume import read_record
+from hlt_core.results.plots import best_job, compare_runs
 
 log = logging.getLogger(__name__)
 FAILED_JOBS = 3  # the exit status of a sweep that finished with failed jobs

@@ -112,7 +112,7 @@ class TaskModule(L.LightningModule):
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._epoch = EpochState()
         self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
-        # tensors shown by hlt_core.performance.ProgressBar, read only when it refreshes
+        # tensors shown by hlt_core.training.performance.ProgressBar, read only when it refreshes
         self.progress_metrics: dict[str, torch.Tensor] = {}
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

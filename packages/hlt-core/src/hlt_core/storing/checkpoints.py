@@ -17,6 +17,9 @@ from hlt_core.errors import UserError
 
 LIGHTNING_NAMES = ("last", "best", "hpc", "registry")
 SHOWN = 5  # keys listed per kind of mismatch
+# hlt-core's own code that a config names, at its path before the sub-packages (0.4 and
+# before): a checkpoint saved then still names the same code
+MOVED = {"hlt_core.schedulers.": "hlt_core.training.schedulers."}
 
 
 def check_checkpoint_path(path: str | None) -> None:
@@ -121,6 +124,14 @@ def _flat(node: Any, prefix: str) -> dict[str, Any]:
     return {prefix: node}
 
 
+def _today(target: Any) -> Any:
+    """A saved value (a ``_target_``) that names hlt-core's code at its old path, at today's."""
+    for old, new in MOVED.items():
+        if isinstance(target, str) and target.startswith(old):
+            return new + target.removeprefix(old)
+    return target
+
+
 def holds_weights_only(checkpoint: Mapping[str, Any]) -> bool:
     """A ``state_dict`` but none of Lightning's training state."""
     return "pytorch-lightning_version" not in checkpoint
@@ -148,6 +159,7 @@ def check_resumable(path: str, checkpoint: Mapping[str, Any], config: Mapping[st
                 f"overriding {group}"
             )
         before, now = _flat(saved.get(group), group), _flat(config.get(group), group)
+        before = {key: _today(value) for key, value in before.items()}
         for key in sorted(set(before) | set(now)):
             if before.get(key) != now.get(key):
                 raise UserError(

@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hlt_core.errors import UserError
-from hlt_core.throughput import Throughput
+from hlt_core.training.throughput import Throughput
 
 
 def last_checkpoint(checkpoint_dir: str | Path) -> Path:

@@ -35,7 +35,7 @@ from lightning.pytorch import callbacks
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from hlt_core.errors import UserError
-from hlt_core.module import TaskModule
+from hlt_core.training.module import TaskModule
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 

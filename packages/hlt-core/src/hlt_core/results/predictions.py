@@ -6,7 +6,7 @@ name each example; ``target`` is the true target where the data has one;
 ``prediction`` is the class name (probabilities) or the value (``prediction_<i>`` for
 several values); with probabilities, one column per class, named after the class.
 A ``.parquet`` path writes Parquet (needs pyarrow), anything else CSV. The file appears
-only once complete (``hlt_core.atomic``).
+only once complete (``hlt_core.storing.atomic``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import IO, Any
 
 import torch
 
-from hlt_core.atomic import atomic_file
 from hlt_core.errors import UserError
+from hlt_core.storing.atomic import atomic_file
 
 
 class PredictionTable:

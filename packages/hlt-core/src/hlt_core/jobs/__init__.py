@@ -1,0 +1,2 @@
+"""Jobs: a run in its folder: one folder for every process, one run per folder, resume,
+and the sweeps that run many jobs."""
