@@ -14,8 +14,8 @@ from hydra.types import RunMode
 from omegaconf import read_write
 
 from helpers import QUICK, compose_run
-from hlt_core.ddp_jobs import rank_argv
 from hlt_core.errors import UserError
+from hlt_core.jobs.ddp_jobs import rank_argv
 from hlt_core.jobs.resume import resume_argv, resume_command
 from hlt_core.run import run
 from hlt_trainer.app import launch_argv

@@ -17,8 +17,8 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch import loggers as lightning_loggers
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from hlt_core.storing.atomic import atomic_file
 from hlt_core.errors import UserError
+from hlt_core.storing.atomic import atomic_file
 
 # Lightning logger class -> (module it needs, hlt-core extra that installs it)
 REQUIREMENTS = {
