@@ -40,15 +40,16 @@ def _main(cfg: DictConfig) -> Any:
 
 
 def launch_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
-    """The command line this process runs. torchrun's ranks other than 0 take rank 0's,
-    which has already resolved ``resume=``. A sweep is one process's work: its jobs start
-    their own DDP processes, so torchrun and srun cannot start it."""
+    """The command line this process runs. Ranks other than 0 take rank 0's, which has
+    already resolved ``resume=`` (torchrun's from its store, Lightning's DDP processes as
+    their arguments); srun's tasks each resolve it. A sweep is one process's work: its
+    jobs start their own DDP processes, so torchrun and srun cannot start it."""
     if (under_torchrun(environ) or under_srun(environ)) and ({"-m", "--multirun"} & set(argv)):
         raise UserError(
             "a sweep (-m) cannot be started by torchrun or srun; start it once, with "
             "trainer=ddp for DDP jobs or hydra/launcher=slurm for SLURM"
         )
-    if not (under_torchrun(environ) and process_rank(environ) is not None):
+    if process_rank(environ) is None or under_srun(environ):
         argv = resume_argv(argv) or argv
     return rank_argv(argv, environ) or argv
 
