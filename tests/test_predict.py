@@ -31,6 +31,7 @@ from hlt_core.composing.init_from import split_model_config
 from hlt_core.run import run
 from hlt_core.training.module import TaskModule
 from hlt_trainer.cli import main as hlt
+from hlt_trainer.predict import tensor
 
 LABELS = ["bird", "cat", "dog"]  # sorted: the vocabulary's order
 QUICK_FIT = [*QUICK[1:], "trainer.max_epochs=2", "logger=none", "export_onnx=true"]
@@ -296,6 +297,14 @@ def test_hlt_predict_on_npy_gives_regression_values_in_original_units(runs, tmp_
     assert list(rows[0]) == ["file", "row", "prediction"]
     assert [r["row"] for r in rows] == [str(i) for i in range(20)]
     assert 500 < np.mean([float(r["prediction"]) for r in rows]) < 1500  # not standardised
+
+
+def test_a_batch_of_a_read_only_file_becomes_a_tensor_of_its_own():
+    mapped = np.zeros((4, 3), dtype=np.float32)
+    mapped.flags.writeable = False  # as a slice of a memory-mapped .npy
+    batch = tensor(mapped[1:3])
+    batch.add_(1)  # torch would have warned and written into the file's memory
+    assert batch.dtype == torch.float32 and not mapped.any()
 
 
 def test_wrong_width_npy_and_missing_paths_are_one_line(runs, tmp_path, capsys):

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import QUICK, compose_run
 from hlt_core.run import run
 from hlt_core.training.module import TaskModule
-from hlt_core.training.throughput import FFT_FLOPS, training_flops
-from hlt_models import MLP
+from hlt_core.training.throughput import FFT_FLOPS, flops_per_sample, training_flops
+from hlt_models import MLP, Hyena
 from hlt_models.hyena import fft_conv
-from hlt_tasks import ClassificationTask
+from hlt_tasks import ClassificationTask, LanguageModelTask
 
 
 def test_mlp_training_flops_equal_a_hand_count():
@@ -30,6 +31,26 @@ def test_mlp_training_flops_equal_a_hand_count():
     input_grads = sum(2 * batch * i * o for i, o in linears[1:])  # inputs need no gradient
     assert training_flops(module, data) == forward + weight_grads + input_grads
     assert all(p.grad is None for p in module.parameters())  # counting leaves no gradients
+    # nor changes those of a gradient accumulation under way
+    for parameter in module.parameters():
+        parameter.grad = torch.ones_like(parameter)
+    assert training_flops(module, data) == forward + weight_grads + input_grads
+    assert all(torch.equal(p.grad, torch.ones_like(p)) for p in module.parameters())
+
+
+def test_flops_per_sample_from_two_small_counts_equal_the_whole_batch():
+    """Hyena has work per batch (its filter) besides work per sample: counting one and
+    two samples must still give the full batch's FLOPs over its size."""
+    torch.manual_seed(0)
+    model = Hyena(vocab_size=7, dim=16, depth=2, max_len=64)
+    module = TaskModule(model, LanguageModelTask(vocab_size=7), torch.optim.SGD)
+    tokens = torch.randint(2, 7, (8, 64))
+    batch = {"inputs": tokens, "mask": torch.ones_like(tokens, dtype=torch.bool)}
+    whole = training_flops(module, batch)
+    one = training_flops(module, {k: v[:1] for k, v in batch.items()})
+    assert one * 8 != whole  # the per-batch work is really there
+    assert flops_per_sample(module, batch) == pytest.approx(whole / 8, rel=1e-9)
+    assert all(p.grad is None for p in module.parameters())
 
 
 def test_hyena_fft_convolution_is_counted_by_the_transform_formula():

@@ -4,6 +4,7 @@ augmentation, each checked against a small FASTA written here."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,9 +57,10 @@ def test_cache_holds_the_bases_without_line_breaks(genome):
     assert cache.names == ["chr1", "chr2", "chr3"]
     assert cache.lengths.tolist() == [1000, 350, 500]
     joined = "".join(records.values()).encode()
-    assert bytes(cache.bases) == joined
+    assert bytes(cache.read(0, len(joined))) == joined
+    assert bytes(cache.read(1003, 5)) == records["chr2"][3:8].encode()
     # N runs in cache coordinates, one per record
-    assert cache.runs["uncalled"].tolist() == [[100, 1100, 1450], [220, 1220, 1570]]
+    assert cache.runs("uncalled").tolist() == [[100, 1100, 1450], [220, 1220, 1570]]
     assert cache.count("uncalled", np.array([0, 150]), np.array([150, 1200])).tolist() == [
         50,
         70 + 100,
@@ -237,11 +239,11 @@ def test_augmentation_is_seeded_and_training_only(genome):
     assert bytes(val.raw((0, 0))[0]) == records["chr2"][start : start + 100].encode()
 
 
-def test_workers_map_the_cache_themselves(genome):
+def test_workers_open_the_cache_themselves(genome):
     path, _ = genome
     dm = module(path, stride=50, num_workers=2)
-    assert len(dm.cache.bases) == 1850  # mapped here: a pickled copy must not carry the map
-    assert pickle.loads(pickle.dumps(dm.dataset("train"))).cache._bases is None
+    assert len(dm.cache.read(0, 1850)) == 1850  # opened here: a pickled copy opens its own
+    assert pickle.loads(pickle.dumps(dm.dataset("train"))).cache._fd is None
     with_workers = list(dm.loader("train"))
     in_process = list(module(path, stride=50).loader("train"))
     assert len(with_workers) == len(in_process) == 9
@@ -257,3 +259,13 @@ def test_bad_options_are_named(genome):
         module(path, test_chroms=[])
     with pytest.raises(DataConfigError, match="data.seq_len must be >= 1"):
         module(path, seq_len=0)
+
+
+def test_windows_are_read_without_mapping_the_cache(genome):
+    """A mapped page stays resident once touched: reading windows must leave no map of
+    the cache, so a long run's memory does not grow towards the genome's size."""
+    path, _ = genome
+    dm = module(path, stride=50, rc_aug=True, shift=20)
+    for index in range(dm.num_batches("train")):
+        dm.dataset("train")[(0, index)]
+    assert str(dm.cache.folder / "bases.u8") not in Path("/proc/self/maps").read_text()

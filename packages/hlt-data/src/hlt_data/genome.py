@@ -1,8 +1,8 @@
 """Genome-scale language-model data: windows of a reference FASTA, split by region.
 
 ``data=genome`` reads a FASTA of any size through ``hlt_data.genome_cache`` (a one-time
-byte cache, memory-mapped; each DataLoader worker maps it itself). Examples are windows
-of ``seq_len`` bases tiled every ``stride`` bases over intervals: a BED file's rows
+byte cache, read by ``os.pread``; each DataLoader worker opens it itself). Examples are
+windows of ``seq_len`` bases tiled every ``stride`` bases over intervals: a BED file's rows
 (``chrom start end [split]``, the layout of hyena-dna's and Basenji's ``sequences.bed``)
 or, without one, every record whole. Splits are by region, never by shuffled windows:
 the BED's split column (train, valid/val, test) or ``val_chroms``/``test_chroms``
@@ -178,18 +178,41 @@ def check_disjoint(intervals: Intervals, cache: GenomeCache) -> None:
 @dataclass
 class Windows:
     """Windows of one split, in cache coordinates: ``[start, start + length)``, inside the
-    interval ``[low, high)`` that a shift may not leave."""
+    interval ``[low, high)`` that a shift may not leave.
+
+    Kept per window are its start (int64) and its interval's number (int32): 12 bytes a
+    window (about 35 MB for hg38 in 1 kbp windows); lengths and interval bounds are
+    looked up for the rows a batch reads (``rows``).
+    """
 
     start: np.ndarray
-    length: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
+    interval: np.ndarray
+    spans: np.ndarray  # (2, intervals): each interval's [low, high)
+    seq_len: int
 
     def __len__(self) -> int:
         return len(self.start)
 
+    def rows(self, rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``start, length, low, high`` of the windows ``rows``."""
+        start = self.start[rows]
+        low, high = self.spans[:, self.interval[rows]]
+        return start, np.minimum(self.seq_len, high - start), low, high
+
+    @property
+    def length(self) -> np.ndarray:
+        return self.rows(slice(None))[1]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self.rows(slice(None))[2]
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.rows(slice(None))[3]
+
     def select(self, keep: np.ndarray) -> Windows:
-        return Windows(self.start[keep], self.length[keep], self.low[keep], self.high[keep])
+        return Windows(self.start[keep], self.interval[keep], self.spans, self.seq_len)
 
 
 def tile(intervals: Intervals, cache: GenomeCache, seq_len: int, stride: int) -> Windows:
@@ -197,14 +220,16 @@ def tile(intervals: Intervals, cache: GenomeCache, seq_len: int, stride: int) ->
     as fit whole; an interval shorter than ``seq_len`` gives one (padded) window."""
     size = intervals.end - intervals.start
     counts = np.where(size <= seq_len, 1, (size - seq_len) // stride + 1)
-    owner = np.repeat(np.arange(len(size)), counts)
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    step = np.arange(int(counts.sum()), dtype=np.int64) - first[owner]
+    interval = np.repeat(np.arange(len(size), dtype=np.int32), counts)
     base = cache.offsets[intervals.record]
-    low = (base + intervals.start)[owner]
-    high = (base + intervals.end)[owner]
-    start = low + step * stride
-    return Windows(start, np.minimum(seq_len, high - start), low, high)
+    spans = np.stack([base + intervals.start, base + intervals.end])
+    # window j of interval i starts at low_i + (j - first_i) * stride
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    start = np.arange(int(counts.sum()), dtype=np.int64)
+    start -= first[interval]
+    start *= stride
+    start += spans[0, interval]
+    return Windows(start, interval, spans, seq_len)
 
 
 class GenomeBatches(Dataset):
@@ -236,7 +261,8 @@ class GenomeBatches(Dataset):
         self.tokens, self.counted, self.complement = _tables(mask_lowercase)
         self.rc_aug = rc_aug
         self.shift = shift
-        self.shuffled = EpochShuffle(np.arange(len(windows)), seed, split)
+        rows = np.arange(len(windows), dtype=np.min_scalar_type(len(windows)))  # 4 bytes for hg38
+        self.shuffled = EpochShuffle(rows, seed, split)
 
     def order(self, epoch: int) -> np.ndarray:
         return self.shuffled(epoch if self.split == "train" else 0)
@@ -245,18 +271,16 @@ class GenomeBatches(Dataset):
         """The batch's bytes ``(batch, seq_len)``, augmented, padded with ``PADDING``."""
         epoch, index = key
         rows = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-        start, length = self.windows.start[rows], self.windows.length[rows]
+        start, length, low, high = self.windows.rows(rows)
         flips = np.zeros(len(rows), dtype=np.bool_)
         if self.rc_aug or self.shift:
             rng = np.random.default_rng(batch_seed(self.seed, self.split, epoch, index))
             moves = rng.integers(-self.shift, self.shift + 1, size=len(rows))
-            last = np.maximum(self.windows.low[rows], self.windows.high[rows] - length)
-            start = np.clip(start + moves, self.windows.low[rows], last)
+            start = np.clip(start + moves, low, np.maximum(low, high - length))
             flips = (rng.random(len(rows)) < 0.5) & self.rc_aug
-        bases = self.cache.bases
         out = np.full((len(rows), self.seq_len), PADDING, dtype=np.uint8)
         for i, (s, n) in enumerate(zip(start.tolist(), length.tolist(), strict=True)):
-            window = bases[s : s + n]
+            window = self.cache.read(s, n)
             out[i, :n] = self.complement[window[::-1]] if flips[i] else window
         return out
 
@@ -376,11 +400,12 @@ class GenomeDataModule(KeyedDataModule):
 
     def _called(self, windows: Windows, min_called: int) -> Windows:
         """The windows with at least ``min_called`` counted bases."""
-        end = windows.start + windows.length
+        length = windows.length
+        end = windows.start + length
         uncounted = self.cache.count("uncalled", windows.start, end)
         if self.mask_lowercase:
-            uncounted = uncounted + self.cache.count("soft", windows.start, end)
-        return windows.select(windows.length - uncounted >= min_called)
+            uncounted += self.cache.count("soft", windows.start, end)
+        return windows.select(length - uncounted >= min_called)
 
     @property
     def dims(self) -> dict[str, Any]:

@@ -1,10 +1,10 @@
-"""A FASTA genome as a memory-mapped byte cache: one byte per base, read by random access.
+"""A FASTA genome as a byte cache: one byte per base, read by random access.
 
 Why a cache of our own rather than an indexed reader (pyfaidx, pyfastx): a window is then
-one slice of a numpy memmap, with no per-read parsing of line layouts and no Python
-string per window; it needs no dependency beyond numpy; and every DataLoader worker maps
-the same file, so the operating system's page cache holds the genome once, whatever the
-number of workers. The price is one pass over the FASTA and a second copy of its bases
+one read of its bytes, with no per-read parsing of line layouts and no Python string per
+window; it needs no dependency beyond numpy; and every DataLoader worker reads the same
+file, so the operating system's page cache holds the genome once, whatever the number
+of workers. The price is one pass over the FASTA and a second copy of its bases
 on disk (3.1 GB for hg38). Compressed input (gzip, bgzip) is not read: decompress it once.
 
 The cache is built once, streaming in blocks of ``BLOCK`` bytes (memory stays constant in
@@ -17,6 +17,13 @@ it is rebuilt when the FASTA's size or modification time changes. The folder hol
 - ``uncalled.npy`` and ``soft.npy``: ``(2, runs)`` int64 ``[start, end)`` runs (cache
   coordinates) of bytes that are not A/C/G/T, and of lowercase a/c/g/t (soft-masked), so
   that the called bases of any window are counted without reading the window.
+
+Windows are read with ``os.pread`` rather than by slicing a memory map: a mapped page
+stays in the process's resident set once touched (with the disk's read-ahead, a random
+1 kbp window can map a megabyte), so a long run over a mapped hg38 would grow towards
+3 GB of resident memory; read bytes go through the page cache, shared and reclaimable,
+and the process keeps only the window. The run lists are memory-mapped while windows
+are counted, and not kept.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import json
 import os
 import shutil
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +244,7 @@ def _read_index(folder: Path, fasta: Path) -> dict[str, Any] | None:
 
 
 class GenomeCache:
-    """Records, runs and (opened on first use, per process) the memory-mapped bases."""
+    """Records and runs of a cached FASTA; windows of its bases read by ``read``."""
 
     def __init__(self, fasta: str | Path, cache_dir: str | Path | None = None) -> None:
         fasta = Path(fasta)
@@ -259,22 +267,32 @@ class GenomeCache:
         self.offsets = np.array([r["offset"] for r in index["records"]], dtype=np.int64)
         self.lengths = np.array([r["length"] for r in index["records"]], dtype=np.int64)
         self.first_ambiguous: dict[str, Any] | None = index["first_ambiguous"]
-        self.runs = {
-            name: np.load(self.folder / f"{name}.npy", allow_pickle=False)
-            for name in ("uncalled", "soft")
-        }
-        self._bases: np.ndarray | None = None
+        self._fd: int | None = None  # the bases' file, opened on first read in each process
+
+    def runs(self, kind: str) -> np.ndarray:
+        """The ``(2, runs)`` runs of ``kind`` (``uncalled`` or ``soft``), memory-mapped."""
+        return np.load(self.folder / f"{kind}.npy", mmap_mode="r", allow_pickle=False)
 
     def count(self, kind: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Bases of ``kind`` (``uncalled`` or ``soft``) in each ``[start, end)``."""
-        return covered(self.runs[kind], ends) - covered(self.runs[kind], starts)
+        runs = self.runs(kind)
+        return covered(runs, ends) - covered(runs, starts)
 
-    @property
-    def bases(self) -> np.ndarray:
-        """The memory-mapped bytes, opened lazily so a pickled copy (a worker's) maps its own."""
-        if self._bases is None:
-            self._bases = np.memmap(self.folder / "bases.u8", dtype=np.uint8, mode="r")
-        return self._bases
+    def read(self, start: int, length: int) -> np.ndarray:
+        """``length`` bytes of the cache from ``start``, read from the file (not mapped)."""
+        if self._fd is None:
+            self._fd = os.open(self.folder / "bases.u8", os.O_RDONLY)
+            weakref.finalize(self, os.close, self._fd)
+            if hasattr(os, "posix_fadvise"):  # random reads: no read-ahead (Linux)
+                os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)
+        data = os.pread(self._fd, length, start)
+        if len(data) != length:
+            raise DataConfigError(
+                f"{self.folder / 'bases.u8'}: {len(data)} bytes at {start}, expected {length} "
+                f"(a damaged cache: delete {self.folder} to rebuild it)"
+            )
+        return np.frombuffer(data, dtype=np.uint8)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_bases": None}
+        """A pickled copy (a spawned worker's) opens the file itself."""
+        return {**self.__dict__, "_fd": None}
