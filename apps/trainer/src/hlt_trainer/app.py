@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from hlt_core.composing.data_facts import FROM_DATA, unstated_dims
 from hlt_core.errors import USER_ERROR, UserError, exit_user_error
-from hlt_core.hydra_compat import HYDRA_MAIN, VERSION_BASE
+from hlt_core.hydra_compat import HYDRA_MAIN, VERSION_BASE, share_config_store
 from hlt_core.jobs.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
 from hlt_core.jobs.resume import resume_argv
 from hlt_core.jobs.sweep_resume import finished_run
@@ -24,6 +24,7 @@ from hlt_core.schemas import register_schemas
 from hlt_trainer.paths import config_dir
 
 register_schemas()
+share_config_store()  # each of Hydra 1.3's config lookups copies less
 _started = False  # whether a job reached the task function
 
 

@@ -67,6 +67,7 @@ from hlt_core.training.callbacks import (
     RunCallbacks,
     last_checkpoint,
     run_callbacks,
+    skip_unused_batch_hooks,
 )
 from hlt_core.training.loggers import check_logger_packages, close_loggers, upload_commands
 from hlt_core.training.module import TaskModule, check_model_fits_data
@@ -188,7 +189,8 @@ def check_checkpoint(cfg: DictConfig, module: TaskModule) -> Mapping[str, Any] |
 def build_trainer(
     cfg: DictConfig, loggers: list[Any], plain_config: Mapping[str, Any]
 ) -> tuple[L.Trainer, RunCallbacks]:
-    """The configured callbacks plus the ones every run gets, and the Trainer."""
+    """The configured callbacks plus the ones every run gets, and the Trainer. Lightning
+    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``)."""
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     callbacks = instantiate_each(cfg.callbacks)
     check_checkpoint_dir(callbacks, checkpoint_dir)
@@ -198,7 +200,7 @@ def build_trainer(
     plugins = trainer_plugins(cfg.trainer.plugins)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=[*callbacks, always],
+        callbacks=[skip_unused_batch_hooks(c) for c in [*callbacks, always]],
         logger=loggers or False,
         plugins=plugins,
     )

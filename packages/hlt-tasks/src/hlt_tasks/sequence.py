@@ -14,6 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hlt_tasks.base import INPUTS, MASK, TARGETS, Batch, Task
 from hlt_tasks.decoders import PositionDecoder
+from hlt_tasks.metrics import Accuracy
 from hlt_tasks.outputs import Probabilities
 
 IGNORE = -100
@@ -107,7 +108,7 @@ class TokenClassificationTask(_PerPositionTask):
     def metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection(
             {
-                "acc": MulticlassAccuracy(self.num_classes, average="micro", ignore_index=IGNORE),
+                "acc": Accuracy(self.num_classes, ignore_index=IGNORE),
                 "f1": MulticlassF1Score(self.num_classes, average="macro", ignore_index=IGNORE),
             },
             prefix=prefix,
