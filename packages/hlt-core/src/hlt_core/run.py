@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -247,10 +248,18 @@ def early_stopping(trainer: L.Trainer) -> dict[str, int]:
 def train(
     trainer: L.Trainer, built: Built, ckpt_path: str | None, interrupt: InterruptCheckpoint
 ) -> None:
-    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
+    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved. A run
+    resumed in its own folder finds its own checkpoints there: Lightning's warning that
+    the folder is not empty is dropped then."""
     data = built.datamodule
+    checkpointing = trainer.checkpoint_callback
+    folder = checkpointing.dirpath if isinstance(checkpointing, ModelCheckpoint) else None
+    resumes_here = ckpt_path is not None and os.path.dirname(os.path.realpath(ckpt_path)) == folder
     try:
-        trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+        with warnings.catch_warnings():
+            if resumes_here:
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
+            trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except (SIGTERMException, SystemExit) as error:
         if interrupt.saved_on is None:
             raise
