@@ -31,6 +31,11 @@ def test_mlp_training_flops_equal_a_hand_count():
     input_grads = sum(2 * batch * i * o for i, o in linears[1:])  # inputs need no gradient
     assert training_flops(module, data) == forward + weight_grads + input_grads
     assert all(p.grad is None for p in module.parameters())  # counting leaves no gradients
+    # nor changes those of a gradient accumulation under way
+    for parameter in module.parameters():
+        parameter.grad = torch.ones_like(parameter)
+    assert training_flops(module, data) == forward + weight_grads + input_grads
+    assert all(torch.equal(p.grad, torch.ones_like(p)) for p in module.parameters())
 
 
 def test_flops_per_sample_from_two_small_counts_equal_the_whole_batch():
