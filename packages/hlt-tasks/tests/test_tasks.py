@@ -117,3 +117,18 @@ def test_output_transforms_give_probabilities_and_original_units():
     task = RegressionTask(target_mean=10.0, target_std=2.0)
     assert task.output_transform()(torch.tensor([[1.0], [-0.5]])).tolist() == [[12.0], [9.0]]
     assert task.output_transform().state_dict() == {}  # checkpoints keep their keys
+
+
+def test_member_combiners_give_the_ensembles_mean_prediction_as_decoder_outputs():
+    """Classification: logits whose softmax is the mean of the members' probabilities (not
+    the softmax of their mean logits); regression and ordinal: the mean of the values."""
+    torch.manual_seed(0)
+    members = torch.randn(5, 4, 3) * 3  # (batch, members, classes)
+    task = ClassificationTask(num_classes=3)
+    combined = task.member_combiner()(members)
+    mean_probabilities = members.softmax(dim=-1).mean(dim=1)
+    torch.testing.assert_close(task.output_transform()(combined), mean_probabilities)
+    assert not torch.allclose(members.mean(dim=1).softmax(dim=-1), mean_probabilities)
+    values = torch.randn(5, 4, 1)
+    for task in (RegressionTask(target_mean=10.0, target_std=2.0), OrdinalRegressionTask(3)):
+        torch.testing.assert_close(task.member_combiner()(values), values.mean(dim=1))

@@ -69,6 +69,7 @@ from hlt_core.training.callbacks import (
     run_callbacks,
     skip_unused_batch_hooks,
 )
+from hlt_core.training.ensembles import build_decoder
 from hlt_core.training.loggers import check_logger_packages, close_loggers, upload_commands
 from hlt_core.training.module import TaskModule, check_model_fits_data
 from hlt_core.training.performance import apply_performance_settings
@@ -397,9 +398,10 @@ def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Pred
     """A fresh, uncompiled copy of the run's model and decoder with the task's output
     transform and the data's feature statistics (the export loads the weights)."""
     facts = module.data_facts
+    model = instantiate(model_config)
     return Predictor(
-        instantiate(model_config),
-        module.task.build_decoder(module.feature_width),
+        model,
+        build_decoder(model, module.task, module.feature_width),
         module.task.output_transform(),
         facts.get("feature_mean"),
         facts.get("feature_std"),
