@@ -28,6 +28,7 @@ from build_tools import uv
 from helpers import QUICK, compose_run
 from hlt_core.composing.data_facts import build_datamodule
 from hlt_core.composing.init_from import split_model_config
+from hlt_core.contracts import INPUTS, MASK
 from hlt_core.run import run
 from hlt_core.training.module import TaskModule
 from hlt_trainer.cli import main as hlt
@@ -127,7 +128,7 @@ def lightning_predictions(run_dir: Path) -> dict[str, torch.Tensor]:
     raw = datamodule.examples["test"].gather(dataset.rows_of((0, 0)))
     with torch.no_grad():
         expected = module.eval().predict_step(dataset[(0, 0)], 0)
-    return {"expected": expected, **{k: raw[k] for k in ("inputs", "mask") if k in raw}}
+    return {"expected": expected, **{k: raw[k] for k in (INPUTS, MASK) if k in raw}}
 
 
 CHECK = textwrap.dedent(
@@ -166,7 +167,7 @@ def test_exported_predictors_equal_the_lightning_module_with_torch_alone(runs, t
     assert spec["transformer"]["dynamic"] == ["batch", "length"]
     assert spec["hyena"]["dynamic"] == ["batch"]  # torch.linspace fixes its length
     for table in ("mlp", "tabm"):
-        assert spec[table]["inputs"] == ["inputs"] and spec[table]["outputs"] == "probabilities"
+        assert spec[table]["inputs"] == [INPUTS] and spec[table]["outputs"] == "probabilities"
 
     venv = tmp_path / "venv"
     subprocess.run([uv(), "venv", str(venv), "--python", sys.executable, "-q"], check=True)
@@ -505,7 +506,7 @@ DELETE = object()
         ("model.json", "[1, 2]", r"model\.json: holds a JSON list, not an object"),
         ("model.json", set_in("predictor", "inputs", DELETE),
          r"model\.json: predictor\.inputs must be \[inputs\] or \[inputs, mask\]"),
-        ("model.json", set_in("predictor", "inputs", ["inputs", "mask"]),
+        ("model.json", set_in("predictor", "inputs", [INPUTS, MASK]),
          r"the predictor takes a mask, but data\.json's reader gives none"),
         ("model.json", set_in("predictor", "file", "../../../etc/hostname"),
          r"predictor\.file='\.\./\.\./\.\./etc/hostname' is not a file name in the export"),

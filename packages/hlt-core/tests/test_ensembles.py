@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from hlt_core.contracts import INPUTS
 from hlt_core.errors import UserError
 from hlt_core.testing import StandInData, StandInTask
 from hlt_core.training.ensembles import MemberDecoder
@@ -48,7 +49,7 @@ def test_each_member_learns_from_its_own_loss_and_the_rest_reads_the_ensemble():
     module = ensemble_module()
     assert isinstance(module.decoder, MemberDecoder)
     batch = StandInData(input_dim=2, batch_size=8).splits["train"][0]
-    features = module.model(batch["inputs"])
+    features = module.model(batch[INPUTS])
     member_logits = torch.stack(
         [module.decoder.decoder(features[:, i]) for i in range(3)], dim=1
     )  # the task's one decoder on each member
@@ -58,7 +59,7 @@ def test_each_member_learns_from_its_own_loss_and_the_rest_reads_the_ensemble():
     ensemble_logits = member_logits.softmax(dim=-1).mean(dim=1).log()
     assert not torch.allclose(loss, module.task.loss(ensemble_logits, batch))
     with torch.no_grad():
-        torch.testing.assert_close(module(batch["inputs"]), ensemble_logits)
+        torch.testing.assert_close(module(batch[INPUTS]), ensemble_logits)
         torch.testing.assert_close(
             module.predict_step(batch, 0), member_logits.softmax(dim=-1).mean(dim=1)
         )
