@@ -8,8 +8,9 @@ trained three ways:
 - ``lightning``: a minimal LightningModule and a Trainer with logger, checkpointing,
   progress bar and model summary off;
 - ``hlt``: hlt's own path, composed from the project configs (``experiment=clusters_mlp``):
-  ``TaskModule``, ``ClassificationTask`` with its torchmetrics, the default callbacks
-  (TQDM bar, model summary, checkpoint) and the default CSV logger.
+  ``TaskModule``, ``ClassificationTask`` with its torchmetrics, and the trainer ``run``
+  builds (``hlt_core.run.build_trainer``): the default callbacks (progress, model summary,
+  checkpoint), those every run gets (``RunCallbacks``) and the default CSV logger.
 
 Time per step is read from a timestamp taken at every training forward (the same wrapper
 in all three), over the steady state after ``--warmup`` steps, so start-up, the model
@@ -56,9 +57,8 @@ from torch.utils.data import DataLoader
 
 from hlt_core.composing.data_facts import build_datamodule, fill_dims
 from hlt_core.hydra_compat import VERSION_BASE
-from hlt_core.run import instantiate_each
+from hlt_core.run import build_trainer, instantiate_each
 from hlt_core.schemas import register_schemas
-from hlt_core.training.callbacks import run_callbacks
 from hlt_core.training.module import TaskModule
 from hlt_core.training.performance import apply_performance_settings
 from hlt_models import MLP
@@ -173,9 +173,8 @@ def run_hlt(size, batches, cfg) -> tuple[float, float]:
         train_metrics_every_n_steps=cfg.train_metrics_every_n_steps,
     )
     apply_performance_settings(cfg, module)
-    # the configured callbacks plus those `run` adds to every run
-    callbacks = [*instantiate_each(cfg.callbacks), run_callbacks(cfg.paths.output_dir)]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_each(cfg.logger))
+    # the trainer `run` builds: the configured callbacks and loggers, those every run gets
+    trainer, _ = build_trainer(cfg, instantiate_each(cfg.logger), {})
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return clocks(model, size)
 

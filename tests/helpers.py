@@ -68,7 +68,6 @@ def trainer(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     test callbacks named by ``_target_``)."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")])
-    env["WANDB_SILENT"] = "true"
     return subprocess.run(
         [sys.executable, str(APP), *args],
         capture_output=True, text=True, env=env, timeout=600, cwd=cwd,

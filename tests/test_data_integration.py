@@ -13,6 +13,7 @@ from hlt_core.composing.init_from import split_model_config
 from hlt_core.hydra_compat import VERSION_BASE
 from hlt_core.schemas import register_schemas
 from hlt_core.training.module import TaskModule
+from hlt_data.batch import INPUTS
 from prepare_digits import write_digits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def test_sequence_configs_state_dims_for_models_and_tasks(data):
     dm = build_datamodule(cfg.data)
     assert fill_dims(cfg, dm) == {"vocab_size": 12, "seq_len": 33, "num_classes": 12}
     assert cfg.task.num_classes == 12  # filled from the data, not typed
-    assert next(iter(dm.train_dataloader()))["inputs"].shape == (64, 33)
+    assert next(iter(dm.train_dataloader()))[INPUTS].shape == (64, 33)
 
 
 def test_digits_experiment_trains_on_files(tmp_path):

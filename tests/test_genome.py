@@ -13,6 +13,7 @@ import prepare_genome
 from helpers import compose_run
 from hlt_core.run import run
 from hlt_data import GenomeDataModule
+from hlt_data.batch import INPUTS, MASK
 from hlt_models import Hyena
 from hlt_tasks import LanguageModelTask
 
@@ -54,8 +55,8 @@ def test_an_all_n_batch_gives_a_finite_loss_and_gradients():
     model = Hyena(vocab_size=7, dim=16, depth=1, max_len=32)
     task = LanguageModelTask(vocab_size=7)
     decoder = task.build_decoder(model.out_features)
-    batch = {"inputs": torch.full((2, 32), 6), "mask": torch.zeros(2, 32, dtype=torch.bool)}
-    loss = task.loss(decoder(model(batch["inputs"])), batch)
+    batch = {INPUTS: torch.full((2, 32), 6), MASK: torch.zeros(2, 32, dtype=torch.bool)}
+    loss = task.loss(decoder(model(batch[INPUTS])), batch)
     loss.backward()
     assert loss.item() == 0.0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from hlt_data import AssociativeRecall
+from hlt_data.batch import INPUTS, TARGETS
 from hlt_models import Hyena, Transformer
 from hlt_tasks import ClassificationTask
 
@@ -42,13 +43,13 @@ def test_tiny_model_learns_associative_recall(model_cls, one_thread):
     train = torch.Generator().manual_seed(1)
     for _ in range(STEPS):
         batch = sampler.sample(BATCH, train)
-        loss = task.loss(decoder(model(batch["inputs"])), batch)
+        loss = task.loss(decoder(model(batch[INPUTS])), batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
     test = sampler.sample(1024, torch.Generator().manual_seed(2))
     with torch.no_grad():
-        predicted = task.predict(decoder(model.eval()(test["inputs"])))
-    accuracy = (predicted == test["targets"]).float().mean().item()
+        predicted = task.predict(decoder(model.eval()(test[INPUTS])))
+    accuracy = (predicted == test[TARGETS]).float().mean().item()
     assert accuracy >= 0.95, f"{model_cls.__name__} reached {accuracy:.3f} in {STEPS} steps"

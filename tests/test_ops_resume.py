@@ -4,6 +4,7 @@ bit-identical (CPU) to the uninterrupted run with the same seed and config, whet
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 from pathlib import Path
@@ -156,3 +157,26 @@ def test_last_ckpt_holds_every_epoch_end_and_resumes_from_it_bit_identical(tmp_p
     assert resumed["global_step"] == straight["global_step"] == 9
     for key, value in straight["state_dict"].items():
         assert torch.equal(resumed["state_dict"][key], value), key
+
+
+def logged(run_dir: Path) -> list[tuple[str, ...]]:
+    """metrics.csv's rows by what a resume must not change (not the throughput, nor an
+    epoch's train/loss, the mean of the steps the resumed run took)."""
+    keys = ("epoch", "step", "train/loss_step", "val/loss")
+    with (run_dir / "csv" / "metrics.csv").open(newline="") as file:
+        rows = [tuple(row[k] for k in keys) for row in csv.DictReader(file)]
+    return [row for row in rows if any(row[2:])]
+
+
+def test_a_run_resumed_in_its_folder_keeps_the_metrics_it_logged_before(tmp_path, recwarn):
+    straight = tmp_path / "straight"
+    run(compose_run([*BASE, "trainer.log_every_n_steps=1"], straight))
+    folder = tmp_path / "stopped"
+    run(compose_run([*BASE, "trainer.log_every_n_steps=1", "trainer.max_steps=4"], folder))
+    last = folder / "checkpoints" / "last.ckpt"
+    recwarn.clear()
+    run(compose_run([*BASE, "trainer.log_every_n_steps=1", f"ckpt_path={last}"], folder))
+    # its own checkpoints and metrics are no surprise: neither is warned about
+    assert not [str(w.message) for w in recwarn if "not empty" in str(w.message)]
+    assert len(logged(straight)) == 2 * 3 + 3  # every step, 2 validations and the final one
+    assert logged(folder) == logged(straight)

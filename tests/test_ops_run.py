@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -53,20 +54,24 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(run_d
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
 
 
-def test_evaluate_a_checkpoint_writes_results_without_training(tmp_path, run_dir):
+def test_evaluate_a_checkpoint_writes_results_without_training(tmp_path, run_dir, recwarn):
     ckpt = trained(tmp_path) / "checkpoints" / "last.ckpt"
+    recwarn.clear()
     run_or_exit(compose_run([*QUICK, "train=false", f"ckpt_path={ckpt}"], run_dir))
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["evaluated_checkpoint"] == str(ckpt)
     assert 0.0 <= results["test/acc"] <= 1.0 and "val/loss" not in results
     assert not (run_dir / "checkpoints").exists()  # nothing was trained
 
 
-def test_predict_writes_a_table_into_the_run_folder_of_the_checkpoint(tmp_path, run_dir):
+def test_predict_writes_a_table_into_the_run_folder_of_the_checkpoint(tmp_path, run_dir, recwarn):
     trained_dir = trained(tmp_path)
     ckpt = trained_dir / "checkpoints" / "last.ckpt"
     overrides = ["train=false", "test=false", "predict=true", f"ckpt_path={ckpt}"]
+    recwarn.clear()
     run(compose_run([*QUICK, *overrides], run_dir))
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
     out = trained_dir / "predictions.csv"
     with open(out, newline="") as handle:
         rows = list(csv.reader(handle))
@@ -143,17 +148,22 @@ def test_tensorboard_event_files_hold_every_metric_when_the_run_returns(run_dir)
     assert {"train/loss", "val/loss", "val/loss_best", "test/acc"} <= logged  # all flushed
 
 
-def test_wandb_runs_offline_into_the_run_folder_and_each_run_is_finished(tmp_path, monkeypatch):
-    monkeypatch.setenv("WANDB_SILENT", "true")
+def test_wandb_runs_offline_into_the_run_folder_and_each_run_is_finished(tmp_path):
     for name in ("first", "second"):  # as the jobs of a multirun: one process, two runs
         run(compose_run([*QUICK, "logger=wandb"], tmp_path / name))
         assert wandb.run is None  # finished, not left for the next run to log into
         assert len(list((tmp_path / name / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
 
 
-def test_a_wandb_run_warns_nothing_a_user_cannot_act_on(run_dir, capfd):
-    run(compose_run([*QUICK, "logger=wandb"], run_dir))
-    assert "anonymous" not in capfd.readouterr().err
+def test_a_wandb_run_warns_nothing_a_user_cannot_act_on(run_dir, capfd, caplog):
+    caplog.set_level(logging.INFO, logger="hlt_core.run")
+    run_dir.mkdir()  # as Hydra makes it before the job (W&B warns of a missing folder)
+    run(compose_run([*QUICK, "logger=wandb", "trainer.log_every_n_steps=1"], run_dir))
+    assert capfd.readouterr().err == ""  # no "anonymous" warning, no W&B header or panel
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    # the sync hint once, in the closing block
+    assert caplog.text.count("wandb sync") == 1
+    assert f"upload W&B run: wandb sync {offline}" in caplog.text
 
 
 def test_a_logger_that_is_not_installed_says_how_to_install_it(run_dir, monkeypatch):

@@ -39,13 +39,19 @@ def test_each_job_gets_its_own_wandb_and_mlflow_run_closed_even_when_it_fails(tm
     done = trainer(
         "-m", *TINY, "logger=[wandb,mlflow]", f"logger.mlflow.tracking_uri={uri}",
         f"+callbacks.fail._target_={__name__}.FailAt", "+callbacks.fail.step=99,1",
-        f"hydra.sweep.dir={sweep}",
+        "trainer.log_every_n_steps=1", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     assert done.returncode == 3, done.stderr[-2000:]  # job 1 failed, job 0 did not
+    # the failure said once, and nothing else: no MLflow notes, no W&B lines
+    failed = f"error: 1 of 2 jobs failed (jobs 1); see {sweep / 'summary.csv'}"
+    assert done.stderr.splitlines() == [failed]
     assert [r["status"] for r in rows(sweep)] == ["ok", "failed"]
     for job in ("0", "1"):  # not job 1 writing into job 0's run
         assert len(list((sweep / job / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
     assert "already in progress" not in done.stdout + done.stderr
+    (offline,) = (sweep / "0" / "wandb").glob("offline-run-*")
+    assert done.stdout.count("wandb sync") == 1  # the job that ended: in its closing block
+    assert f"upload W&B run: wandb sync {offline}" in done.stdout
     client = mlflow.MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("clusters_mlp_classification")
     logged = client.search_runs([experiment.experiment_id])
@@ -54,8 +60,12 @@ def test_each_job_gets_its_own_wandb_and_mlflow_run_closed_even_when_it_fails(tm
 
 def test_ddp_jobs_of_a_grid_sweep_each_serve_their_own_job(tmp_path):
     sweep = tmp_path / "sweep"
-    done = trainer("-m", *TINY, *DDP, "seed=1,2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    done = trainer(
+        "-m", *TINY, *DDP, "seed=1,2", "trainer.log_every_n_steps=1", f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == ""  # nothing a user cannot act on, from any rank of either job
     assert done.stdout.count("Launching 2 jobs") == 1  # the second rank launched no sweep
     assert done.stdout.count("┃ job ") == 1  # one summary table
     assert job_folders(sweep) == ["0", "1"]

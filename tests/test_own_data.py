@@ -29,6 +29,7 @@ from hlt_data import (
     TableDataModule,
     TableReader,
 )
+from hlt_data.batch import INPUTS, TARGETS
 from hlt_data.splits import split_indices
 
 SHORT = [*QUICK[1:], "trainer.max_epochs=2"]  # QUICK without its max_epochs
@@ -157,7 +158,7 @@ def test_feature_statistics_come_from_the_training_split_only(tmp_path):
     assert dm.scaler is not None
     assert np.allclose(dm.scaler.mean.numpy(), raw[rows["train"]].mean(axis=0), rtol=1e-5)
     assert not np.allclose(dm.scaler.mean.numpy(), raw.mean(axis=0), rtol=1e-5)
-    val = torch.cat([b["inputs"] for b in dm.val_dataloader()])
+    val = torch.cat([b[INPUTS] for b in dm.val_dataloader()])
     expected = (raw[rows["val"]] - raw[rows["train"]].mean(0)) / raw[rows["train"]].std(0)
     assert np.allclose(val.numpy(), expected, atol=1e-4)
     off = TableDataModule(
@@ -173,7 +174,7 @@ def test_parquet_tables_read_like_csv(tmp_path):
     assert from_parquet.dims == from_csv.dims
     assert from_parquet.dims["labels"] == ["setosa", "versicolor", "virginica"]
     batch = next(iter(from_parquet.val_dataloader()))
-    assert torch.allclose(batch["inputs"], next(iter(from_csv.val_dataloader()))["inputs"])
+    assert torch.allclose(batch[INPUTS], next(iter(from_csv.val_dataloader()))[INPUTS])
 
 
 def test_npy_pairs_without_typed_sizes(tmp_path, run_dir):
@@ -338,7 +339,7 @@ def test_complex_inputs_are_refused_and_any_label_values_become_classes(tmp_path
     np.save(tmp_path / "targets.npy", np.array([-1, 7, 1000] * 20))
     dm = NpyDataModule(tmp_path, batch_size=8, target_type="class")
     assert dm.dims["num_classes"] == 3 and dm.dims["labels"] == ["-1", "7", "1000"]
-    targets = torch.cat([b["targets"] for b in dm.val_dataloader()])
+    targets = torch.cat([b[TARGETS] for b in dm.val_dataloader()])
     assert set(targets.tolist()) <= {0, 1, 2}
 
 

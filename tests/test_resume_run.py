@@ -15,8 +15,10 @@ from omegaconf import read_write
 
 from helpers import QUICK, compose_run
 from hlt_core.errors import UserError
+from hlt_core.jobs.ddp_jobs import rank_argv
 from hlt_core.jobs.resume import resume_argv, resume_command
 from hlt_core.run import run
+from hlt_trainer.app import launch_argv
 
 SAVED = ["model.hidden_dim=32", "trainer.max_epochs=3", "seed=7"]
 
@@ -41,6 +43,15 @@ def test_resume_replays_the_runs_overrides_into_its_folder(stopped):
     assert resume_argv(["app", "model.hidden_dim=32", f"resume={stopped}"]) == expected
     assert resume_argv(["app", "train=false", f"ckpt_path={last}"]) is None  # evaluates
     assert resume_argv(["app", "seed=1"]) is None
+
+
+def test_a_ddp_process_lightning_starts_keeps_rank_0s_resolved_resume(stopped):
+    resolved = resume_argv(["app", f"resume={stopped}"])
+    assert resolved is not None
+    # Lightning starts rank 1 with rank 0's arguments and its own hydra settings
+    child = [*resolved, f'hydra.run.dir="{stopped}"', "hydra.job.name=train_ddp_process_1",
+             "hydra.output_subdir=null"]  # fmt: skip
+    assert launch_argv(child, {"LOCAL_RANK": "1"}) == rank_argv(child, {"LOCAL_RANK": "1"})
 
 
 def test_a_safe_change_is_applied_and_recorded(stopped, run_dir):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hlt_core.contracts import INPUTS
 from hlt_core.errors import UserError
 from hlt_core.testing import StandInData, StandInModel, StandInTask
 from hlt_core.training.module import TaskModule
@@ -41,7 +42,7 @@ def test_trains_logs_per_split_metrics_and_lowers_the_loss():
     m = module()
     data = DataLoader(batches(), batch_size=None)
     with torch.no_grad():
-        first = torch.stack([m.task.loss(m(b["inputs"]), b) for b in batches()]).mean()
+        first = torch.stack([m.task.loss(m(b[INPUTS]), b) for b in batches()]).mean()
     trainer.fit(m, data, data)
     metrics = trainer.callback_metrics
     assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(metrics)
@@ -107,3 +108,38 @@ def test_warmup_cosine_needs_a_step_count():
     optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
     with pytest.raises(UserError, match=r"total_steps=-1: .* set trainer.max_steps"):
         warmup_cosine(optimizer, warmup_steps=10, total_steps=-1)
+
+
+class CountingCSVLogger(L.pytorch.loggers.CSVLogger):
+    """Lightning's CSV logger, counting its writes to the file."""
+
+    saves = 0
+
+    def save(self) -> None:
+        self.saves += 1
+        super().save()
+
+
+@pytest.mark.parametrize(("seconds", "module_saves"), [(0.0, 4), (1e9, 1)])
+def test_step_losses_reach_the_file_written_at_most_every_few_seconds(
+    tmp_path, monkeypatch, seconds, module_saves
+):
+    monkeypatch.setattr("hlt_core.training.module.SAVE_LOGS_SECONDS", seconds)
+    logger = CountingCSVLogger(tmp_path, name="csv", version="")
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=2,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module(), DataLoader(batches(), batch_size=None))
+    # 8 batches: steps 1, 3, 5, 7 log their loss; Lightning saves 3 times itself (at the
+    # start, after the epoch's metrics and at the end)
+    assert logger.saves == module_saves + 3
+    rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    steps = [row.split(",") for row in rows[1:]]
+    header = rows[0].split(",")
+    logged = [int(r[header.index("step")]) for r in steps if r[header.index("train/loss_step")]]
+    assert logged == [1, 3, 5, 7]

@@ -4,9 +4,23 @@ name, from the new layout and from hlt-core 0.3's (one top-level entry per part)
 
 from __future__ import annotations
 
-import torch
+import functools
 
-from hlt_core.training.callbacks import BestSoFar, FiniteLoss, RunCallbacks
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import RichModelSummary
+from lightning.pytorch.profilers import PassThroughProfiler
+
+from hlt_core.testing import StandInData, StandInModel, StandInTask
+from hlt_core.training.callbacks import (
+    BestSoFar,
+    FiniteLoss,
+    RunCallbacks,
+    skip_unused_batch_hooks,
+)
+from hlt_core.training.module import TaskModule
+from hlt_core.training.performance import ModelCheckpoint
+from hlt_core.training.progress import ProgressLines
 
 
 def _with_best(tmp_path, value: float) -> RunCallbacks:
@@ -20,6 +34,7 @@ def test_each_hook_reaches_only_the_parts_that_define_it(tmp_path):
     before_backward = callbacks._hooks["on_before_backward"]
     assert [type(hook.__self__) for hook in before_backward] == [FiniteLoss]
     assert callbacks._hooks["on_before_zero_grad"] == []
+    assert callbacks.on_before_zero_grad is None  # so Lightning passes over it
     assert [type(h.__self__) for h in callbacks._hooks["on_validation_end"]][-1] is BestSoFar
 
 
@@ -34,3 +49,44 @@ def test_part_states_round_trip_in_the_new_layout_and_the_old_one(tmp_path):
         restored.load_state_dict(checkpoint["callbacks"]["RunCallbacks"])
         assert restored.best.summary == {"val/loss_best": 0.25, "val/loss_best_step": 7}
         assert torch.equal(torch.get_rng_state(), saved["RngState"]["torch"])
+
+
+class Calls(PassThroughProfiler):
+    """Records the name of every action Lightning profiles: each callback hook it calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions: set[str] = set()
+
+    def start(self, action_name: str) -> None:
+        self.actions.add(action_name)
+
+
+def test_lightning_calls_only_the_batch_hooks_a_callback_uses(tmp_path):
+    calls = Calls()
+    callbacks = [
+        ProgressLines(),
+        RichModelSummary(),
+        ModelCheckpoint(dirpath=tmp_path, monitor="val/loss"),
+        RunCallbacks(tmp_path),
+    ]
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        profiler=calls,
+        callbacks=[skip_unused_batch_hooks(c) for c in callbacks],
+        default_root_dir=tmp_path,
+    )
+    module = TaskModule(StandInModel(3), StandInTask(), functools.partial(torch.optim.SGD, lr=0.1))
+    trainer.fit(module, datamodule=StandInData())
+    called = {a.removeprefix("[Callback]") for a in calls.actions if a.startswith("[Callback]")}
+    batch_hooks = {c for c in called if "batch" in c or "backward" in c or "optimizer" in c}
+    assert batch_hooks == {
+        "ProgressLines.on_train_batch_end",  # it counts samples
+        "RunCallbacks.on_before_backward",  # FiniteLoss keeps the loss
+        "RunCallbacks.on_train_batch_end",  # FiniteLoss, LastCheckpoint, Throughput
+    }
+    assert "RichModelSummary.on_fit_start" in called  # other hooks are called as before
+    assert (tmp_path / "last.ckpt").is_file()  # and the run's saves still happen
+    assert callbacks[3].throughput.flops_per_sample  # counted at the first batch's end

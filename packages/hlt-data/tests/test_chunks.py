@@ -13,6 +13,7 @@ from hlt_data import (
     NpyReader,
     SimulatedDataModule,
 )
+from hlt_data.batch import INPUTS, TARGETS
 from hlt_data.chunks import Chunk, ChunkedKeys
 from hlt_data.keys import BatchKeys
 from hlt_data.loader import chunk_size
@@ -121,27 +122,27 @@ def test_the_datamodule_state_resumes_a_chunked_loader(npy_pair):
 def test_a_chunk_splits_back_into_exactly_its_batches():
     batches = [
         {
-            "inputs": torch.arange(6 * n, dtype=torch.float32).reshape(n, 6),
-            "targets": torch.arange(n),
+            INPUTS: torch.arange(6 * n, dtype=torch.float32).reshape(n, 6),
+            TARGETS: torch.arange(n),
             "scalar": torch.tensor(n),  # 0-d: travels as it is
             "names": [f"b{n}"] * n,  # not a tensor: travels as it is
         }
         for n in (3, 1, 4)
     ]
     chunk = Chunk.of(batches)
-    assert chunk.parts["inputs"].shape == (8, 6) and chunk.sizes["inputs"] == [3, 1, 4]
+    assert chunk.parts[INPUTS].shape == (8, 6) and chunk.sizes[INPUTS] == [3, 1, 4]
     _assert_same_stream(
         [{k: v for k, v in b.items() if k != "names"} for b in chunk.split()],
         [{k: v for k, v in b.items() if k != "names"} for b in batches],
     )
     assert [b["names"] for b in chunk.split()] == [b["names"] for b in batches]
     views = chunk.split()
-    assert views[1]["inputs"].data_ptr() == chunk.parts["inputs"][3:].data_ptr()  # no copy
+    assert views[1][INPUTS].data_ptr() == chunk.parts[INPUTS][3:].data_ptr()  # no copy
 
-    differing = [{"inputs": torch.ones(2)}, {"inputs": torch.ones(2), "lengths": torch.ones(2)}]
+    differing = [{INPUTS: torch.ones(2)}, {INPUTS: torch.ones(2), "lengths": torch.ones(2)}]
     assert Chunk.of(differing).split() == differing
     with pytest.raises(ValueError, match="targets has 3 rows, expected 4"):
-        Chunk.joined({"inputs": torch.ones(4, 2), "targets": torch.ones(3)}, [2, 2])
+        Chunk.joined({INPUTS: torch.ones(4, 2), TARGETS: torch.ones(3)}, [2, 2])
 
 
 def test_chunk_size_keeps_large_batches_one_per_item():
@@ -150,7 +151,7 @@ def test_chunk_size_keeps_large_batches_one_per_item():
             self.rows = rows
 
         def __getitem__(self, key):
-            return {"inputs": torch.zeros(self.rows, 1024, dtype=torch.uint8)}
+            return {INPUTS: torch.zeros(self.rows, 1024, dtype=torch.uint8)}
 
     keys = BatchKeys(10)
     assert chunk_size(Sized(4), keys, 32) == 32  # 4 KiB per batch

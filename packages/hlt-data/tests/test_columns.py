@@ -18,6 +18,7 @@ from hlt_data import (
     TableReader,
     prediction_reader,
 )
+from hlt_data.batch import INPUTS
 from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
 
 ROWS = 60
@@ -57,7 +58,7 @@ def test_each_column_type_from_the_training_split(tmp_path):
     # inputs: num, dummy, answer, then codes of colour and code (unseen, missing, sorted)
     assert dm.dims["input_dim"] == 5 and dm.dims["categories"] == [5, 6]
     train = split_indices(ROWS, DEFAULT_FRACTIONS, 0)["train"]
-    got = dm.examples["train"].values("inputs", np.sort(train))
+    got = dm.examples["train"].values(INPUTS, np.sort(train))
     rows = [mixed_rows()[i] for i in np.sort(train)]
     assert got[:, 0].tolist() == [float(r[0]) for r in rows]
     assert got[:, 1].tolist() == [float(r[1] == "True") for r in rows]
@@ -77,7 +78,7 @@ def test_categories_unseen_in_training_read_as_unseen_and_are_counted(tmp_path, 
     assert "column 'colour': 3 row(s) hold 1 category unseen in training ('violet')" in (
         caplog.text
     )
-    codes = dm.examples["test"].values("inputs", np.sort(test))[:, -1]  # colour
+    codes = dm.examples["test"].values(INPUTS, np.sort(test))[:, -1]  # colour
     assert (codes == 0).sum() == 3  # unseen is code 0, never an error
 
 
@@ -94,7 +95,7 @@ def test_missing_numbers_get_the_training_median_and_an_indicator(tmp_path):
     assert num["fill"] == np.median(present) and num["indicator"] is True
     everything = [float(r[0]) for r in rows if r[0] not in ("", "NA")]
     assert np.median(present) != np.median(everything)  # training rows only
-    values = dm.examples["train"].values("inputs", np.arange(ROWS))
+    values = dm.examples["train"].values(INPUTS, np.arange(ROWS))
     missing = np.array([r[0] in ("", "NA") for r in rows])
     assert (values[missing, 0] == np.median(present)).all()
     # inputs: num, dummy, answer, code, the indicator of num, colour's code
@@ -201,7 +202,7 @@ def test_new_files_are_read_with_the_saved_types_alone(tmp_path):
     new = write(tmp_path / "new.csv", HEADER[:-1], [r[:-1] for r in mixed_rows(10)])
     table = reader(new)
     assert table.targets is None and table.numbers is not None
-    expected = dm.examples["train"].values("inputs", np.arange(10))
+    expected = dm.examples["train"].values(INPUTS, np.arange(10))
     assert np.array_equal(table.inputs, expected)
     encoder = TableEncoder.from_state(dm.data_facts["reader"])
     assert encoder.state() == {k: dm.data_facts["reader"][k] for k in ("missing", "columns")}

@@ -14,6 +14,7 @@ from hlt_data import (
     SequenceReader,
     TableReader,
 )
+from hlt_data.batch import INPUTS, MASK, TARGETS
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
@@ -25,7 +26,7 @@ def _dm(files, reader=None, **kwargs):
 
 
 def _all(loader):
-    return torch.cat([batch["inputs"] for batch in loader])
+    return torch.cat([batch[INPUTS] for batch in loader])
 
 
 def test_npy_files_are_memory_mapped_and_dims_are_stated(npy_pair):
@@ -34,7 +35,7 @@ def test_npy_files_are_memory_mapped_and_dims_are_stated(npy_pair):
     assert isinstance(dm.examples["train"].tables[0].inputs, np.memmap)
     assert dm.dims == {"input_dim": 3, "num_classes": 4, "labels": ["0", "1", "2", "3"]}
     batch = next(iter(dm.train_dataloader()))
-    assert batch["inputs"].dtype == torch.float32 and batch["targets"].dtype == torch.int64
+    assert batch[INPUTS].dtype == torch.float32 and batch[TARGETS].dtype == torch.int64
 
 
 def test_fraction_splits_are_disjoint_complete_and_seeded(npy_pair):
@@ -103,15 +104,15 @@ def test_fasta_with_labels_and_unlabelled_text_with_a_padding_mask(tmp_path):
     dm = _dm([tmp_path / "a.fa"], reader, batch_size=2)
     assert dm.dims == {"seq_len": 8, "vocab_size": 6, "num_classes": 2, "labels": ["0", "1"]}
     batch = next(iter(dm.val_dataloader()))
-    assert batch["inputs"][0].tolist() == [2, 3, 4, 5, 2, 3, 0, 0]
-    assert batch["mask"][0].tolist() == [True] * 6 + [False] * 2
+    assert batch[INPUTS][0].tolist() == [2, 3, 4, 5, 2, 3, 0, 0]
+    assert batch[MASK][0].tolist() == [True] * 6 + [False] * 2
     (tmp_path / "b.txt").write_text("acgtacgtac\nGA\n" * 5)
     table = SequenceReader(CharTokenizer("ACGT"), seq_len=4, long_records="crop")(
         tmp_path / "b.txt"
     )
     assert table.targets is None and table.ids is not None and table.ids[1] == "line_2"
     assert table.inputs[0].tolist() == [2, 3, 4, 5] and table.inputs[1].tolist() == [4, 2, 0, 0]
-    assert table.extras["mask"][1].tolist() == [True, True, False, False]
+    assert table.extras[MASK][1].tolist() == [True, True, False, False]
 
 
 def test_a_getter_that_matches_nothing_names_root_and_pattern(tmp_path):
@@ -223,7 +224,7 @@ def test_long_records_crop_or_window(tmp_path):
     ]
     assert window.targets is not None and window.targets[:4].tolist() == ["a", "a", "a", "a"]
     assert window.inputs[2, :50].tolist() == CharTokenizer("ACGT").encode(long[200:]).tolist()
-    assert window.extras["mask"][2].sum() == 50
+    assert window.extras[MASK][2].sum() == 50
     (tmp_path / "bad.fa").write_text(">x\n" + "A" * 150 + "Z\n")
     with pytest.raises(DataConfigError, match="record 'x' position 151: 'Z'"):
         reader(tmp_path / "bad.fa")

@@ -11,6 +11,7 @@ from hlt_data import (
     RegressionFunction,
     SimulatedDataModule,
 )
+from hlt_data.batch import INPUTS, TARGETS
 
 
 def _batches(loader, epoch=0):
@@ -33,10 +34,10 @@ def _equal(a, b):
 
 def test_batches_have_the_documented_structure():
     batch = next(iter(_dm().train_dataloader()))
-    assert set(batch) == {"inputs", "targets"}
-    assert batch["inputs"].shape == (8, 5)
-    assert batch["targets"].dtype == torch.int64
-    assert int(batch["targets"].max()) < 3
+    assert set(batch) == {INPUTS, TARGETS}
+    assert batch[INPUTS].shape == (8, 5)
+    assert batch[TARGETS].dtype == torch.int64
+    assert int(batch[TARGETS].max()) < 3
 
 
 def test_same_seed_gives_identical_batches():
@@ -47,12 +48,12 @@ def test_same_seed_gives_identical_batches():
 
 def test_splits_and_epochs_differ_but_val_and_test_are_fixed():
     dm = _dm()
-    train0 = _batches(dm.train_dataloader(), 0)[0]["inputs"]
-    train1 = _batches(dm.train_dataloader(), 1)[0]["inputs"]
-    val0 = _batches(dm.val_dataloader(), 0)[0]["inputs"]
-    val1 = _batches(dm.val_dataloader(), 1)[0]["inputs"]
-    test0 = _batches(dm.test_dataloader(), 0)[0]["inputs"]
-    test3 = _batches(dm.test_dataloader(), 3)[0]["inputs"]
+    train0 = _batches(dm.train_dataloader(), 0)[0][INPUTS]
+    train1 = _batches(dm.train_dataloader(), 1)[0][INPUTS]
+    val0 = _batches(dm.val_dataloader(), 0)[0][INPUTS]
+    val1 = _batches(dm.val_dataloader(), 1)[0][INPUTS]
+    test0 = _batches(dm.test_dataloader(), 0)[0][INPUTS]
+    test3 = _batches(dm.test_dataloader(), 3)[0][INPUTS]
     assert not torch.equal(train0, train1)
     assert not torch.equal(train0, val0)
     assert not torch.equal(val0, test0)
@@ -68,7 +69,7 @@ def test_workers_read_different_batches_and_the_same_stream():
     single = _batches(_dm(train_batches=6).train_dataloader(), 1)
     workers = _batches(_dm(train_batches=6, num_workers=2).train_dataloader(), 1)
     assert _equal(single, workers)  # the data do not depend on num_workers
-    inputs = [b["inputs"] for b in workers]
+    inputs = [b[INPUTS] for b in workers]
     assert all(not torch.equal(inputs[i], inputs[j]) for i in range(len(inputs)) for j in range(i))
 
 
@@ -84,16 +85,16 @@ def test_ranks_read_disjoint_parts_of_the_same_epoch():
 def test_regression_sampler_targets_follow_the_function():
     sampler = RegressionFunction(input_dim=3, function="linear", noise=0.0)
     batch = sampler.sample(16, torch.Generator().manual_seed(0))
-    assert torch.allclose(batch["targets"].squeeze(-1), batch["inputs"] @ sampler.weights)
+    assert torch.allclose(batch[TARGETS].squeeze(-1), batch[INPUTS] @ sampler.weights)
     tanh = RegressionFunction(input_dim=3, function=torch.tanh, noise=0.0)
     batch = tanh.sample(16, torch.Generator().manual_seed(0))
-    assert torch.allclose(batch["targets"].squeeze(-1), torch.tanh(batch["inputs"] @ tanh.weights))
+    assert torch.allclose(batch[TARGETS].squeeze(-1), torch.tanh(batch[INPUTS] @ tanh.weights))
 
 
 def test_associative_recall_answers_the_value_paired_with_the_query():
     sampler = AssociativeRecall(vocab_size=11, seq_len=30)
     batch = sampler.sample(64, torch.Generator().manual_seed(0))
-    tokens, answer = batch["inputs"], batch["targets"]
+    tokens, answer = batch[INPUTS], batch[TARGETS]
     assert tokens.shape == (64, 30) and answer.shape == (64,)
     assert tokens.dtype == answer.dtype == torch.int64
     assert int(tokens.max()) < 11 and (tokens[:, 0] == 0).all()  # even length: one pad
@@ -107,7 +108,7 @@ def test_associative_recall_answers_the_value_paired_with_the_query():
 def test_induction_heads_answer_the_token_after_the_trigger():
     sampler = InductionHeads(vocab_size=6, seq_len=20)
     batch = sampler.sample(64, torch.Generator().manual_seed(0))
-    tokens, answer = batch["inputs"], batch["targets"]
+    tokens, answer = batch[INPUTS], batch[TARGETS]
     trigger = 5
     assert ((tokens == trigger).sum(1) == 2).all() and (tokens[:, -1] == trigger).all()
     first = (tokens == trigger).int().argmax(1)
@@ -127,8 +128,8 @@ def test_append_answer_gives_safaris_format(sampler_cls):
     appended = sampler_cls(vocab_size=10, seq_len=21, append_answer=True)
     batch = plain.sample(8, torch.Generator().manual_seed(0))
     long = appended.sample(8, torch.Generator().manual_seed(0))
-    assert torch.equal(long["inputs"][:, :-1], batch["inputs"])
-    assert torch.equal(long["inputs"][:, -1], batch["targets"])
+    assert torch.equal(long[INPUTS][:, :-1], batch[INPUTS])
+    assert torch.equal(long[INPUTS][:, -1], batch[TARGETS])
     assert appended.dims == {"vocab_size": 10, "seq_len": 22, "answer_length": 1}
 
 

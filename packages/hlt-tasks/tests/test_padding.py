@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from hlt_tasks import ClassificationTask, LanguageModelTask, TokenClassificationTask
+from hlt_tasks.base import INPUTS, MASK, TARGETS
 
 
 class CausalMean(nn.Module):
@@ -32,10 +33,10 @@ def batches(extra: int) -> tuple[dict, dict]:
     per_position = torch.cat(
         [per_position, torch.randint(0, 3, (3, extra), generator=generator)], 1
     )
-    return {"inputs": tokens, "mask": mask, "targets": torch.tensor([0, 2, 1])}, {
-        "inputs": tokens,
-        "mask": mask,
-        "targets": per_position,
+    return {INPUTS: tokens, MASK: mask, TARGETS: torch.tensor([0, 2, 1])}, {
+        INPUTS: tokens,
+        MASK: mask,
+        TARGETS: per_position,
     }
 
 
@@ -44,7 +45,7 @@ def scores(task, batch: dict, model: nn.Module) -> dict[str, float]:
     torch.manual_seed(1)
     for p in decoder.parameters():
         nn.init.normal_(p)
-    outputs = decoder(model(batch["inputs"]), mask=batch["mask"])
+    outputs = decoder(model(batch[INPUTS]), mask=batch[MASK])
     metrics = task.metrics("m/")
     metrics.update(*task.metric_inputs(outputs, batch))
     return {"loss": float(task.loss(outputs, batch))} | {
@@ -66,7 +67,7 @@ def test_appending_padding_changes_no_loss_or_metric(make):
     short, _ = batches(extra=0)
     long, _ = batches(extra=6)
     # the same sequences: trim the long batch's extra padding to compare
-    assert torch.equal(long["inputs"][:, :9], short["inputs"])
+    assert torch.equal(long[INPUTS][:, :9], short[INPUTS])
     got, want = scores(make(), long, model), scores(make(), short, model)
     assert got == pytest.approx(want, rel=1e-6, abs=1e-7), (got, want)
 
@@ -84,7 +85,7 @@ def test_without_the_mask_padding_would_count():
     """The check above can fail: the same long batch scored without its mask differs."""
     model, task = CausalMean(), LanguageModelTask(7)
     long, _ = batches(extra=6)
-    unmasked = {"inputs": long["inputs"], "mask": torch.ones_like(long["mask"])}
+    unmasked = {INPUTS: long[INPUTS], MASK: torch.ones_like(long[MASK])}
     assert scores(task, unmasked, model)["m/ppl"] != pytest.approx(
         scores(task, long, model)["m/ppl"]
     )

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from hlt_core.composing.data_facts import FROM_DATA, unstated_dims
 from hlt_core.errors import USER_ERROR, UserError, exit_user_error
-from hlt_core.hydra_compat import HYDRA_MAIN, VERSION_BASE
+from hlt_core.hydra_compat import HYDRA_MAIN, VERSION_BASE, share_config_store
 from hlt_core.jobs.ddp_jobs import process_rank, rank_argv, under_srun, under_torchrun
 from hlt_core.jobs.resume import resume_argv
 from hlt_core.jobs.sweep_resume import finished_run
@@ -24,6 +24,7 @@ from hlt_core.schemas import register_schemas
 from hlt_trainer.paths import config_dir
 
 register_schemas()
+share_config_store()  # each of Hydra 1.3's config lookups copies less
 _started = False  # whether a job reached the task function
 
 
@@ -39,15 +40,16 @@ def _main(cfg: DictConfig) -> Any:
 
 
 def launch_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
-    """The command line this process runs. torchrun's ranks other than 0 take rank 0's,
-    which has already resolved ``resume=``. A sweep is one process's work: its jobs start
-    their own DDP processes, so torchrun and srun cannot start it."""
+    """The command line this process runs. Ranks other than 0 take rank 0's, which has
+    already resolved ``resume=`` (torchrun's from its store, Lightning's DDP processes as
+    their arguments); srun's tasks each resolve it. A sweep is one process's work: its
+    jobs start their own DDP processes, so torchrun and srun cannot start it."""
     if (under_torchrun(environ) or under_srun(environ)) and ({"-m", "--multirun"} & set(argv)):
         raise UserError(
             "a sweep (-m) cannot be started by torchrun or srun; start it once, with "
             "trainer=ddp for DDP jobs or hydra/launcher=slurm for SLURM"
         )
-    if not (under_torchrun(environ) and process_rank(environ) is not None):
+    if process_rank(environ) is None or under_srun(environ):
         argv = resume_argv(argv) or argv
     return rank_argv(argv, environ) or argv
 

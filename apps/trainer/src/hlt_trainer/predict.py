@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from hlt_core.contracts import INPUTS, MASK
 from hlt_core.errors import UserError, read_json_object
 from hlt_core.results.export import DATA_FACTS_FILE, SPEC_FILE, find_export
 from hlt_core.results.predictions import prediction_table
@@ -76,8 +77,8 @@ def predictor_spec(folder: Path, spec: dict[str, Any], data: dict[str, Any]) -> 
             f"{where}: predictor format {predictor.get('format')!r}: hlt predict loads only "
             "torch.export predictors (.pt2), checked before loading"
         )
-    if predictor.get("inputs") not in (["inputs"], ["inputs", "mask"]):
-        raise UserError(f"{where}: predictor.inputs must be [inputs] or [inputs, mask]")
+    if predictor.get("inputs") not in ([INPUTS], [INPUTS, MASK]):
+        raise UserError(f"{where}: predictor.inputs must be [{INPUTS}] or [{INPUTS}, {MASK}]")
     if predictor.get("outputs") not in OUTPUTS:
         raise UserError(f"{where}: predictor.outputs must be one of {', '.join(OUTPUTS)}")
     return predictor
@@ -148,12 +149,13 @@ def check_width(file: Path, table: Table, dims: dict[str, Any]) -> None:
 
 
 def tensor(array: np.ndarray) -> torch.Tensor:
-    """A batch as the training data loader made it: float32, int64 or bool."""
+    """A batch as the training data loader made it: float32, int64 or bool. Copied: a
+    slice of a memory-mapped file is read-only, which torch would warn about and share."""
     if np.issubdtype(array.dtype, np.floating):
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        return torch.from_numpy(np.array(array, dtype=np.float32))
     if np.issubdtype(array.dtype, np.integer):
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
-    return torch.from_numpy(np.ascontiguousarray(array))
+        return torch.from_numpy(np.array(array, dtype=np.int64))
+    return torch.from_numpy(np.array(array))
 
 
 def true_targets(table: Table, start: int, stop: int) -> list[str] | None:
@@ -199,7 +201,7 @@ def predict(
     files = PathFiles(inputs, suffixes)()
     check_out(out, overwrite, [*files, folder / SPEC_FILE, folder / DATA_FACTS_FILE, archive])
     predictor: Callable[..., torch.Tensor] = load_predictor_archive(archive)
-    with_mask = "mask" in predictor_entry["inputs"]
+    with_mask = MASK in predictor_entry["inputs"]
     dims = data.get("dims")
     dims = dims if isinstance(dims, dict) else {}
     rows = 0
@@ -210,18 +212,18 @@ def predict(
         task = progress.add_task("predicting", total=len(files))  # one bar for the whole job
         for file in files:
             read = reader(file)
-            if with_mask and "mask" not in read.extras:
+            if with_mask and MASK not in read.extras:
                 raise UserError(
                     f"{folder / SPEC_FILE}: the predictor takes a mask, but data.json's "
                     f"reader gives none for {file}"
                 )
             check_width(file, read, dims)
-            check_finite(file, read, "inputs")
+            check_finite(file, read, INPUTS)
             for start in range(0, len(read), batch_size):
                 stop = min(start + batch_size, len(read))
                 args = [tensor(read.inputs[start:stop])]
                 if with_mask:
-                    args.append(tensor(read.extras["mask"][start:stop]))
+                    args.append(tensor(read.extras[MASK][start:stop]))
                 outputs = run_predictor(predictor, args, file, read.row_name(start))
                 ids = [(str(file), read.row_id(i)) for i in range(start, stop)]
                 table.write(ids, outputs, true_targets(read, start, stop))

@@ -91,6 +91,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from hlt_tasks import LinearDecoder, Task
+from hlt_tasks.base import TARGETS
 
 
 class {cls}(Task):
@@ -103,13 +104,13 @@ class {cls}(Task):
         self.num_classes = num_classes
 
     def loss(self, outputs: torch.Tensor, batch) -> torch.Tensor:
-        return F.cross_entropy(outputs, batch["targets"].long())
+        return F.cross_entropy(outputs, batch[TARGETS].long())
 
     def metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection({{"acc": MulticlassAccuracy(self.num_classes)}}, prefix=prefix)
 
     def metric_inputs(self, outputs: torch.Tensor, batch):
-        return outputs, batch["targets"].long()
+        return outputs, batch[TARGETS].long()
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.argmax(dim=-1)
@@ -118,6 +119,8 @@ class {cls}(Task):
 """{cls}: a sampler for hlt's SimulatedDataModule. Draws whole batches in torch."""
 
 import torch
+
+from hlt_data.batch import INPUTS, TARGETS
 
 
 class {cls}:
@@ -131,7 +134,7 @@ class {cls}:
     def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         inputs = torch.rand(batch_size, self.dims["input_dim"], generator=generator) * 2 - 1
         targets = (inputs[:, 0] * inputs[:, 1] > 0).long()
-        return {{"inputs": inputs, "targets": targets}}
+        return {{INPUTS: inputs, TARGETS: targets}}
 ''',
 }
 
@@ -176,6 +179,7 @@ def test_{name}_returns_features_of_the_stated_width():
     "task": """\
 import torch
 
+import hlt_tasks.base as keys
 from {module} import {cls}
 
 
@@ -183,7 +187,7 @@ def test_{name}_decodes_scores_and_predicts():
     task = {cls}(num_classes=3)
     decoder = task.build_decoder(in_features=8)
     outputs = decoder(torch.randn(4, 8))
-    batch = {{"inputs": torch.zeros(4, 8), "targets": torch.tensor([0, 1, 2, 0])}}
+    batch = {{keys.INPUTS: torch.zeros(4, 8), keys.TARGETS: torch.tensor([0, 1, 2, 0])}}
     assert outputs.shape == (4, 3)
     assert task.loss(outputs, batch).item() > 0
     assert task.predict(outputs).shape == (4,)
@@ -191,6 +195,7 @@ def test_{name}_decodes_scores_and_predicts():
     "data": """\
 import torch
 
+import hlt_data.batch as keys
 from {module} import {cls}
 
 
@@ -198,8 +203,8 @@ def test_{name}_draws_reproducible_labelled_batches():
     sampler = {cls}(input_dim=4)
     a = sampler.sample(16, torch.Generator().manual_seed(0))
     b = sampler.sample(16, torch.Generator().manual_seed(0))
-    assert torch.equal(a["inputs"], b["inputs"])
-    assert a["inputs"].shape == (16, 4)
-    assert set(a["targets"].tolist()) <= {{0, 1}}
+    assert torch.equal(a[keys.INPUTS], b[keys.INPUTS])
+    assert a[keys.INPUTS].shape == (16, 4)
+    assert set(a[keys.TARGETS].tolist()) <= {{0, 1}}
 """,
 }

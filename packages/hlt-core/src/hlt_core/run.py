@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +42,12 @@ from hlt_core.errors import UserError, exit_user_error
 from hlt_core.hydra_compat import instantiate
 from hlt_core.jobs.ddp_jobs import announce_job, launch_environment, leave_job, process_rank
 from hlt_core.jobs.resume import resume_command, sweep_job_checkpoint
-from hlt_core.results.console import print_config_tree, report_end, route_lightning_logging
+from hlt_core.results.console import (
+    print_config_tree,
+    report_end,
+    route_library_logging,
+    route_lightning_logging,
+)
 from hlt_core.results.export import export_model
 from hlt_core.results.plots import learning_curve
 from hlt_core.results.predictions import in_split_order, prediction_table
@@ -61,8 +67,10 @@ from hlt_core.training.callbacks import (
     RunCallbacks,
     last_checkpoint,
     run_callbacks,
+    skip_unused_batch_hooks,
 )
-from hlt_core.training.loggers import check_logger_packages, close_loggers
+from hlt_core.training.ensembles import build_decoder
+from hlt_core.training.loggers import check_logger_packages, close_loggers, upload_commands
 from hlt_core.training.module import TaskModule, check_model_fits_data
 from hlt_core.training.performance import apply_performance_settings
 
@@ -130,6 +138,7 @@ def prepare(cfg: DictConfig) -> None:
     if not cfg.train and (cfg.test or cfg.predict) and not cfg.ckpt_path:
         raise UserError("train=false needs ckpt_path=<checkpoint> to evaluate or predict")
     check_logger_packages(cfg.logger)
+    route_library_logging("mlflow")  # imported by the check when a logger needs it
     check_data_made(cfg)
     if cfg.export_onnx:
         check_onnx()
@@ -181,7 +190,8 @@ def check_checkpoint(cfg: DictConfig, module: TaskModule) -> Mapping[str, Any] |
 def build_trainer(
     cfg: DictConfig, loggers: list[Any], plain_config: Mapping[str, Any]
 ) -> tuple[L.Trainer, RunCallbacks]:
-    """The configured callbacks plus the ones every run gets, and the Trainer."""
+    """The configured callbacks plus the ones every run gets, and the Trainer. Lightning
+    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``)."""
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     callbacks = instantiate_each(cfg.callbacks)
     check_checkpoint_dir(callbacks, checkpoint_dir)
@@ -191,7 +201,7 @@ def build_trainer(
     plugins = trainer_plugins(cfg.trainer.plugins)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=[*callbacks, always],
+        callbacks=[skip_unused_batch_hooks(c) for c in [*callbacks, always]],
         logger=loggers or False,
         plugins=plugins,
     )
@@ -238,10 +248,18 @@ def early_stopping(trainer: L.Trainer) -> dict[str, int]:
 def train(
     trainer: L.Trainer, built: Built, ckpt_path: str | None, interrupt: InterruptCheckpoint
 ) -> None:
-    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
+    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved. A run
+    resumed in its own folder finds its own checkpoints there: Lightning's warning that
+    the folder is not empty is dropped then."""
     data = built.datamodule
+    checkpointing = trainer.checkpoint_callback
+    folder = checkpointing.dirpath if isinstance(checkpointing, ModelCheckpoint) else None
+    resumes_here = ckpt_path is not None and os.path.dirname(os.path.realpath(ckpt_path)) == folder
     try:
-        trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+        with warnings.catch_warnings():
+            if resumes_here:
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
+            trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except (SIGTERMException, SystemExit) as error:
         if interrupt.saved_on is None:
             raise
@@ -320,6 +338,7 @@ def finish(
         "export": run_dir / "export" if (run_dir / "export").is_dir() else None,
         "predictions": outcome.extra.get("predictions"),
         "results": run_dir / "results.json",
+        **upload_commands(),
     }
     report_end(log, {**outcome.metrics, **record}, outputs)
 
@@ -379,9 +398,10 @@ def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Pred
     """A fresh, uncompiled copy of the run's model and decoder with the task's output
     transform and the data's feature statistics (the export loads the weights)."""
     facts = module.data_facts
+    model = instantiate(model_config)
     return Predictor(
-        instantiate(model_config),
-        module.task.build_decoder(module.feature_width),
+        model,
+        build_decoder(model, module.task, module.feature_width),
         module.task.output_transform(),
         facts.get("feature_mean"),
         facts.get("feature_std"),

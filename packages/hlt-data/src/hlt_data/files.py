@@ -424,7 +424,7 @@ class FileDataModule(KeyedDataModule):
         if examples.tables[0].targets is None or examples.tables[0].targets.ndim != 1:
             return None
         rows = np.concatenate([dataset.rows_of((0, i)) for i in range(self.num_batches(split))])
-        values = examples.values("targets", rows)
+        values = examples.values(TARGETS, rows)
         if self.labels is not None:
             return [self.labels.names[int(i)] for i in values]
         return [str(v) for v in values]  # float32's shortest text

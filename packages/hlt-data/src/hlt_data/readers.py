@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from hlt_data.batch import MASK, TARGETS
 from hlt_data.columns import RawTable, TableEncoder
 from hlt_data.errors import DataConfigError
 from hlt_data.tokenizers import CharTokenizer
@@ -71,7 +72,7 @@ class Reader(Protocol):
 
 
 def _rows_agree(path: Path, table: Table) -> Table:
-    for name, array in {"targets": table.targets, **table.extras}.items():
+    for name, array in {TARGETS: table.targets, **table.extras}.items():
         if array is not None and len(array) != len(table.inputs):
             raise DataConfigError(
                 f"{path}: {name} has {len(array)} rows but inputs have {len(table.inputs)}"
@@ -532,4 +533,4 @@ class SequenceReader:
         if self.labelled:
             labels = {header: self.label(path, header) for header, _ in records}
             targets = np.array([labels[header] for header, *_ in examples], dtype=str)
-        return Table(tokens, targets, {"mask": mask}, ids=[e[1] for e in examples])
+        return Table(tokens, targets, {MASK: mask}, ids=[e[1] for e in examples])

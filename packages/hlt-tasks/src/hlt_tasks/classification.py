@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+from torchmetrics.classification import MulticlassAUROC, MulticlassF1Score
 
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
-from hlt_tasks.outputs import Probabilities
+from hlt_tasks.metrics import Accuracy
+from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 
 class ClassificationTask(Task):
@@ -43,7 +44,7 @@ class ClassificationTask(Task):
 
     def metrics(self, prefix: str) -> MetricCollection:
         metrics: dict[str, Metric | MetricCollection] = {
-            "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+            "acc": Accuracy(self.num_classes),
             "f1": MulticlassF1Score(self.num_classes, average="macro"),
         }
         if self.num_classes == 2:
@@ -61,3 +62,6 @@ class ClassificationTask(Task):
 
     def output_transform(self) -> nn.Module:
         return Probabilities()
+
+    def member_combiner(self) -> nn.Module:
+        return MemberMeanProbabilities()

@@ -11,10 +11,11 @@ from typing import Any
 
 import torch
 from torchmetrics import MeanAbsoluteError, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassF1Score
 
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
+from hlt_tasks.metrics import Accuracy
 from hlt_tasks.regression import LOSSES, regression_loss
 
 
@@ -53,7 +54,7 @@ class OrdinalRegressionTask(Task):
     def metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection(
             {
-                "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+                "acc": Accuracy(self.num_classes),
                 "f1": MulticlassF1Score(self.num_classes, average="macro"),
                 "mae": MeanAbsoluteError(),
             },

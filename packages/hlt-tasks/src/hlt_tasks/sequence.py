@@ -14,7 +14,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hlt_tasks.base import INPUTS, MASK, TARGETS, Batch, Task
 from hlt_tasks.decoders import PositionDecoder
-from hlt_tasks.outputs import Probabilities
+from hlt_tasks.metrics import Accuracy
+from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 IGNORE = -100
 
@@ -91,6 +92,9 @@ class _PerPositionTask(Task):
     def output_transform(self) -> nn.Module:
         return Probabilities()
 
+    def member_combiner(self) -> nn.Module:
+        return MemberMeanProbabilities()
+
 
 class TokenClassificationTask(_PerPositionTask):
     """A class per position: ``targets`` ``(B, L)`` with -100 (or ``mask`` 0) ignored."""
@@ -107,7 +111,7 @@ class TokenClassificationTask(_PerPositionTask):
     def metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection(
             {
-                "acc": MulticlassAccuracy(self.num_classes, average="micro", ignore_index=IGNORE),
+                "acc": Accuracy(self.num_classes, ignore_index=IGNORE),
                 "f1": MulticlassF1Score(self.num_classes, average="macro", ignore_index=IGNORE),
             },
             prefix=prefix,

@@ -41,7 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hlt_core.errors import exit_user_error
 from hlt_core.jobs.sweep_resume import check_stored_job
-from hlt_core.results.console import route_optuna_logging
+from hlt_core.results.console import route_library_logging
 from hydra_plugins.hlt_optuna_sweeper.config import HltOptunaSweeperConf
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ class ResumableOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
-        route_optuna_logging()
+        route_library_logging("optuna")  # its import installed a stderr handler
         assert self.config is not None and self.launcher is not None, "setup() comes first"
         space, fixed = search_space(self.params, arguments)
         if self.study_name is None:  # the run name, which may read Hydra's choices

@@ -47,10 +47,8 @@ def route_lightning_logging() -> None:
     32-bit weights (which they are): nothing a user can act on.
     """
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        route_library_logging(name)
         logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        logger.propagate = True
         if _not_noise not in logger.filters:
             logger.addFilter(_not_noise)
     for handler in logging.getLogger().handlers:
@@ -63,12 +61,13 @@ def route_lightning_logging() -> None:
     )
 
 
-def route_optuna_logging() -> None:
-    """Optuna's messages (trial results, the best so far) through the root handlers, as
-    every other line: Optuna prints them to stderr in ANSI colours whatever stderr is, so
-    a pipe or a log file would hold escape codes. Call after Optuna is imported (its
-    import installs that handler)."""
-    logger = logging.getLogger("optuna")
+def route_library_logging(name: str) -> None:
+    """The messages of library logger ``name`` through the root handlers (the console and
+    app.log) only, as every other line. Lightning, Optuna and MLflow each give theirs a
+    handler of its own when imported: Lightning's printed each message twice, Optuna's
+    wrote ANSI colours into pipes and log files, MLflow's put notes such as the creation
+    of its database tables on stderr. Call after the library is imported."""
+    logger = logging.getLogger(name)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     logger.propagate = True

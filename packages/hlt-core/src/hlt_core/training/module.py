@@ -1,12 +1,14 @@
 """The LightningModule that composes a model with a task.
 
 It knows components only through their promises in ``hlt_core.contracts``: the model is
-an ``nn.Module`` stating ``out_features``; the task builds the decoder and owns the loss,
-the metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
+an ``nn.Module`` stating ``out_features`` (and ``members`` for an ensemble,
+``hlt_core.training.ensembles``); the task builds the decoder and owns the loss, the
+metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +19,12 @@ from torch import nn
 
 from hlt_core.contracts import INPUTS, MASK, Batch, Model, Task
 from hlt_core.errors import UserError
+from hlt_core.training.ensembles import MemberDecoder, build_decoder, member_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 DATA_FACTS_KEY = "hlt_data_facts"  # the checkpoint's data facts (``DataModule.data_facts``)
 OLD_DATA_FACTS_KEY = "hlt_data"  # hlt-core 0.3 and before: the facts without dims
+SAVE_LOGS_SECONDS = 5.0  # the loggers' files are at most this far behind during an epoch
 
 
 def check_model_fits_data(model_config: Mapping[str, Any], dims: Mapping[str, Any] | None) -> None:
@@ -99,7 +103,7 @@ class TaskModule(L.LightningModule):
         self.model = model
         self.task = task
         self.feature_width = model.out_features
-        self.decoder = task.build_decoder(self.feature_width)
+        self.decoder = build_decoder(model, task, self.feature_width)
         self.transform = task.output_transform()  # no persistent state: checkpoints unchanged
         # one collection per split; a ModuleDict cannot use "train" as a key
         self.train_metrics = task.metrics("train/")
@@ -111,6 +115,7 @@ class TaskModule(L.LightningModule):
         self.data_facts = dict(data_facts or {})
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._epoch = EpochState()
+        self._logs_saved_at = -SAVE_LOGS_SECONDS  # the first logging step saves
         self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
         # tensors shown by hlt_core.training.performance.ProgressBar, read only when it refreshes
         self.progress_metrics: dict[str, torch.Tensor] = {}
@@ -124,20 +129,27 @@ class TaskModule(L.LightningModule):
     def _outputs(self, batch: Batch) -> torch.Tensor:
         return self(batch[INPUTS], batch.get(MASK))
 
-    def _is_metric_step(self) -> bool:
-        """Whether this training batch logs its loss and updates the train metrics: every
-        ``train_metrics_every_n_steps`` (by default the trainer's ``log_every_n_steps``)
-        and on the last batch of an epoch, so metrics cost nothing on the other steps."""
-        if self._trainer is None:
+    def _training_outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs, loss): an ensemble's members each learn from their own loss, while
+        the metrics read their combined outputs, as evaluation does."""
+        if not isinstance(self.decoder, MemberDecoder):
+            outputs = self._outputs(batch)
+            return outputs, self.task.loss(outputs, batch)
+        members = self.decoder.members(self.model(batch[INPUTS]))
+        return self.decoder.combiner(members), member_loss(self.task, members, batch)
+
+    def _is_metric_step(self, trainer: L.Trainer | None, step: int) -> bool:
+        """Whether this training batch (``step``: the global step before it) logs its loss
+        and updates the train metrics: every ``train_metrics_every_n_steps`` (by default
+        the trainer's ``log_every_n_steps``) and on the last batch of an epoch, so metrics
+        cost nothing on the other steps."""
+        if trainer is None:
             return True
-        every = (
-            self.train_metrics_every_n_steps or getattr(self.trainer, "log_every_n_steps", 1) or 1
-        )
-        return (self.global_step + 1) % every == 0 or self.trainer.is_last_batch
+        every = self.train_metrics_every_n_steps or getattr(trainer, "log_every_n_steps", 1) or 1
+        return (step + 1) % every == 0 or trainer.is_last_batch
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        outputs = self._outputs(batch)
-        loss = self.task.loss(outputs, batch)
+        outputs, loss = self._training_outputs(batch)
         batch_size = batch[INPUTS].shape[0]
         # the epoch mean is accumulated on the device: no host sync, no `self.log` call
         epoch = self._epoch
@@ -146,16 +158,16 @@ class TaskModule(L.LightningModule):
             epoch.loss_count = 0
         epoch.loss_sum.add_(loss.detach(), alpha=batch_size)
         epoch.loss_count += batch_size
-        if self._is_metric_step():
+        trainer = self._trainer
+        # read once a step: the optimizer steps after this, so it is the step before the batch
+        epoch.step_before_batch = step = self.global_step
+        if self._is_metric_step(trainer, step):
             # not through `self.log`: hlt's ProgressBar reads `progress_metrics` on refresh
             # and `on_train_batch_end` hands the logging steps' loss to the loggers
             self.progress_metrics["train/loss_step"] = loss.detach()
             self.train_metrics.update(*self.task.metric_inputs(outputs.detach(), batch))
             epoch.metrics_updated = True
         return loss
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._epoch.step_before_batch = self.global_step
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """``train/loss_step`` to the loggers on the batches where Lightning logs its own
@@ -164,18 +176,25 @@ class TaskModule(L.LightningModule):
         through ``self.log``: its bookkeeping costs about 0.2 ms a call on a CPU, a tenth
         of a small model's step; this is one host read, where Lightning would make it."""
         trainer = self._trainer
-        stepped = self.global_step != self._epoch.step_before_batch
-        if trainer is None or not trainer.loggers or not stepped:
+        if trainer is None or not trainer.loggers:
             return
         every = getattr(trainer, "log_every_n_steps", 1)
-        due = every and (self.global_step % every == 0 or trainer.should_stop)
-        if not (due or getattr(trainer, "fast_dev_run", False)):
+        before = self._epoch.step_before_batch
+        # cheap tests first: the global step is read only where a log is due
+        due = every and ((before + 1) % every == 0 or trainer.should_stop)
+        if not (due or getattr(trainer, "fast_dev_run", False)) or self.global_step == before:
             return
         loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs
         values = {"train/loss_step": float(loss), "epoch": self.current_epoch}
         for logger in trainer.loggers:
             logger.log_metrics(values, step=self.global_step - 1)
-            logger.save()
+        # written out (a CSV file appended, a TensorBoard file flushed) every few seconds,
+        # not at every logging step; Lightning writes them again at each epoch end
+        now = time.monotonic()
+        if now - self._logs_saved_at >= SAVE_LOGS_SECONDS:
+            self._logs_saved_at = now
+            for logger in trainer.loggers:
+                logger.save()
 
     def _eval_step(self, batch: Batch, split: str) -> None:
         outputs = self._outputs(batch)

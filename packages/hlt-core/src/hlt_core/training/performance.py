@@ -35,6 +35,7 @@ from lightning.pytorch import callbacks
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from hlt_core.errors import UserError
+from hlt_core.training.callbacks import skip_hooks
 from hlt_core.training.module import TaskModule
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
@@ -57,7 +58,7 @@ def apply_performance_settings(cfg: Any, module: TaskModule) -> None:
 
 class ModelCheckpoint(callbacks.ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with its ``state_key`` computed once (its settings
-    do not change after ``__init__``) and no per-batch check when it saves only at
+    do not change after ``__init__``) and no per-batch hook when it saves only at
     validation or epoch ends; saves and checkpoints are the same.
 
     Loading the state of a checkpoint written in another run folder (evaluating it,
@@ -69,15 +70,10 @@ class ModelCheckpoint(callbacks.ModelCheckpoint):
     def state_key(self) -> str:
         return super().state_key
 
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any
-    ) -> None:
-        # with neither every_n_train_steps nor train_time_interval, Lightning's own check
-        # (after reading the trainer's state, every batch) saves nothing here either
-        steps, interval = self._every_n_train_steps, self._train_time_interval
-        if pl_module.automatic_optimization and steps < 1 and interval is None:
-            return
-        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._every_n_train_steps < 1 and self._train_time_interval is None:
+            skip_hooks(self, ["on_train_batch_end"])  # its per-batch check saves nothing
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         with warnings.catch_warnings():

@@ -21,6 +21,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks.progress import ProgressBar as LightningProgressBar
 
+from hlt_core.contracts import INPUTS
 from hlt_core.training.performance import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class ProgressLines(LightningProgressBar):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:  # fmt: skip
-        inputs = batch.get("inputs") if isinstance(batch, dict) else None
+        inputs = batch.get(INPUTS) if isinstance(batch, dict) else None
         self._samples += len(inputs) if isinstance(inputs, torch.Tensor) else 1
         now = time.monotonic()
         if not self._enabled or now - self._last_line < self.every_seconds:

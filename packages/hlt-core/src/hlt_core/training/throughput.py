@@ -61,17 +61,22 @@ FFT_FLOPS: dict[Any, Any] = {
 
 def training_flops(module: Any, batch: dict[str, torch.Tensor]) -> int:
     """FLOPs of one forward and backward pass of ``module`` on ``batch``. Run in eval
-    mode (no dropout draws, no running statistics updated); gradients are dropped."""
+    mode (no dropout draws, no running statistics updated); the parameters' gradients
+    are left as they were (so it may run between the batches of an accumulation)."""
     was_training = module.training
+    parameters = list(module.parameters())
+    grads = [parameter.grad for parameter in parameters]
     module.eval()
     try:
+        for parameter in parameters:
+            parameter.grad = None
         with FlopCounterMode(display=False, custom_mapping=FFT_FLOPS) as counter:
             outputs = module(batch[INPUTS], batch.get(MASK))
             module.task.loss(outputs, batch).backward()
     finally:
         module.train(was_training)
-        for parameter in module.parameters():
-            parameter.grad = None
+        for parameter, grad in zip(parameters, grads, strict=True):
+            parameter.grad = grad
     return int(counter.get_total_flops())
 
 
@@ -113,17 +118,13 @@ class Throughput(Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start, self._samples, self._tokens = time.perf_counter(), 0, 0
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self.flops_per_sample is None:
-            self.flops_per_sample = flops_per_sample(pl_module, batch)
-
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:  # fmt: skip
         inputs = batch[INPUTS]
+        if self.flops_per_sample is None:  # once, here: no per-batch hook before the step
+            self.flops_per_sample = flops_per_sample(pl_module, batch)
         self._samples += inputs.shape[0]
         if not inputs.is_floating_point() and inputs.dim() == 2:
             self._tokens += inputs.numel()
