@@ -28,6 +28,7 @@ from build_tools import uv
 from helpers import QUICK, compose_run
 from hlt_core.composing.data_facts import build_datamodule
 from hlt_core.composing.init_from import split_model_config
+from hlt_core.contracts import INPUTS, MASK
 from hlt_core.run import run
 from hlt_core.training.module import TaskModule
 from hlt_trainer.cli import main as hlt
@@ -79,6 +80,9 @@ def write_npy(folder: Path, rows: int, width: int = 3) -> Path:
 RUNS = {
     "mlp": lambda d: ["data=table", f"data.path={write_table(d / 'train.csv', 200)}",
                       "data.target=species", "predict=true", "task=classification"],
+    "tabm": lambda d: ["data=table", f"data.path={write_table(d / 'train.csv', 200)}",
+                       "data.target=species", "predict=true", "task=classification",
+                       "model=tabm", "model.members=4", "model.hidden_dim=16"],
     "transformer": lambda d: ["data=fasta", f"data.path={write_fasta(d / 'train.fa', 200)}",
                               "model=transformer", "model.dim=16", "model.depth=1",
                               "model.heads=2", "task=classification"],
@@ -124,7 +128,7 @@ def lightning_predictions(run_dir: Path) -> dict[str, torch.Tensor]:
     raw = datamodule.examples["test"].gather(dataset.rows_of((0, 0)))
     with torch.no_grad():
         expected = module.eval().predict_step(dataset[(0, 0)], 0)
-    return {"expected": expected, **{k: raw[k] for k in ("inputs", "mask") if k in raw}}
+    return {"expected": expected, **{k: raw[k] for k in (INPUTS, MASK) if k in raw}}
 
 
 CHECK = textwrap.dedent(
@@ -162,7 +166,8 @@ def test_exported_predictors_equal_the_lightning_module_with_torch_alone(runs, t
     assert {s["format"] for s in spec.values()} == {"torch.export"}
     assert spec["transformer"]["dynamic"] == ["batch", "length"]
     assert spec["hyena"]["dynamic"] == ["batch"]  # torch.linspace fixes its length
-    assert spec["mlp"]["inputs"] == ["inputs"] and spec["mlp"]["outputs"] == "probabilities"
+    for table in ("mlp", "tabm"):
+        assert spec[table]["inputs"] == [INPUTS] and spec[table]["outputs"] == "probabilities"
 
     venv = tmp_path / "venv"
     subprocess.run([uv(), "venv", str(venv), "--python", sys.executable, "-q"], check=True)
@@ -180,7 +185,7 @@ def test_exported_predictors_equal_the_lightning_module_with_torch_alone(runs, t
     assert done.returncode == 0, done.stderr[-3000:]
     differences = json.loads(done.stdout.strip().splitlines()[-1])
     print("parity (max |exported - Lightning|):", differences)
-    assert differences == {"mlp": 0.0, "transformer": 0.0, "hyena": 0.0, "npy": 0.0}
+    assert differences == {"mlp": 0.0, "tabm": 0.0, "transformer": 0.0, "hyena": 0.0, "npy": 0.0}
 
 
 def test_onnx_predictors_agree_with_the_lightning_module_within_1e_5(runs):
@@ -221,11 +226,12 @@ def test_hlt_predict_on_a_new_csv_gives_label_names_and_probabilities(runs, tmp_
         assert r["prediction"] == LABELS[int(np.argmax(probabilities))]
 
 
-def test_hlt_predict_repeats_the_trainers_predictions_without_the_target(runs, tmp_path):
+@pytest.mark.parametrize("model", ["mlp", "tabm"])
+def test_hlt_predict_repeats_the_trainers_predictions_without_the_target(runs, tmp_path, model):
     """Same rows, same numbers as predict=true, through the export and saved statistics
     and column types (a text column, empty cells); the target column is not needed (and
-    copied into the table when present)."""
-    trained = read_csv(runs["mlp"] / "predictions.csv")
+    copied into the table when present). TabM: the mean of its members' probabilities."""
+    trained = read_csv(runs[model] / "predictions.csv")
     source = Path(trained[0]["file"])
     lines = source.read_text().splitlines()
     species = {str(i): line.rsplit(",", 1)[1] for i, line in enumerate(lines[1:], 1)}
@@ -234,7 +240,7 @@ def test_hlt_predict_repeats_the_trainers_predictions_without_the_target(runs, t
     no_target.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
     for i, new in enumerate((source, no_target)):
         out = tmp_path / f"p{i}.csv"
-        assert hlt(["predict", str(runs["mlp"] / "export"), str(new), "--out", str(out)]) == 0
+        assert hlt(["predict", str(runs[model] / "export"), str(new), "--out", str(out)]) == 0
         by_row = {r["row"]: r for r in read_csv(out)}
         assert ("target" in next(iter(by_row.values()))) == (new == source)
         for r in trained:
@@ -500,7 +506,7 @@ DELETE = object()
         ("model.json", "[1, 2]", r"model\.json: holds a JSON list, not an object"),
         ("model.json", set_in("predictor", "inputs", DELETE),
          r"model\.json: predictor\.inputs must be \[inputs\] or \[inputs, mask\]"),
-        ("model.json", set_in("predictor", "inputs", ["inputs", "mask"]),
+        ("model.json", set_in("predictor", "inputs", [INPUTS, MASK]),
          r"the predictor takes a mask, but data\.json's reader gives none"),
         ("model.json", set_in("predictor", "file", "../../../etc/hostname"),
          r"predictor\.file='\.\./\.\./\.\./etc/hostname' is not a file name in the export"),

@@ -14,6 +14,7 @@ from helpers import QUICK, compose_run
 from hlt_core.run import run
 from hlt_core.training.module import TaskModule
 from hlt_core.training.throughput import FFT_FLOPS, flops_per_sample, training_flops
+from hlt_data.batch import INPUTS, MASK, TARGETS
 from hlt_models import MLP, Hyena
 from hlt_models.hyena import fft_conv
 from hlt_tasks import ClassificationTask, LanguageModelTask
@@ -24,7 +25,7 @@ def test_mlp_training_flops_equal_a_hand_count():
     module = TaskModule(
         MLP(input_dim=16, hidden_dim=32, num_layers=2), ClassificationTask(4), torch.optim.SGD
     )
-    data = {"inputs": torch.randn(batch, 16), "targets": torch.randint(4, (batch,))}
+    data = {INPUTS: torch.randn(batch, 16), TARGETS: torch.randint(4, (batch,))}
     linears = [(16, 32), (32, 32), (32, 4)]  # two hidden layers and the decoder head
     forward = sum(2 * batch * i * o for i, o in linears)
     weight_grads = forward
@@ -45,7 +46,7 @@ def test_flops_per_sample_from_two_small_counts_equal_the_whole_batch():
     model = Hyena(vocab_size=7, dim=16, depth=2, max_len=64)
     module = TaskModule(model, LanguageModelTask(vocab_size=7), torch.optim.SGD)
     tokens = torch.randint(2, 7, (8, 64))
-    batch = {"inputs": tokens, "mask": torch.ones_like(tokens, dtype=torch.bool)}
+    batch = {INPUTS: tokens, MASK: torch.ones_like(tokens, dtype=torch.bool)}
     whole = training_flops(module, batch)
     one = training_flops(module, {k: v[:1] for k, v in batch.items()})
     assert one * 8 != whole  # the per-batch work is really there

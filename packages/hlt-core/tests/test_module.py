@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hlt_core.contracts import INPUTS
 from hlt_core.errors import UserError
 from hlt_core.testing import StandInData, StandInModel, StandInTask
 from hlt_core.training.module import TaskModule
@@ -41,7 +42,7 @@ def test_trains_logs_per_split_metrics_and_lowers_the_loss():
     m = module()
     data = DataLoader(batches(), batch_size=None)
     with torch.no_grad():
-        first = torch.stack([m.task.loss(m(b["inputs"]), b) for b in batches()]).mean()
+        first = torch.stack([m.task.loss(m(b[INPUTS]), b) for b in batches()]).mean()
     trainer.fit(m, data, data)
     metrics = trainer.callback_metrics
     assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(metrics)

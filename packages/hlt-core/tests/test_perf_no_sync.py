@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from hlt_core.contracts import INPUTS, TARGETS
 from hlt_core.training.callbacks import run_callbacks
 from hlt_core.training.module import TaskModule
 from hlt_core.training.performance import ProgressBar
@@ -117,7 +118,7 @@ class ClassifyTask:
         return nn.Linear(in_features, 3)
 
     def loss(self, outputs, batch):
-        return nn.functional.cross_entropy(outputs, batch["targets"])
+        return nn.functional.cross_entropy(outputs, batch[TARGETS])
 
     def metrics(self, prefix):
         return MetricCollection(
@@ -125,7 +126,7 @@ class ClassifyTask:
         )
 
     def metric_inputs(self, outputs, batch):
-        return outputs, batch["targets"]
+        return outputs, batch[TARGETS]
 
     def predict(self, outputs):
         return outputs.argmax(-1)
@@ -148,8 +149,8 @@ def batches(n: int):
     gen = torch.Generator().manual_seed(0)
     return [
         {
-            "inputs": torch.randn(8, 4, generator=gen),
-            "targets": torch.randint(0, 3, (8,), generator=gen),
+            INPUTS: torch.randn(8, 4, generator=gen),
+            TARGETS: torch.randint(0, 3, (8,), generator=gen),
         }
         for _ in range(n)
     ]

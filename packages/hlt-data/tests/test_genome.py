@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from hlt_data import DataConfigError, GenomeDataModule
+from hlt_data.batch import INPUTS, MASK
 from hlt_data.genome import TOKENIZER
 from hlt_data.genome_cache import GenomeCache
 
@@ -177,10 +178,10 @@ def test_n_iupac_and_lowercase_are_tokens_and_mask(tmp_path):
     )
     options = {"seq_len": 100, "batch_size": 1, "val_chroms": ["b"], "test_chroms": ["c"]}
     batch = GenomeDataModule(path, **options).dataset("train")[(0, 0)]
-    assert batch["inputs"][0, :12].tolist() == [A, C, G, T, N, N, N, A, C, G, T, N]
-    assert batch["mask"][0, :12].tolist() == [1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0]
+    assert batch[INPUTS][0, :12].tolist() == [A, C, G, T, N, N, N, A, C, G, T, N]
+    assert batch[MASK][0, :12].tolist() == [1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0]
     soft = GenomeDataModule(path, mask_lowercase=True, **options).dataset("train")[(0, 0)]
-    assert soft["mask"][0, :12].tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert soft[MASK][0, :12].tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]
     with pytest.raises(DataConfigError, match=r"record 'a' position 6: ambiguity code 'R'"):
         GenomeDataModule(path, iupac="error", **options)
 
@@ -231,7 +232,7 @@ def test_augmentation_is_seeded_and_training_only(genome):
         augmented, untouched = dm.dataset(split), plain.dataset(split)
         for index in range(dm.num_batches(split)):
             batch = augmented[(5, index)]
-            assert torch.equal(batch["inputs"], untouched[(0, index)]["inputs"])
+            assert torch.equal(batch[INPUTS], untouched[(0, index)][INPUTS])
     # a val window is the FASTA's bases, as they are
     val = dm.dataset("val")
     row = int(val.order(0)[0])
@@ -248,7 +249,7 @@ def test_workers_open_the_cache_themselves(genome):
     in_process = list(module(path, stride=50).loader("train"))
     assert len(with_workers) == len(in_process) == 9
     for mapped, read in zip(with_workers, in_process, strict=True):
-        assert torch.equal(mapped["inputs"], read["inputs"])
+        assert torch.equal(mapped[INPUTS], read[INPUTS])
 
 
 def test_bad_options_are_named(genome):

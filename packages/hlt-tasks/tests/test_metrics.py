@@ -5,6 +5,7 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy
 
 from hlt_tasks import ClassificationTask, OrdinalRegressionTask, TokenClassificationTask
+from hlt_tasks.base import INPUTS, TARGETS
 from hlt_tasks.metrics import Accuracy
 
 
@@ -36,5 +37,5 @@ def test_accuracy_and_f1_are_updated_as_one(task):
     if not isinstance(task, TokenClassificationTask):  # one target per example
         features, targets = features[0], targets[0]
     outputs = task.build_decoder(4)(features)
-    metrics.update(*task.metric_inputs(outputs, {"inputs": features, "targets": targets}))
+    metrics.update(*task.metric_inputs(outputs, {INPUTS: features, TARGETS: targets}))
     assert any({"acc", "f1"} <= set(group) for group in metrics.compute_groups.values())

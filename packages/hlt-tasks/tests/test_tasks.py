@@ -9,6 +9,7 @@ from hlt_tasks import (
     RegressionTask,
     Task,
 )
+from hlt_tasks.base import INPUTS, TARGETS
 
 
 def test_decoder_cls_is_a_class_attribute_shared_by_tasks():
@@ -28,7 +29,7 @@ def test_classification_loss_and_metrics():
     task = ClassificationTask(num_classes=3)
     targets = torch.tensor([0, 1, 2, 1])
     perfect = torch.nn.functional.one_hot(targets, 3).float() * 10
-    batch = {"inputs": torch.zeros(4, 1), "targets": targets}
+    batch = {INPUTS: torch.zeros(4, 1), TARGETS: targets}
     assert task.loss(perfect, batch) < 1e-3
     wrong = perfect.roll(1, dims=1)
     assert task.loss(wrong, batch) > 5
@@ -45,7 +46,7 @@ def test_regression_loss_and_metrics():
     task = RegressionTask(output_dim=1)
     targets = torch.tensor([1.0, 2.0, 3.0])
     outputs = torch.tensor([[1.0], [2.0], [5.0]])
-    batch = {"inputs": torch.zeros(3, 1), "targets": targets}
+    batch = {INPUTS: torch.zeros(3, 1), TARGETS: targets}
     assert task.loss(outputs, batch).item() == pytest.approx(4 / 3)
     metrics = task.metrics("test/")
     metrics.update(*task.metric_inputs(outputs, batch))
@@ -66,7 +67,7 @@ def test_base_task_methods_must_be_overridden():
         decoder_cls = LinearDecoder
 
     with pytest.raises(NotImplementedError):
-        Half(output_size=2).loss(torch.zeros(1, 2), {"targets": torch.zeros(1)})
+        Half(output_size=2).loss(torch.zeros(1, 2), {TARGETS: torch.zeros(1)})
 
 
 def test_binary_classification_reports_auroc():
@@ -76,7 +77,7 @@ def test_binary_classification_reports_auroc():
     # margins are small, so argmax gets one wrong: AUROC 1, accuracy 0.75
     outputs = torch.tensor([[0.0, -0.2], [0.0, 0.1], [0.0, 0.3], [0.0, 0.4]])
     metrics = task.metrics("val/")
-    metrics.update(*task.metric_inputs(outputs, {"targets": targets}))
+    metrics.update(*task.metric_inputs(outputs, {TARGETS: targets}))
     values = metrics.compute()
     assert values["val/auroc"].item() == pytest.approx(1.0)
     assert values["val/acc"].item() == pytest.approx(0.75)
@@ -84,7 +85,7 @@ def test_binary_classification_reports_auroc():
 
 
 def test_huber_loss_is_linear_for_large_errors():
-    batch = {"targets": torch.tensor([0.0, 0.0])}
+    batch = {TARGETS: torch.tensor([0.0, 0.0])}
     outputs = torch.tensor([[10.0], [0.0]])
     huber = RegressionTask(loss="huber", huber_delta=1.0).loss(outputs, batch)
     mse = RegressionTask().loss(outputs, batch)
@@ -98,7 +99,7 @@ def test_ordinal_targets_read_as_regression():
     task = OrdinalRegressionTask(num_classes=4)
     targets = torch.tensor([0, 1, 2, 3])
     outputs = torch.tensor([[0.2], [1.6], [2.4], [7.0]])  # predicts 0, 2, 2, 3 (clamped)
-    batch = {"targets": targets}
+    batch = {TARGETS: targets}
     assert task.build_decoder(8)(torch.randn(4, 8)).shape == (4, 1)
     assert task.predict(outputs).tolist() == [0, 2, 2, 3]
     assert task.loss(outputs, batch).item() == pytest.approx((0.04 + 0.36 + 0.16 + 16) / 4)
@@ -117,3 +118,18 @@ def test_output_transforms_give_probabilities_and_original_units():
     task = RegressionTask(target_mean=10.0, target_std=2.0)
     assert task.output_transform()(torch.tensor([[1.0], [-0.5]])).tolist() == [[12.0], [9.0]]
     assert task.output_transform().state_dict() == {}  # checkpoints keep their keys
+
+
+def test_member_combiners_give_the_ensembles_mean_prediction_as_decoder_outputs():
+    """Classification: logits whose softmax is the mean of the members' probabilities (not
+    the softmax of their mean logits); regression and ordinal: the mean of the values."""
+    torch.manual_seed(0)
+    members = torch.randn(5, 4, 3) * 3  # (batch, members, classes)
+    task = ClassificationTask(num_classes=3)
+    combined = task.member_combiner()(members)
+    mean_probabilities = members.softmax(dim=-1).mean(dim=1)
+    torch.testing.assert_close(task.output_transform()(combined), mean_probabilities)
+    assert not torch.allclose(members.mean(dim=1).softmax(dim=-1), mean_probabilities)
+    values = torch.randn(5, 4, 1)
+    for task in (RegressionTask(target_mean=10.0, target_std=2.0), OrdinalRegressionTask(3)):
+        torch.testing.assert_close(task.member_combiner()(values), values.mean(dim=1))

@@ -36,6 +36,20 @@ class Model(Protocol):
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class EnsembleModel(Protocol):
+    """A ``Model`` whose features hold ``members`` ensemble members (TabM's):
+    ``(batch, members, out_features)``. Core applies the task's decoder to each member,
+    trains each on its own loss (their mean is the training loss) and reads the members'
+    outputs combined by the task (``EnsembleTask``) everywhere else: validation and test
+    loss and metrics, predictions, the export."""
+
+    out_features: int
+    members: int
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
 class Metrics(Protocol):
     """A task's metrics for one split: a torchmetrics ``MetricCollection``."""
 
@@ -60,6 +74,16 @@ class Task(Protocol):
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
     def output_transform(self) -> nn.Module: ...
+
+
+@runtime_checkable
+class EnsembleTask(Protocol):
+    """A ``Task`` that can read an ``EnsembleModel``: ``member_combiner`` is a module
+    mapping ``(batch, members, ...)`` decoder outputs to ``(batch, ...)`` outputs of the
+    ensemble, still decoder outputs (mean class probabilities as logits, mean values), so
+    that its loss, metrics and output transform read them unchanged."""
+
+    def member_combiner(self) -> nn.Module: ...
 
 
 @runtime_checkable

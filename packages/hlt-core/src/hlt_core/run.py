@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ from hlt_core.training.callbacks import (
     run_callbacks,
     skip_unused_batch_hooks,
 )
+from hlt_core.training.ensembles import build_decoder
 from hlt_core.training.loggers import check_logger_packages, close_loggers, upload_commands
 from hlt_core.training.module import TaskModule, check_model_fits_data
 from hlt_core.training.performance import apply_performance_settings
@@ -246,10 +248,18 @@ def early_stopping(trainer: L.Trainer) -> dict[str, int]:
 def train(
     trainer: L.Trainer, built: Built, ckpt_path: str | None, interrupt: InterruptCheckpoint
 ) -> None:
-    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved."""
+    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved. A run
+    resumed in its own folder finds its own checkpoints there: Lightning's warning that
+    the folder is not empty is dropped then."""
     data = built.datamodule
+    checkpointing = trainer.checkpoint_callback
+    folder = checkpointing.dirpath if isinstance(checkpointing, ModelCheckpoint) else None
+    resumes_here = ckpt_path is not None and os.path.dirname(os.path.realpath(ckpt_path)) == folder
     try:
-        trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+        with warnings.catch_warnings():
+            if resumes_here:
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
+            trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except (SIGTERMException, SystemExit) as error:
         if interrupt.saved_on is None:
             raise
@@ -388,9 +398,10 @@ def build_predictor(model_config: Mapping[str, Any], module: TaskModule) -> Pred
     """A fresh, uncompiled copy of the run's model and decoder with the task's output
     transform and the data's feature statistics (the export loads the weights)."""
     facts = module.data_facts
+    model = instantiate(model_config)
     return Predictor(
-        instantiate(model_config),
-        module.task.build_decoder(module.feature_width),
+        model,
+        build_decoder(model, module.task, module.feature_width),
         module.task.output_transform(),
         facts.get("feature_mean"),
         facts.get("feature_std"),

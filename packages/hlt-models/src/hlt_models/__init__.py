@@ -16,6 +16,7 @@ from hlt_models.mamba import Mamba
 from hlt_models.mlp import MLP
 from hlt_models.parameters import num_parameters
 from hlt_models.sequence import SequenceModel
+from hlt_models.tabm import TabM
 from hlt_models.transformer import SelfAttention, Transformer
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "PositionalEmbedding",
     "SelfAttention",
     "SequenceModel",
+    "TabM",
     "TableInputs",
     "TokenEmbedding",
     "Transformer",

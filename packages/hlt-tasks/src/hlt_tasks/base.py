@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-from hlt_tasks.outputs import Values
+from hlt_tasks.outputs import MemberMean, Values
 
 Batch = Mapping[str, torch.Tensor]
 """A batch: ``inputs`` and ``targets`` tensors, plus optional extras such as ``mask``.
@@ -34,6 +34,8 @@ class Task:
     ``output_transform`` turns decoder outputs into what a user reads (probabilities,
     values in original units); ``output_kind`` names what it gives: ``probabilities`` (one
     per class, last dimension) or ``values``. The export and ``hlt predict`` use both.
+    ``member_combiner`` reads an ensemble model's members as one output (hlt-core's
+    ``EnsembleTask`` promise).
     """
 
     decoder_cls: ClassVar[type[nn.Module]]
@@ -69,3 +71,8 @@ class Task:
     def output_transform(self) -> nn.Module:
         """Decoder outputs -> what a user reads; by default the values as they are."""
         return Values()
+
+    def member_combiner(self) -> nn.Module:
+        """An ensemble's member outputs ``(batch, members, ...)`` -> its outputs
+        ``(batch, ...)``, still decoder outputs; by default their mean."""
+        return MemberMean()

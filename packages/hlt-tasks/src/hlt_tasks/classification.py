@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAUROC, MulticlassF1Score
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
 from hlt_tasks.metrics import Accuracy
-from hlt_tasks.outputs import Probabilities
+from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 
 class ClassificationTask(Task):
@@ -62,3 +62,6 @@ class ClassificationTask(Task):
 
     def output_transform(self) -> nn.Module:
         return Probabilities()
+
+    def member_combiner(self) -> nn.Module:
+        return MemberMeanProbabilities()

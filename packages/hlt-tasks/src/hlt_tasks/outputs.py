@@ -6,6 +6,8 @@ that runs with torch alone; buffers are not persistent, so checkpoints do not ch
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -37,3 +39,21 @@ class Values(nn.Module):
 
     def forward(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.float()
+
+
+class MemberMean(nn.Module):
+    """Ensemble members' outputs ``(batch, members, ...)`` -> their mean: the ensemble's
+    value (the mean of standardised values is the standardised mean)."""
+
+    def forward(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().mean(dim=1)
+
+
+class MemberMeanProbabilities(nn.Module):
+    """Ensemble members' logits ``(batch, members, classes)`` -> logits whose softmax is
+    the mean of the members' probabilities: ``log(mean_i softmax(z_i))``. Averaging
+    probabilities, not logits, is how an ensemble of classifiers predicts (TabM's too)."""
+
+    def forward(self, outputs: torch.Tensor) -> torch.Tensor:
+        members = outputs.shape[1]
+        return torch.logsumexp(outputs.float().log_softmax(dim=-1), dim=1) - math.log(members)

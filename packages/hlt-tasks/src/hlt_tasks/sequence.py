@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from hlt_tasks.base import INPUTS, MASK, TARGETS, Batch, Task
 from hlt_tasks.decoders import PositionDecoder
 from hlt_tasks.metrics import Accuracy
-from hlt_tasks.outputs import Probabilities
+from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 IGNORE = -100
 
@@ -91,6 +91,9 @@ class _PerPositionTask(Task):
 
     def output_transform(self) -> nn.Module:
         return Probabilities()
+
+    def member_combiner(self) -> nn.Module:
+        return MemberMeanProbabilities()
 
 
 class TokenClassificationTask(_PerPositionTask):

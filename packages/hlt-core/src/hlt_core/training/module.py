@@ -1,8 +1,9 @@
 """The LightningModule that composes a model with a task.
 
 It knows components only through their promises in ``hlt_core.contracts``: the model is
-an ``nn.Module`` stating ``out_features``; the task builds the decoder and owns the loss,
-the metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
+an ``nn.Module`` stating ``out_features`` (and ``members`` for an ensemble,
+``hlt_core.training.ensembles``); the task builds the decoder and owns the loss, the
+metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 
 from hlt_core.contracts import INPUTS, MASK, Batch, Model, Task
 from hlt_core.errors import UserError
+from hlt_core.training.ensembles import MemberDecoder, build_decoder, member_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 DATA_FACTS_KEY = "hlt_data_facts"  # the checkpoint's data facts (``DataModule.data_facts``)
@@ -101,7 +103,7 @@ class TaskModule(L.LightningModule):
         self.model = model
         self.task = task
         self.feature_width = model.out_features
-        self.decoder = task.build_decoder(self.feature_width)
+        self.decoder = build_decoder(model, task, self.feature_width)
         self.transform = task.output_transform()  # no persistent state: checkpoints unchanged
         # one collection per split; a ModuleDict cannot use "train" as a key
         self.train_metrics = task.metrics("train/")
@@ -127,6 +129,15 @@ class TaskModule(L.LightningModule):
     def _outputs(self, batch: Batch) -> torch.Tensor:
         return self(batch[INPUTS], batch.get(MASK))
 
+    def _training_outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs, loss): an ensemble's members each learn from their own loss, while
+        the metrics read their combined outputs, as evaluation does."""
+        if not isinstance(self.decoder, MemberDecoder):
+            outputs = self._outputs(batch)
+            return outputs, self.task.loss(outputs, batch)
+        members = self.decoder.members(self.model(batch[INPUTS]))
+        return self.decoder.combiner(members), member_loss(self.task, members, batch)
+
     def _is_metric_step(self, trainer: L.Trainer | None, step: int) -> bool:
         """Whether this training batch (``step``: the global step before it) logs its loss
         and updates the train metrics: every ``train_metrics_every_n_steps`` (by default
@@ -138,8 +149,7 @@ class TaskModule(L.LightningModule):
         return (step + 1) % every == 0 or trainer.is_last_batch
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        outputs = self._outputs(batch)
-        loss = self.task.loss(outputs, batch)
+        outputs, loss = self._training_outputs(batch)
         batch_size = batch[INPUTS].shape[0]
         # the epoch mean is accumulated on the device: no host sync, no `self.log` call
         epoch = self._epoch
