@@ -5,6 +5,8 @@ from functools import partial
 
 import lightning as L
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -15,6 +17,8 @@ from hlt_data import (
     GlobFiles,
     NpyReader,
     SimulatedDataModule,
+    TableDataModule,
+    table_cache,
 )
 
 
@@ -113,6 +117,27 @@ def _genome(root, num_workers):
     )
 
 
+def _table(root, num_workers):
+    """A 3,000-row Parquet table of 6 row groups read through its cache (encoded 500 rows
+    at a time), 1,800 training rows: 6 batches of 300, read from disk batch by batch."""
+    path = root / "table.parquet"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        columns = {f"x{i}": rng.normal(size=3000) for i in range(3)}
+        columns["colour"] = rng.choice(["red", "green", "blue"], 3000)
+        columns["label"] = rng.choice(["a", "b"], 3000)
+        pq.write_table(pa.table(columns), path, row_group_size=500)
+    return TableDataModule(
+        path,
+        "label",
+        cache=True,
+        batch_size=300,
+        seed=3,
+        split_fractions={"train": 0.6, "val": 0.2, "test": 0.2},
+        num_workers=num_workers,
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "num_workers", "estimate_steps"),
     [
@@ -122,17 +147,21 @@ def _genome(root, num_workers):
         ("files", 2, False),  # chunks of 3 batches: position 2 is inside the first
         ("genome", 0, True),
         ("genome", 2, False),
+        ("table", 0, True),
+        ("table", 2, False),
     ],
 )
 def test_resume_mid_epoch_sees_the_uninterrupted_batches(
-    tmp_path, npy_pair, kind, num_workers, estimate_steps
+    tmp_path, npy_pair, monkeypatch, kind, num_workers, estimate_steps
 ):
+    monkeypatch.setattr(table_cache, "BATCH_ROWS", 500)
     root = npy_pair[0]
 
     makers = {
         "simulated": _simulated,
         "files": partial(_files, root),
         "genome": partial(_genome, tmp_path),
+        "table": partial(_table, tmp_path),
     }
 
     def make():

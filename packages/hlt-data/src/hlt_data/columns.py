@@ -16,10 +16,12 @@ order; models embed the codes (``dims.categories`` gives each column's cardinali
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -28,13 +30,16 @@ import pyarrow.compute as pc
 from hlt_data.errors import DataConfigError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 MISSING_POLICIES = ("impute", "error")
 KINDS = ("numeric", "boolean", "categorical")
 UNSEEN, MISSING = 0, 1  # the two codes every categorical column has before its categories
+BLOCK_ROWS = 1 << 13  # rows turned row-major at a time (fits a core's cache)
 BOOLEAN_WORDS = {"false": 0.0, "no": 0.0, "true": 1.0, "yes": 1.0}
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-BLOCK_ROWS = 1 << 14  # rows encoded at a time
+THREADS = min(4, os.cpu_count() or 1)  # columns fitted or encoded at once
 MOSTLY_NUMBERS = 0.9  # a text column this much numbers is a numeric column with typos
 
 
@@ -114,23 +119,30 @@ class TableEncoder:
         features: Sequence[str],
         categorical: Sequence[str] = (),
         missing: str = "impute",
+        threads: int = THREADS,
     ) -> TableEncoder:
-        """Each feature's type, median and vocabulary from the training rows of ``parts``;
-        every column that cannot be read is named in one error."""
+        """Each feature's type, median and vocabulary from the training rows of ``parts``,
+        ``threads`` columns at a time; every column that cannot be read is named in one
+        error."""
         unknown = sorted(set(categorical) - set(features))
         if unknown:
             raise DataConfigError(
                 f"data.categorical names {unknown}, which are not feature columns "
                 f"(features: {list(features)})"
             )
-        columns, problems, text = [], [], []
-        for name in features:
+
+        def fit_one(name: str) -> Column | str:
             try:
-                train = _training_values(parts, name)
-                column = cls._fit_column(name, train, name in categorical)
+                return cls._fit_column(name, _training_values(parts, name), name in categorical)
             except DataConfigError as error:
-                problems.append(str(error))
+                return str(error)
+
+        columns, problems, text = [], [], []
+        for column in _each_column(fit_one, features, threads):
+            if isinstance(column, str):
+                problems.append(column)
                 continue
+            name = column.name
             if column.kind == "categorical" and name not in categorical and missing == "error":
                 text.append(name)
             columns.append(column)
@@ -145,8 +157,8 @@ class TableEncoder:
 
     @staticmethod
     def _fit_column(name: str, train: pa.ChunkedArray, categorical: bool) -> Column:
-        present = pc.drop_null(train)
-        if categorical or (pa.types.is_null(train.type) and len(present) == 0):
+        if categorical or pa.types.is_null(train.type):
+            present = pc.drop_null(train)
             categories = pc.unique(_text(present)).to_pylist() if len(present) else []
             return Column(name, "categorical", categories=sorted(categories))
         if pa.types.is_boolean(train.type):
@@ -155,7 +167,8 @@ class TableEncoder:
             return _with_fill(Column(name, "numeric"), train.cast(pa.float64()))
         if not (pa.types.is_string(train.type) or pa.types.is_large_string(train.type)):
             raise DataConfigError(f"column '{name}' holds {train.type}, not numbers or text")
-        words = set(pc.unique(pc.utf8_lower(present)).to_pylist())
+        present = pc.drop_null(train)
+        words = set(pc.utf8_lower(pc.unique(present)).to_pylist())
         if words and words <= set(BOOLEAN_WORDS):
             return _with_fill(Column(name, "boolean"), _booleans(train))
         numbers = pc.match_substring_regex(present, NUMBER)
@@ -182,45 +195,65 @@ class TableEncoder:
     def features(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def encode(self, path: Path, table: pa.Table, numbers: np.ndarray) -> np.ndarray:
+    def encode(
+        self,
+        path: Path,
+        table: pa.Table,
+        numbers: np.ndarray,
+        unseen: dict[str, dict[str, int]] | None = None,
+    ) -> np.ndarray:
         """``table``'s features as the (rows, inputs) float32 array; every column with a
-        cell that cannot be read is named in one error (file, row, column)."""
-        values, indicators, codes, problems = [], [], [], []
-        for column in self.columns:
-            raw = table.column(column.name)
+        cell that cannot be read is named in one error (file, row, column). Categories
+        unseen in training are logged, or counted into ``unseen`` (column -> category ->
+        rows) when the caller logs them for a file encoded in parts."""
+        values = [c.name for c in self.columns if c.kind != "categorical"]
+        flagged = [c.name for c in self.columns if c.indicator]
+        codes = [c.name for c in self.columns if c.kind == "categorical"]
+        slot = {name: i for i, name in enumerate(values)}
+        slot.update({name: len(values) + len(flagged) + i for i, name in enumerate(codes)})
+        flag = {name: len(values) + i for i, name in enumerate(flagged)}
+        width = len(values) + len(flagged) + len(codes)
+        # column by column into a column-major float32 buffer (contiguous writes), then
+        # turned row-major (a batch reads whole rows) a cache-sized block at a time
+        columns = np.empty((width, len(table)), dtype=np.float32)
+
+        def encode_one(column: Column) -> str | None:
+            raw, j = table.column(column.name), slot[column.name]
             try:
                 if column.kind == "categorical":
-                    codes.append(self._codes(path, column, raw, numbers))
-                    continue
-                array, missing = self._values(column, raw, numbers)
+                    columns[j] = self._codes(path, column, raw, numbers, unseen)
+                    return None
+                columns[j], missing = self._values(column, raw, numbers)
             except DataConfigError as error:
-                problems.append(str(error))
-                continue
-            values.append(array)
+                return str(error)
+            if missing is not None:
+                columns[j, missing] = column.fill
             if column.indicator:
-                indicators.append(missing.astype(np.float32))
+                columns[flag[column.name]] = 0.0 if missing is None else missing
+            return None
+
+        problems = [p for p in _each_column(encode_one, self.columns) if p is not None]
         if problems:
             raise DataConfigError(f"{path} " + "; ".join(problems))
-        # row-major (a batch reads whole rows), filled a block of rows at a time so that
-        # the column-to-row copy stays in cache without a second full-size array
-        arrays = [*values, *indicators, *codes]
-        out = np.empty((len(table), len(arrays)), dtype=np.float32)
+        out = np.empty((len(table), width), dtype=np.float32)
         for start in range(0, len(table), BLOCK_ROWS):
-            stop = start + BLOCK_ROWS
-            out[start:stop] = np.stack([a[start:stop] for a in arrays], axis=1)
+            out[start : start + BLOCK_ROWS] = columns[:, start : start + BLOCK_ROWS].T
         return out
 
     def _values(
         self, column: Column, raw: pa.ChunkedArray, numbers: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Numbers (missing cells filled) and the missing mask of one column."""
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Numbers (as read) and the missing mask of one column (None: nothing missing)."""
         if column.kind == "boolean" and not pa.types.is_boolean(raw.type):
             parsed = _booleans(raw, column.name, numbers)
         elif pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
             parsed = _parse(raw, column.name, numbers)
         else:
             parsed = raw.cast(pa.float64()) if not pa.types.is_null(raw.type) else raw
-        array = np.array(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
+        array = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
+        finite = np.isfinite(array)
+        if finite.all():
+            return array, None
         infinite = np.isinf(array)
         if infinite.any():
             row = _first(infinite)
@@ -228,40 +261,45 @@ class TableEncoder:
                 f"row {numbers[row]} column '{column.name}': {array[row]} (infinite values "
                 "are not numbers a model can read; fix or drop the row)"
             )
-        missing = np.isnan(array)
-        if missing.any() and self.missing == "error":
+        missing = ~finite
+        if self.missing == "error":
             raise DataConfigError(
                 f"row {numbers[_first(missing)]} column '{column.name}': a missing value "
                 f"(empty or NA; {int(missing.sum())} in the column; drop data.missing=error "
                 "to fill them with the training median)"
             )
-        array[missing] = column.fill
         return array, missing
 
     def _codes(
-        self, path: Path, column: Column, raw: pa.ChunkedArray, numbers: np.ndarray
+        self,
+        path: Path,
+        column: Column,
+        raw: pa.ChunkedArray,
+        numbers: np.ndarray,
+        unseen: dict[str, dict[str, int]] | None,
     ) -> np.ndarray:
         """Category codes; categories unseen in training are counted, logged, coded 0."""
         text = _text(raw)
         index = pc.index_in(text, value_set=pa.array(column.categories or [], pa.string()))
         codes = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.float64) + 2
         missing = _nulls(raw)
-        unseen = np.isnan(codes) & ~missing
+        new = np.isnan(codes) & ~missing
         if missing.any() and self.missing == "error":
             raise DataConfigError(
                 f"row {numbers[_first(missing)]} column '{column.name}': a missing value "
                 "(empty or NA; drop data.missing=error to read it as its own category)"
             )
         codes[missing] = MISSING
-        if unseen.any():
-            codes[unseen] = UNSEEN
-            names = pc.unique(text.filter(pa.array(unseen))).to_pylist()
-            log.warning(
-                "%s column '%s': %d row(s) hold %d categor%s unseen in training (%s); "
-                "they read as 'unseen'",
-                path, column.name, int(unseen.sum()), len(names),
-                "y" if len(names) == 1 else "ies", ", ".join(map(repr, names[:5])),
-            )  # fmt: skip
+        if new.any():
+            codes[new] = UNSEEN
+            counts = pc.value_counts(text.filter(pa.array(new))).to_pylist()
+            found = {c["values"]: c["counts"] for c in counts}
+            if unseen is None:
+                log_unseen(path, column.name, found)
+            else:  # one file encoded in parts: the caller logs the whole file's once
+                into = unseen.setdefault(column.name, {})
+                for name, count in found.items():
+                    into[name] = into.get(name, 0) + count
         return codes
 
     # --- saving ------------------------------------------------------------------------
@@ -285,6 +323,23 @@ class TableEncoder:
         return cls([Column(name, "numeric") for name in features], "error")
 
 
+def _each_column(function: Callable[[T], R], items: Sequence[T], threads: int = THREADS) -> list[R]:
+    """``function`` of each item, in order, on a few threads: the work is numpy's and
+    Arrow's, which release the GIL, so columns are read side by side."""
+    with ThreadPoolExecutor(max(1, min(threads, len(items)))) as pool:
+        return list(pool.map(function, items))
+
+
+def log_unseen(path: Path, name: str, counts: Mapping[str, int]) -> None:
+    """One warning for the categories of column ``name`` unseen in training (by rows)."""
+    log.warning(
+        "%s column '%s': %d row(s) hold %d categor%s unseen in training (%s); "
+        "they read as 'unseen'",
+        path, name, sum(counts.values()), len(counts),
+        "y" if len(counts) == 1 else "ies", ", ".join(map(repr, list(counts)[:5])),
+    )  # fmt: skip
+
+
 def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
     """A column's training rows from every file, at one type (files may differ: one
     file's whole numbers and another's reals are reals, anything with text is text)."""
@@ -300,9 +355,9 @@ def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
 def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
     """A numeric or boolean column with its training median and indicator fitted."""
     values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    column.fill = float(np.median(finite)) if len(finite) else 0.0
     column.indicator = bool(np.isnan(values).any())
+    finite = values[np.isfinite(values)]  # a copy, which the median may reorder
+    column.fill = float(np.median(finite, overwrite_input=True)) if len(finite) else 0.0
     return column
 
 

@@ -145,17 +145,22 @@ class FeatureScaler:
 
     @classmethod
     def fit(cls, examples: Examples, rows: np.ndarray, fixed: int = 0) -> FeatureScaler:
-        """Two passes in float64 over chunks of rows, so memory-mapped data stays on disk."""
+        """One pass in float64 over chunks of rows (so memory-mapped data stays on disk),
+        each chunk's mean and squared deviations merged into the running ones (Chan et
+        al.'s pairwise update, as exact as two passes)."""
         shape = examples.tables[0].inputs.shape[1:]
-        chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
-        total = np.zeros(shape, dtype=np.float64)
-        for chunk in chunks:
-            total += examples.values(INPUTS, chunk).sum(axis=0, dtype=np.float64)
-        mean = total / len(rows)
-        squares = np.zeros(shape, dtype=np.float64)
-        for chunk in chunks:
-            squares += ((examples.values(INPUTS, chunk) - mean) ** 2).sum(axis=0)
-        std = np.sqrt(squares / len(rows))
+        count, mean, squares = 0, np.zeros(shape), np.zeros(shape)
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = examples.values(INPUTS, rows[start : start + CHUNK_ROWS]).astype(np.float64)
+            chunk_mean = chunk.mean(axis=0)
+            chunk -= chunk_mean
+            delta, total = chunk_mean - mean, count + len(chunk)
+            mean += delta * (len(chunk) / total)
+            squares += np.einsum("i...,i...->...", chunk, chunk) + delta**2 * (
+                count * len(chunk) / total
+            )
+            count = total
+        std = np.sqrt(squares / count)
         std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         if fixed:
             mean[..., -fixed:], std[..., -fixed:] = 0.0, 1.0
@@ -274,12 +279,10 @@ class FileDataModule(KeyedDataModule):
                     f"batch of data.batch_size={batch_size}"
                 )
         train = self.examples["train"]
-        raw = (
-            train.values(TARGETS, self.rows["train"])
-            if train.tables[0].targets is not None
-            else None
+        sample = target_type == "auto" and train.tables[0].targets is not None
+        self.target_type = resolve_target_type(
+            target_type, train.values(TARGETS, self.rows["train"]) if sample else None
         )
-        self.target_type = resolve_target_type(target_type, raw)
         self.labels: LabelVocabulary | None = None
         self.target_stats: dict[str, list[float]] = {}
         self._read_targets()
@@ -373,7 +376,7 @@ class FileDataModule(KeyedDataModule):
                 int(tokenizer.vocab_size)
                 if tokenizer is not None
                 else 1
-                + max(int(t.inputs.max()) for e in self._distinct_examples() for t in e.tables)
+                + max(int(t.inputs[:].max()) for e in self._distinct_examples() for t in e.tables)
             )
         elif inputs.ndim == 2:
             dims["input_dim"] = int(inputs.shape[1])

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hlt_data.columns import TableEncoder
+from hlt_data.columns import RawTable, TableEncoder
 from hlt_data.errors import DataConfigError
 from hlt_data.files import FileDataModule
 from hlt_data.getters import PathFiles
@@ -23,10 +23,12 @@ from hlt_data.readers import (
     NpyReader,
     Reader,
     SequenceReader,
+    Table,
     TableReader,
     read_label_table,
 )
 from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
+from hlt_data.table_cache import cached_table, wants_cache
 from hlt_data.tokenizers import CharTokenizer
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".fna", ".faa", ".txt")
@@ -42,6 +44,12 @@ class TableDataModule(FileDataModule):
     missing-indicator input, reads a missing category as its own category, and drops
     rows without a target (counted in the log); ``missing="error"`` refuses empty cells
     and text columns instead.
+
+    ``cache`` (``auto``: a Parquet file of more than 50M cells; ``true``: any one Parquet
+    file; ``false``: none) encodes the table once, batch by batch, into a cache that
+    training reads a batch at a time (``hlt_data.table_cache``): for tables larger than
+    memory. It lives beside the file, or under ``cache_dir`` where that folder cannot be
+    written, and is rebuilt when the file or the reading settings change.
     """
 
     def __init__(
@@ -54,28 +62,23 @@ class TableDataModule(FileDataModule):
         delimiter: str = ",",
         split_fractions: Mapping[str, float] | None = None,
         split_seed: int = 0,
+        cache: str | bool = "auto",
+        cache_dir: str | Path | None = None,
         **options: Any,
     ) -> None:
         reader = TableReader(target=target, features=features, delimiter=delimiter)
         files = PathFiles(path, TABLE_SUFFIXES)()
-        raws = [reader.read(file) for file in files]
         fractions = split_fractions or DEFAULT_FRACTIONS
-        train = split_indices(sum(len(r) for r in raws), fractions, split_seed)["train"]
-        offsets = np.cumsum([0] + [len(r) for r in raws])
-        for i, raw in enumerate(raws):
-            mine = train[(train >= offsets[i]) & (train < offsets[i + 1])]
-            raw.rows = np.sort(mine - offsets[i])
-        names, _ = reader.columns_of(files[0], raws[0].table.column_names)
-        for raw in raws[1:]:
-            theirs, _ = reader.columns_of(raw.path, raw.table.column_names)
-            if set(theirs) != set(names):
-                raise DataConfigError(
-                    f"{raw.path}: columns {theirs}, expected {names} as in {files[0]}"
+        if wants_cache(cache, files):
+            reader.pending = {
+                files[0]: cached_table(
+                    files[0], reader, fractions, split_seed, categorical, missing, cache_dir
                 )
-        reader.encoder = TableEncoder.fit(
-            [r for r in raws if len(r.rows)], names, list(categorical), missing
-        )
-        reader.pending = {raw.path: raw for raw in raws}
+            }
+        else:
+            reader.pending = _read_and_fit(
+                reader, files, fractions, split_seed, categorical, missing
+            )
         super().__init__(files, reader, split_fractions=fractions, split_seed=split_seed, **options)
         reader.pending.clear()
 
@@ -83,6 +86,35 @@ class TableDataModule(FileDataModule):
     def categories(self) -> list[int]:
         assert isinstance(self.reader, TableReader) and self.reader.encoder is not None
         return self.reader.encoder.categories
+
+
+def _read_and_fit(
+    reader: TableReader,
+    files: list[Path],
+    fractions: Mapping[str, float],
+    split_seed: int,
+    categorical: Sequence[str],
+    missing: str,
+) -> dict[Path, RawTable | Table]:
+    """Every file read, and ``reader.encoder`` fitted on the training rows; the raw tables
+    are returned for the reader to encode, which then lets each go (nothing else holds it)."""
+    raws = [reader.read(file) for file in files]
+    train = split_indices(sum(len(r) for r in raws), fractions, split_seed)["train"]
+    offsets = np.cumsum([0] + [len(r) for r in raws])
+    for i, raw in enumerate(raws):
+        mine = train[(train >= offsets[i]) & (train < offsets[i + 1])]
+        raw.rows = np.sort(mine - offsets[i])
+    names, _ = reader.columns_of(files[0], raws[0].table.column_names)
+    for raw in raws[1:]:
+        theirs, _ = reader.columns_of(raw.path, raw.table.column_names)
+        if set(theirs) != set(names):
+            raise DataConfigError(
+                f"{raw.path}: columns {theirs}, expected {names} as in {files[0]}"
+            )
+    reader.encoder = TableEncoder.fit(
+        [r for r in raws if len(r.rows)], names, list(categorical), missing
+    )
+    return {raw.path: raw for raw in raws}
 
 
 class FastaDataModule(FileDataModule):

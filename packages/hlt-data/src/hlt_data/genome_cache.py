@@ -179,17 +179,19 @@ def _parse(fasta: Path, builder: _Builder, progress: Progress) -> None:
     builder.end_record()
 
 
-def cache_folder(fasta: Path, cache_dir: str | Path | None) -> Path:
-    """Beside the FASTA where its folder is writable, else under ``cache_dir``."""
+def cache_folder(fasta: Path, cache_dir: str | Path | None, kind: str = "genomes") -> Path:
+    """Beside the file where its folder is writable, else under ``cache_dir`` (default
+    ``~/.cache/hlt/<kind>``); table caches (``hlt_data.table_cache``) live the same way."""
     if cache_dir is None and os.access(fasta.parent, os.W_OK):
         return fasta.with_name(fasta.name + CACHE_SUFFIX)
-    root = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "hlt" / "genomes"
+    root = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "hlt" / kind
     digest = hashlib.sha1(str(fasta.resolve()).encode()).hexdigest()[:12]
     return root / f"{fasta.name}-{digest}{CACHE_SUFFIX}"
 
 
-def _source(fasta: Path) -> dict[str, int]:
-    stat = fasta.stat()
+def source_stamp(path: Path) -> dict[str, int]:
+    """What a cache remembers of its source file: a change of either rebuilds it."""
+    stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
@@ -211,7 +213,7 @@ def build_cache(fasta: Path, folder: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        source = _source(fasta)
+        source = source_stamp(fasta)
         with open(tmp / "bases.u8", "wb") as out:
             builder = _Builder(fasta, out)
             _parse(fasta, builder, Progress(f"hlt: caching {fasta.name}", source["size"]))
@@ -238,7 +240,7 @@ def _read_index(folder: Path, fasta: Path) -> dict[str, Any] | None:
         index = json.loads((folder / "index.json").read_text())
     except (OSError, ValueError):
         return None
-    if index.get("version") != VERSION or index.get("source") != _source(fasta):
+    if index.get("version") != VERSION or index.get("source") != source_stamp(fasta):
         return None
     return index
 

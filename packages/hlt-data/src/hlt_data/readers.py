@@ -30,6 +30,24 @@ from hlt_data.tokenizers import CharTokenizer
 log = logging.getLogger(__name__)
 
 
+class Rows(Protocol):
+    """An inputs array as training reads it: a numpy array, or rows read from disk when
+    asked for (``hlt_data.table_cache.NpyRows``)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
 @dataclass
 class Table:
     """The examples of one file: row ``i`` of every array is example ``i``.
@@ -40,7 +58,7 @@ class Table:
     where a table does (1-based data rows); otherwise rows are named by index.
     """
 
-    inputs: np.ndarray
+    inputs: Rows
     targets: np.ndarray | None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     columns: list[str] | None = None  # the input columns of a table file, to compare files
@@ -307,7 +325,8 @@ class TableReader:
         self.delimiter = delimiter
         self.encoder = encoder
         self.target_required = target_required
-        self.pending: dict[Path, RawTable] = {}  # files read before the encoder was fitted
+        # files read before the encoder was fitted (raw), or encoded already (a cache)
+        self.pending: dict[Path, RawTable | Table] = {}
 
     def spec(self) -> dict[str, Any]:
         """How to read new files as this reader did (saved with the export)."""
@@ -346,43 +365,62 @@ class TableReader:
             raise DataConfigError(f"{path}: column(s) {binary} are not UTF-8 text")
         numbers = np.arange(1, table.num_rows + 1)
         if targets and self.target_required:
-            missing = np.zeros(table.num_rows, dtype=bool)
-            for name in targets:
-                missing |= np.asarray(
-                    pc.is_null(table.column(name), nan_is_null=True).to_numpy(zero_copy_only=False),
-                    dtype=bool,
-                )
-            if missing.any():
-                log.warning(
-                    "%s: dropped %d row(s) with no target (rows %s%s)",
-                    path, int(missing.sum()), ", ".join(map(str, numbers[missing][:10])),
-                    " ..." if missing.sum() > 10 else "",
-                )  # fmt: skip
-                table, numbers = table.filter(pa.array(~missing)), numbers[~missing]
+            kept = self.kept_rows(path, table, targets)
+            if not kept.all():
+                table, numbers = table.filter(pa.array(kept)), numbers[kept]
         if table.num_rows == 0:
             raise DataConfigError(f"{path}: no data rows")
         return RawTable(path, table, numbers, np.arange(table.num_rows))
 
+    @staticmethod
+    def kept_rows(path: Path, table: pa.Table, targets: Sequence[str]) -> np.ndarray:
+        """Which rows have every target (the others are dropped, and counted in the log)."""
+        missing = np.zeros(table.num_rows, dtype=bool)
+        for name in targets:
+            missing |= np.asarray(
+                pc.is_null(table.column(name), nan_is_null=True).to_numpy(zero_copy_only=False),
+                dtype=bool,
+            )
+        if missing.any():
+            dropped = np.flatnonzero(missing)
+            log.warning(
+                "%s: dropped %d row(s) with no target (rows %s%s)",
+                path, len(dropped), ", ".join(str(row + 1) for row in dropped[:10]),
+                " ..." if len(dropped) > 10 else "",
+            )  # fmt: skip
+        return ~missing
+
+    def target_values(self, table: pa.Table) -> np.ndarray | None:
+        """The target column(s) a table has, as numpy (None if it has none)."""
+        present = [c for c in self.targets if c in table.column_names]
+        if not present:
+            return None
+        arrays = [_target_values(table.column(c)) for c in present]
+        return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
+
     def __call__(self, path: Path) -> Table:
-        raw = self.pending.pop(path, None) or self.read(path)
-        present = [c for c in self.targets if c in raw.table.column_names]
-        encoder = self.encoder or TableEncoder.numeric(
-            [c for c in raw.table.column_names if c not in present]
+        ready = self.pending.pop(path, None)
+        if isinstance(ready, Table):  # encoded already (a table cache)
+            return ready
+        ready = ready if ready is not None else self.read(path)
+        features = [c for c in ready.table.column_names if c not in self.targets]
+        encoder = self.encoder or TableEncoder.numeric(features)
+        inputs = encoder.encode(path, ready.table, ready.numbers)
+        return Table(
+            inputs, self.target_values(ready.table), columns=encoder.names, numbers=ready.numbers
         )
-        inputs = encoder.encode(path, raw.table, raw.numbers)
-        targets = None
-        if present:
-            arrays = [_target_values(raw.table.column(c)) for c in present]
-            targets = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
-        return Table(inputs, targets, columns=encoder.names, numbers=raw.numbers)
 
 
 def _target_values(column: pa.ChunkedArray) -> np.ndarray:
     """A target column as numpy: numbers as they are, text as fixed-width strings (which
-    numpy sorts and compares far faster than Python objects) unless cells are missing."""
-    values = column.to_numpy(zero_copy_only=False)
+    numpy sorts and compares far faster than Python objects) unless cells are missing.
+    Text is made from its distinct values and their indices, not one object per row."""
     text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    return values.astype(str) if text and column.null_count == 0 else values
+    if not text or column.null_count:
+        return column.to_numpy(zero_copy_only=False)
+    distinct = pc.unique(column)
+    index = pc.index_in(column, value_set=distinct).to_numpy(zero_copy_only=False)
+    return distinct.to_numpy(zero_copy_only=False).astype(str)[index]
 
 
 LONG_RECORDS = ("error", "crop", "window")  # what SequenceReader does with a long record

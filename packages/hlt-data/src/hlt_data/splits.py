@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,16 +41,24 @@ def split_indices(
 ) -> dict[str, np.ndarray]:
     """Disjoint sorted example indices per split, a pure function of (n, fractions, seed)."""
     fractions = check_fractions(fractions)
+    drawn = _split(num_examples, tuple(fractions[s] for s in SPLITS), seed)
+    return {split: rows.copy() for split, rows in zip(SPLITS, drawn, strict=True)}
+
+
+@functools.lru_cache(maxsize=1)
+def _split(num_examples: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """The draw behind ``split_indices``, kept for its next caller (a table's encoder is
+    fitted on the training rows before the datamodule splits the same rows again)."""
     order = np.random.default_rng(seed).permutation(num_examples)
-    counts = {s: round(fractions[s] * num_examples) for s in ("val", "test")}
+    counts = {s: round(f * num_examples) for s, f in zip(SPLITS, fractions, strict=True)}
     counts["train"] = num_examples - counts["val"] - counts["test"]
-    result, start = {}, 0
-    for split in SPLITS:
+    result, start = [], 0
+    for split, fraction in zip(SPLITS, fractions, strict=True):
         if counts[split] < 1:
             raise DataConfigError(
-                f"data.split_fractions.{split}={fractions[split]:g} of {num_examples} "
+                f"data.split_fractions.{split}={fraction:g} of {num_examples} "
                 "examples leaves that split empty"
             )
-        result[split] = np.sort(order[start : start + counts[split]])
+        result.append(np.sort(order[start : start + counts[split]]))
         start += counts[split]
     return result
