@@ -3,7 +3,9 @@
 Config-only commands (``--help``, ``--cfg job``, ``--info searchpath``, a config error)
 are timed against the same commands of a minimal Hydra app (one config group of one
 option, written to a temporary folder; a config error against its ``--cfg job``) and
-``python -c "import hydra"``; the time to the first training step (a callback prints the
+``python -c "import hydra"``, and ``--help`` also against itself without
+``hlt_core.hydra_compat.share_config_store`` (Hydra 1.3 copying its ConfigStore for each
+lookup: the state before that change); the time to the first training step (a callback prints the
 clock at the first batch) against ``python -c "import lightning"``. ``--busy 2`` keeps
 two processes spinning on the CPU meanwhile, as on a busy login node.
 All commands use the workspace interpreter directly (``uv run``'s own check is not
@@ -43,6 +45,13 @@ class FirstStep(L.Callback):
         raise SystemExit(0)
 '''
 
+
+# the trainer as Hydra 1.3 runs it without hlt_core.hydra_compat.share_config_store: the
+# "before" of that change, timed in the same run
+STORE_COPIED = (
+    "import hlt_core.hydra_compat as compat; compat.share_config_store = lambda: None; "
+    "from hlt_trainer.app import main; main()"
+)
 
 MINIMAL_APP = """
 import hydra
@@ -151,6 +160,7 @@ def main() -> None:
             "--cfg job": [py, APP, "--cfg", "job"],
             "--info searchpath": [py, APP, "--info", "searchpath"],
             "config error": [py, APP, "trainer.max_epochs=abc"],
+            "--help, store copied": [py, "-c", STORE_COPIED, "--help"],
         }
         if not args.config_only:
             commands["import lightning"] = [py, "-c", "import lightning"]
@@ -177,6 +187,7 @@ def main() -> None:
             process.kill()
             process.wait()
     med = {k: statistics.median(v) for k, v in times.items()}
+    copied = med["--help, store copied"]
     hydra = med["import hydra"]
     config_only = ["--help", "--cfg job", "--info searchpath", "config error"]
     # the minimal app's same command; a config error fails after composing, as --cfg job
@@ -193,6 +204,10 @@ def main() -> None:
         "all_s": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "ratio_to_minimal_hydra_app": to_minimal,
         "ratio_to_import_hydra": {k: round(med[k] / hydra, 3) for k in config_only},
+        "--help before share_config_store": {
+            "ratio_to_minimal_hydra_app": round(copied / med["minimal --help"], 3),
+            "--help now, ratio to it": round(med["--help"] / copied, 3),
+        },
         "goals": {"config_only<=1.5x_minimal_app": all(r <= 1.5 for r in to_minimal.values())},
         "problems": problems,
     }

@@ -116,3 +116,12 @@ def test_rows_on_disk_read_as_a_numpy_array(tmp_path):
     assert rows[np.array([], dtype=np.int64)].shape == (0, 3)
     copy = pickle.loads(pickle.dumps(rows))  # a worker's copy opens the file itself
     assert copy._fd is None and np.array_equal(copy[np.array([5, 6])], array[[5, 6]])
+
+
+def test_auto_caches_only_a_parquet_file_above_the_threshold(tmp_path, monkeypatch):
+    path = write_parquet(tmp_path / "t.parquet", rows=400)  # 400 rows x 4 columns
+    TableDataModule(path, "label", batch_size=20)
+    assert not (tmp_path / "t.parquet.hlt-cache").exists()
+    monkeypatch.setattr(table_cache, "CACHE_CELLS", 1_000)
+    TableDataModule(path, "label", batch_size=20)
+    assert (tmp_path / "t.parquet.hlt-cache" / "inputs.npy").is_file()

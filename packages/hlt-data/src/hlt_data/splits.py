@@ -45,7 +45,7 @@ def split_indices(
     return {split: rows.copy() for split, rows in zip(SPLITS, drawn, strict=True)}
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)
 def _split(num_examples: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
     """The draw behind ``split_indices``, kept for its next caller (a table's encoder is
     fitted on the training rows before the datamodule splits the same rows again)."""

@@ -78,7 +78,7 @@ class NpyRows:
 
     Indexing with sorted rows or a slice gives a numpy array of those rows: a dense set
     of rows is read as one span, scattered rows as one read per run of neighbours. The
-    file is opened lazily, so a pickled copy (a loader worker's) opens its own.
+    file is opened at once; a pickled copy (a spawned loader worker's) opens its own.
     """
 
     def __init__(self, path: Path) -> None:
@@ -96,6 +96,7 @@ class NpyRows:
         self.path, self.shape, self.dtype, self.ndim = path, tuple(shape), dtype, 2
         self.row_bytes = dtype.itemsize * shape[1]
         self._fd: int | None = None
+        self._open()  # now: a cache another process rebuilds later leaves this file readable
 
     def __len__(self) -> int:
         return int(self.shape[0])
@@ -103,12 +104,15 @@ class NpyRows:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_fd": None}
 
-    def _read(self, start: int, stop: int) -> bytes:
+    def _open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
             weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
+    def _read(self, start: int, stop: int) -> bytes:
         size = (stop - start) * self.row_bytes
-        data = os.pread(self._fd, size, self.offset + start * self.row_bytes)
+        data = os.pread(self._open(), size, self.offset + start * self.row_bytes)
         if len(data) != size:
             raise DataConfigError(f"{self.path}: shorter than its header says; delete the cache")
         return data

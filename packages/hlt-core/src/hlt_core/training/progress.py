@@ -71,7 +71,7 @@ class ProgressLines(LightningProgressBar):
         batch_idx: int,
     ) -> None:  # fmt: skip
         inputs = batch.get(INPUTS) if isinstance(batch, dict) else None
-        self._samples += len(inputs) if isinstance(inputs, torch.Tensor) else 1
+        self._samples += inputs.shape[0] if isinstance(inputs, torch.Tensor) else 1
         now = time.monotonic()
         if not self._enabled or now - self._last_line < self.every_seconds:
             return
