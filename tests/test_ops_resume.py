@@ -180,3 +180,15 @@ def test_a_run_resumed_in_its_folder_keeps_the_metrics_it_logged_before(tmp_path
     assert not [str(w.message) for w in recwarn if "not empty" in str(w.message)]
     assert len(logged(straight)) == 2 * 3 + 3  # every step, 2 validations and the final one
     assert logged(folder) == logged(straight)
+    # the learning curve's rows too, kept in the checkpoint: the same points
+    assert curve(folder) == curve(straight)
+    assert [row[:2] for row in curve(straight)] == [(0, 2), (0, 2), (1, 5), (1, 5)]
+
+
+def curve(run_dir: Path) -> list[tuple]:
+    """The learning curve's points that last.ckpt holds, train/loss left out (after a
+    mid-epoch resume, the mean of the resumed steps)."""
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    (states,) = [v for k, v in saved["callbacks"].items() if "RunCallbacks" in k]
+    rows = next((v["rows"] for k, v in states.items() if "MetricHistory" in k), [])
+    return [(r["epoch"], r["step"], r.get("val/loss"), sorted(r)) for r in rows]

@@ -241,11 +241,23 @@ class MetricHistory(Callback):
     ``on_validation_end``; an epoch's train metrics only after every
     ``on_train_epoch_end`` hook, so they are read when the next epoch starts or training
     ends.
+
+    The rows are kept in checkpoints, so that a resumed run's curves start where the run
+    did. A checkpoint saved at an epoch's end holds that epoch's validation but not its
+    train means, which Lightning computes after the save: that one point stays missing.
     """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
         self._train_epoch: tuple[int, int] | None = None  # (epoch, step) not yet read
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(row) for row in self.rows]} if self.rows else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # evaluating the best checkpoint after fit restores it too: this run's rows stay
+        if not self.rows:
+            self.rows = [dict(row) for row in state_dict.get("rows", [])]
 
     def _record(self, trainer: L.Trainer, split: str, epoch: int, step: int) -> None:
         metrics = {
