@@ -3,6 +3,7 @@ behaves the same on both. Imports neither torch nor Lightning."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any, cast
 
 import hydra
@@ -40,26 +41,24 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
 
 
 def share_config_store() -> None:
-    """Have Hydra 1.3's structured-config source read the one ConfigStore at each use, as
-    Hydra 1.4's does (facebookresearch/hydra#2928), instead of keeping a reference to it.
+    """Have copies of Hydra 1.3's structured-config source share the one ConfigStore, as
+    Hydra 1.4's source does by reading ``ConfigStore.instance()`` at each use
+    (facebookresearch/hydra#2928).
 
     Hydra deep-copies its config repository for every lookup: each composition, and each
-    group and option ``--help`` lists (about 110 for hlt's groups). On Hydra 1.3 that
-    reference makes each copy include the whole ConfigStore (Hydra's own schema, the
-    plugins' configs, hlt's run schema): most of ``--help``'s time. Nothing writes to the
-    copies' store, so reading the live one changes no result. A no-op on Hydra 1.4."""
+    group and option ``--help`` lists (about 110 for hlt's groups). On Hydra 1.3 the
+    source keeps a reference to the ConfigStore, so each copy copied the whole store
+    (Hydra's own schema, the plugins' configs, hlt's run schema): most of ``--help``'s
+    time. Nothing writes to a copy's store, so sharing the live one changes no result; a
+    pickled source (a joblib job's) still carries its store. A no-op on Hydra 1.4."""
     if not HYDRA_1_3:
         return
-    from hydra.core.config_store import ConfigStore
     from hydra.core.plugins import Plugins
 
     Plugins.instance()  # its one scan runs each plugin module again, redefining the class
     from hydra._internal.core_plugins.structured_config_source import StructuredConfigSource
 
-    def live(source: StructuredConfigSource) -> ConfigStore:
-        return ConfigStore.instance()
+    def shallow(source: StructuredConfigSource, memo: dict[int, Any]) -> StructuredConfigSource:
+        return copy.copy(source)  # its provider and path are strings; the store is shared
 
-    def ignore(source: StructuredConfigSource, store: ConfigStore) -> None:
-        """``__init__`` sets the reference; there is nothing to keep."""
-
-    cast(Any, StructuredConfigSource).store = property(live, ignore)
+    cast(Any, StructuredConfigSource).__deepcopy__ = shallow
