@@ -244,7 +244,7 @@ def test_workers_open_the_cache_themselves(genome):
     path, _ = genome
     dm = module(path, stride=50, num_workers=2)
     assert len(dm.cache.read(0, 1850)) == 1850  # opened here: a pickled copy opens its own
-    assert pickle.loads(pickle.dumps(dm.dataset("train"))).cache._fd is None
+    assert pickle.loads(pickle.dumps(dm.dataset("train"))).cache.bases._fd is None
     with_workers = list(dm.loader("train"))
     in_process = list(module(path, stride=50).loader("train"))
     assert len(with_workers) == len(in_process) == 9

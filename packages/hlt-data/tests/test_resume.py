@@ -20,6 +20,7 @@ from hlt_data import (
     TableDataModule,
     table_cache,
 )
+from hlt_data.batch import INPUTS, TARGETS
 
 
 class Recorder(L.LightningModule):
@@ -32,7 +33,7 @@ class Recorder(L.LightningModule):
         self.seen: list[float] = []
 
     def training_step(self, batch, batch_idx):
-        inputs = batch["inputs"].float().flatten(1)  # tokens too: (B, L) -> floats
+        inputs = batch[INPUTS].float().flatten(1)  # tokens too: (B, L) -> floats
         weights = torch.linspace(1, 2, inputs.shape[1])  # a window and its mirror differ
         self.seen.append(round(float((inputs * weights).sum()), 4))
         return self.layer(inputs[:, :3]).mean()
@@ -193,7 +194,7 @@ def test_files_training_order_is_a_new_permutation_each_epoch(npy_pair):
     epochs = []
     for epoch in range(2):
         loader.sampler.set_epoch(epoch)
-        epochs.append(torch.cat([b["targets"] for b in loader]))
+        epochs.append(torch.cat([b[TARGETS] for b in loader]))
     assert not torch.equal(epochs[0], epochs[1])
     assert sorted(epochs[0].tolist()) == sorted(epochs[1].tolist())
     assert np.isclose(len(epochs[0]), 24)

@@ -115,7 +115,7 @@ def test_rows_on_disk_read_as_a_numpy_array(tmp_path):
         assert np.array_equal(rows[key], array[key])
     assert rows[np.array([], dtype=np.int64)].shape == (0, 3)
     copy = pickle.loads(pickle.dumps(rows))  # a worker's copy opens the file itself
-    assert copy._fd is None and np.array_equal(copy[np.array([5, 6])], array[[5, 6]])
+    assert copy.file._fd is None and np.array_equal(copy[np.array([5, 6])], array[[5, 6]])
 
 
 def test_auto_caches_only_a_parquet_file_above_the_threshold(tmp_path, monkeypatch):

@@ -18,12 +18,12 @@ it is rebuilt when the FASTA's size or modification time changes. The folder hol
   coordinates) of bytes that are not A/C/G/T, and of lowercase a/c/g/t (soft-masked), so
   that the called bases of any window are counted without reading the window.
 
-Windows are read with ``os.pread`` rather than by slicing a memory map: a mapped page
-stays in the process's resident set once touched (with the disk's read-ahead, a random
-1 kbp window can map a megabyte), so a long run over a mapped hg38 would grow towards
-3 GB of resident memory; read bytes go through the page cache, shared and reclaimable,
-and the process keeps only the window. The run lists are memory-mapped while windows
-are counted, and not kept.
+Windows are read with ``os.pread`` (``hlt_data.pread.OffsetFile``, read-ahead off)
+rather than by slicing a memory map: a mapped page stays in the process's resident set
+once touched (with the disk's read-ahead, a random 1 kbp window can map a megabyte), so
+a long run over a mapped hg38 would grow towards 3 GB of resident memory; read bytes go
+through the page cache, shared and reclaimable, and the process keeps only the window.
+The run lists are memory-mapped while windows are counted, and not kept.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ import json
 import os
 import shutil
 import sys
-import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hlt_data.errors import DataConfigError
+from hlt_data.pread import OffsetFile
 
 BLOCK = 16 << 20  # bytes read per step of the build
 VERSION = 1  # of the cache layout; a cache of another version is rebuilt
@@ -269,7 +269,7 @@ class GenomeCache:
         self.offsets = np.array([r["offset"] for r in index["records"]], dtype=np.int64)
         self.lengths = np.array([r["length"] for r in index["records"]], dtype=np.int64)
         self.first_ambiguous: dict[str, Any] | None = index["first_ambiguous"]
-        self._fd: int | None = None  # the bases' file, opened on first read in each process
+        self.bases = OffsetFile(self.folder / "bases.u8", random=True)
 
     def runs(self, kind: str) -> np.ndarray:
         """The ``(2, runs)`` runs of ``kind`` (``uncalled`` or ``soft``), memory-mapped."""
@@ -282,19 +282,4 @@ class GenomeCache:
 
     def read(self, start: int, length: int) -> np.ndarray:
         """``length`` bytes of the cache from ``start``, read from the file (not mapped)."""
-        if self._fd is None:
-            self._fd = os.open(self.folder / "bases.u8", os.O_RDONLY)
-            weakref.finalize(self, os.close, self._fd)
-            if hasattr(os, "posix_fadvise"):  # random reads: no read-ahead (Linux)
-                os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)
-        data = os.pread(self._fd, length, start)
-        if len(data) != length:
-            raise DataConfigError(
-                f"{self.folder / 'bases.u8'}: {len(data)} bytes at {start}, expected {length} "
-                f"(a damaged cache: delete {self.folder} to rebuild it)"
-            )
-        return np.frombuffer(data, dtype=np.uint8)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """A pickled copy (a spawned worker's) opens the file itself."""
-        return {**self.__dict__, "_fd": None}
+        return np.frombuffer(self.bases.read(start, length), dtype=np.uint8)

@@ -5,8 +5,8 @@ Reading a 10M-row table whole would hold its Arrow columns and its float32 input
 memory at once; here the file is never whole in memory. Fitting reads one column at a
 time (the training rows' median or vocabulary); encoding streams ``BATCH_ROWS`` rows at
 a time into ``inputs.npy`` with plain writes; training reads each batch's rows from it
-with ``os.pread`` (``NpyRows``), so the process holds a batch, not the file: a memory
-map would count every page an epoch touched as the process's own memory.
+with ``os.pread`` (``NpyRows``, ``hlt_data.pread``), so the process holds a batch, not
+the file: a memory map would count every page an epoch touched as the process's own.
 
 The cache is a folder beside the Parquet file (``<file>.hlt-cache``) or, where that
 folder cannot be written, under ``cache_dir`` (default ``~/.cache/hlt/tables``), as
@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import pyarrow.parquet as pq
 from hlt_data.columns import RawTable, TableEncoder, log_unseen
 from hlt_data.errors import DataConfigError
 from hlt_data.genome_cache import cache_folder, source_stamp
+from hlt_data.pread import OffsetFile
 from hlt_data.readers import PARQUET_SUFFIXES, Table, TableReader, check_header, table_header
 from hlt_data.splits import split_indices
 
@@ -93,29 +93,17 @@ class NpyRows:
             self.offset = handle.tell()
         if fortran or len(shape) != 2:
             raise DataConfigError(f"{path}: not a row-major 2-D array; delete the cache folder")
-        self.path, self.shape, self.dtype, self.ndim = path, tuple(shape), dtype, 2
+        self.shape, self.dtype, self.ndim = tuple(shape), dtype, 2
         self.row_bytes = dtype.itemsize * shape[1]
-        self._fd: int | None = None
-        self._open()  # now: a cache another process rebuilds later leaves this file readable
+        self.file = OffsetFile(path)
+        self.file.fd()  # now: a cache another process rebuilds later leaves this file readable
 
     def __len__(self) -> int:
         return int(self.shape[0])
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_fd": None}
-
-    def _open(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
-            weakref.finalize(self, os.close, self._fd)
-        return self._fd
-
     def _read(self, start: int, stop: int) -> bytes:
         size = (stop - start) * self.row_bytes
-        data = os.pread(self._open(), size, self.offset + start * self.row_bytes)
-        if len(data) != size:
-            raise DataConfigError(f"{self.path}: shorter than its header says; delete the cache")
-        return data
+        return self.file.read(self.offset + start * self.row_bytes, size)
 
     def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
         if isinstance(key, slice):
