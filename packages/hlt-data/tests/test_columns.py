@@ -206,3 +206,42 @@ def test_new_files_are_read_with_the_saved_types_alone(tmp_path):
     assert np.array_equal(table.inputs, expected)
     encoder = TableEncoder.from_state(dm.data_facts["reader"])
     assert encoder.state() == {k: dm.data_facts["reader"][k] for k in ("missing", "columns")}
+
+
+def test_real_columns_read_alike_whether_copied_whole_or_read_cell_by_cell(tmp_path):
+    """Reals with nothing missing are copied chunk by chunk; NaN without a null, and a
+    value beyond float32, fall back to the full reading (median and indicator, inf)."""
+    rng = np.random.default_rng(0)
+    plain = rng.normal(size=ROWS)
+    nan = plain.copy()
+    nan[[3, 40]] = np.nan
+    huge = plain.copy()
+    huge[7] = 1e300
+    chunks = [slice(0, 25), slice(25, ROWS)]  # a column of two chunks
+    table = pa.table(
+        {
+            name: pa.chunked_array([values[c] for c in chunks])
+            for name, values in {"plain": plain, "nan": nan, "huge": huge}.items()
+        }
+    )
+    assert table.column("nan").null_count == 0 and table.column("plain").num_chunks == 2
+    numbers = np.arange(1, ROWS + 1)
+    encoder = TableEncoder.fit(
+        [TableReader(None).read(_parquet(tmp_path, table))], ["plain", "nan", "huge"]
+    )
+    inputs = encoder.encode(tmp_path / "t.parquet", table, numbers)
+    assert encoder.names == ["plain", "nan", "huge", "nan (missing)"]
+    np.testing.assert_array_equal(inputs[:, 0], plain.astype(np.float32))
+    fill = np.float32(encoder.columns[1].fill)
+    assert fill == np.float32(np.median(nan[np.isfinite(nan)]))
+    np.testing.assert_array_equal(
+        inputs[:, 1], np.where(np.isnan(nan), fill, nan).astype(np.float32)
+    )
+    np.testing.assert_array_equal(inputs[:, 3], np.isnan(nan).astype(np.float32))
+    assert np.isinf(inputs[7, 2]) and np.isfinite(np.delete(inputs[:, 2], 7)).all()
+
+
+def _parquet(tmp_path, table):
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    return path

@@ -95,6 +95,21 @@ def _nulls(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _copy_numbers(raw: pa.ChunkedArray, into: np.ndarray) -> bool:
+    """The common case, without float64 temporaries: a column of reals with no missing
+    cell copied chunk by chunk (each a view of Arrow's buffer) into its float32 row;
+    False, with ``into`` to be overwritten, where it holds anything else (missing or
+    infinite cells, values beyond float32's range): the full reading names those."""
+    if not pa.types.is_floating(raw.type) or raw.null_count:
+        return False
+    start = 0
+    with np.errstate(over="ignore"):  # the full reading warns of it
+        for chunk in raw.chunks:
+            into[start : start + len(chunk)] = chunk.to_numpy()
+            start += len(chunk)
+    return bool(np.isfinite(into).all())
+
+
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -225,6 +240,8 @@ class TableEncoder:
             try:
                 if column.kind == "categorical":
                     columns[j] = self._codes(path, column, raw, numbers, unseen)
+                    return None
+                if _copy_numbers(raw, columns[j]):
                     return None
                 columns[j], missing = self._values(column, raw, numbers)
             except DataConfigError as error:

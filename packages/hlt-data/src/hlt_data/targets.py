@@ -23,7 +23,7 @@ IGNORE_INDEX = -100  # per-position targets that do not count (padding)
 RowName = Callable[[int], str]  # where row i of an array is, for error messages
 MANY_REAL_LABELS = 20  # more distinct non-whole labels than this: surely a regression
 REGRESSION_HINT = "for a number to predict, use task=regression"
-TEXT_BLOCK = 1 << 20  # text labels encoded at a time
+TEXT_BLOCK = 1 << 16  # text labels encoded at a time (temporaries that stay in cache)
 
 
 def as_numbers(values: np.ndarray) -> np.ndarray | None:
