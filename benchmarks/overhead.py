@@ -16,9 +16,12 @@ Time per step is read from a timestamp taken at every training forward (the same
 in all three), over the steady state after ``--warmup`` steps, so start-up, the model
 summary and the end-of-epoch checkpoint are not counted: both the wall clock and this
 process's CPU time (on a CPU shared with other jobs, waiting for the CPU shows in the first
-only). The three run interleaved, in a rotating order, ``--repeats`` times; medians,
-ratios to the raw loop and hlt's cost over bare Lightning are printed as JSON, with the
-load average before and after. Stdout is not a terminal here, so hlt's progress is its
+only). ``cpu_step_medians`` also gives the median CPU time of the logging steps (every
+10th: where hlt updates its train metrics) and of the others, apart, and their weighted
+sum: another job's process interrupting some steps moves a median less than a mean.
+The three run interleaved, in a rotating order, ``--repeats`` times; medians, ratios to
+the raw loop and hlt's cost over bare Lightning are printed as JSON, with the load
+average before and after. Stdout is not a terminal here, so hlt's progress is its
 line-per-epoch form (``hlt_core.training.progress``), as in a pipe or a log file.
 
 ``--profile`` instead runs bare Lightning and hlt once each under cProfile (1000 small
@@ -35,8 +38,10 @@ import argparse
 import contextlib
 import cProfile
 import io
+import itertools
 import json
 import logging
+import math
 import os
 import platform
 import pstats
@@ -113,12 +118,23 @@ def compose_cfg(size: dict[str, int], out: str, overrides: list[str]) -> Any:
     return cfg
 
 
-def clocks(model: Stamped, size: dict[str, int]) -> tuple[float, float]:
-    """Milliseconds per steady-state step: wall clock, CPU time."""
-    return model.per_step_ms(size["warmup"]), model.per_step_ms(size["warmup"], cpu=True)
+LOG_EVERY = 10  # the trainer's log_every_n_steps in all three: hlt's logging steps
 
 
-def run_raw(size, batches, cfg) -> tuple[float, float]:
+def clocks(model: Stamped, size: dict[str, int]) -> tuple[float, float, tuple[float, float]]:
+    """Milliseconds per steady-state step: wall clock, CPU time, and the median CPU time
+    of the steps that are not logging steps and of those that are (a median leaves out
+    the steps another job's process interrupted; see ``split_summary``)."""
+    warmup = size["warmup"]
+    stamps = model.cpu_stamps[warmup:]
+    steps = [(warmup + i, 1000.0 * (b - a)) for i, (a, b) in enumerate(itertools.pairwise(stamps))]
+    logging = [ms for step, ms in steps if (step + 1) % LOG_EVERY == 0]
+    other = [ms for step, ms in steps if (step + 1) % LOG_EVERY != 0]
+    split = (statistics.median(other), statistics.median(logging) if logging else math.nan)
+    return model.per_step_ms(warmup), model.per_step_ms(warmup, cpu=True), split
+
+
+def run_raw(size, batches, cfg) -> tuple[float, float, tuple[float, float]]:
     model = make_model(size)
     head = nn.Linear(size["hidden_dim"], size["num_classes"])
     params = list(model.parameters()) + list(head.parameters())
@@ -144,7 +160,7 @@ class BareModule(L.LightningModule):
         return self.optimizer_factory(self.parameters())
 
 
-def run_lightning(size, batches, cfg) -> tuple[float, float]:
+def run_lightning(size, batches, cfg) -> tuple[float, float, tuple[float, float]]:
     model = make_model(size)
     module = BareModule(
         model, nn.Linear(size["hidden_dim"], size["num_classes"]), instantiate(cfg.optimizer)
@@ -163,7 +179,7 @@ def run_lightning(size, batches, cfg) -> tuple[float, float]:
     return clocks(model, size)
 
 
-def run_hlt(size, batches, cfg) -> tuple[float, float]:
+def run_hlt(size, batches, cfg) -> tuple[float, float, tuple[float, float]]:
     model = make_model(size)
     module = TaskModule(
         model=model,
@@ -193,11 +209,31 @@ def summary(times: dict[str, list[float]]) -> dict[str, Any]:
     }
 
 
+def split_summary(splits: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+    """Per variant, the medians over repeats of its steps' median CPU time, the other
+    steps and the logging steps apart, and their weighted sum: an estimate of the step
+    that a job interrupting some steps moves less than the mean does (the logging steps
+    are one in ``LOG_EVERY``, where hlt updates its train metrics and checks the loss)."""
+    med = {
+        k: (statistics.median(o for o, _ in v), statistics.median(lg for _, lg in v))
+        for k, v in splits.items()
+    }
+    per_step = {k: ((LOG_EVERY - 1) * o + lg) / LOG_EVERY for k, (o, lg) in med.items()}
+    return {
+        "other_steps_ms": {k: round(o, 4) for k, (o, _) in med.items()},
+        "logging_steps_ms": {k: round(lg, 4) for k, (_, lg) in med.items()},
+        "per_step_ms": {k: round(v, 4) for k, v in per_step.items()},
+        "hlt_over_lightning_ms": round(per_step["hlt"] - per_step["lightning"], 4),
+        "hlt_over_lightning_ratio": round(per_step["hlt"] / per_step["lightning"], 4),
+    }
+
+
 def bench_size(name: str, repeats: int, hlt_overrides: list[str]) -> dict[str, Any]:
     size = SIZES[name]
     batches = make_batches(size)
     wall: dict[str, list[float]] = {k: [] for k in RUNNERS}
     cpu: dict[str, list[float]] = {k: [] for k in RUNNERS}
+    splits: dict[str, list[tuple[float, float]]] = {k: [] for k in RUNNERS}
     order = list(RUNNERS)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
@@ -206,14 +242,16 @@ def bench_size(name: str, repeats: int, hlt_overrides: list[str]) -> dict[str, A
         for r in range(repeats):
             rotated = order[r % 3 :] + order[: r % 3]
             for variant in rotated:
-                wall_ms, cpu_ms = RUNNERS[variant](size, batches, cfg)
+                wall_ms, cpu_ms, split = RUNNERS[variant](size, batches, cfg)
                 wall[variant].append(wall_ms)
                 cpu[variant].append(cpu_ms)
+                splits[variant].append(split)
     return {
         "config": size,
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "wall": summary(wall),
         "cpu": summary(cpu),
+        "cpu_step_medians": split_summary(splits),
     }
 
 

@@ -43,8 +43,12 @@ def test_searchpath_plugin_is_declared_where_both_hydra_versions_look():
         name for _, name, _ in pkgutil.walk_packages(hydra_plugins.__path__, "hydra_plugins.")
     }
     assert HltSearchPathPlugin.__module__ in scanned
+    # by module and name: Hydra 1.3's scan executes the module again, so once a run has
+    # scanned, the class an entry point loads is a second object of the same class
     declared = distribution("hlt-core").entry_points.select(group="hydra.plugins")
-    assert [entry.load() for entry in declared] == [HltSearchPathPlugin]
-    # by name: Hydra 1.3's scan executes the module again, making a second class object
+    loaded = [entry.load() for entry in declared]
+    assert [(cls.__module__, cls.__qualname__) for cls in loaded] == [
+        (HltSearchPathPlugin.__module__, HltSearchPathPlugin.__qualname__)
+    ]
     found = Plugins.instance().discover(SearchPathPlugin)
     assert "HltSearchPathPlugin" in [plugin.__name__ for plugin in found]

@@ -5,13 +5,16 @@ name, from the new layout and from hlt-core 0.3's (one top-level entry per part)
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.profilers import PassThroughProfiler
 
+from hlt_core.contracts import INPUTS
 from hlt_core.testing import StandInData, StandInModel, StandInTask
+from hlt_core.training import throughput
 from hlt_core.training.callbacks import (
     BestSoFar,
     FiniteLoss,
@@ -90,3 +93,21 @@ def test_lightning_calls_only_the_batch_hooks_a_callback_uses(tmp_path):
     assert "RichModelSummary.on_fit_start" in called  # other hooks are called as before
     assert (tmp_path / "last.ckpt").is_file()  # and the run's saves still happen
     assert callbacks[3].throughput.flops_per_sample  # counted at the first batch's end
+
+
+def test_the_throughput_of_an_epoch_resumed_midway_counts_from_the_resume(monkeypatch):
+    # Lightning does not start an epoch resumed midway again; the clock then read 0.0
+    ticks = iter([1000.0, 1002.0])
+    monkeypatch.setattr(throughput, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    logged: dict[str, float] = {}
+    module = SimpleNamespace(log_dict=lambda values, **_: logged.update(values))
+    trainer = SimpleNamespace(
+        world_size=1, strategy=SimpleNamespace(root_device=torch.device("cpu"))
+    )
+    part = throughput.Throughput()
+    part.flops_per_sample = 1.0  # not counted here
+    part.on_train_start(trainer, module)
+    for _ in range(2):
+        part.on_train_batch_end(trainer, module, None, {INPUTS: torch.zeros(8, 3)}, 0)
+    part.on_train_epoch_end(trainer, module)
+    assert logged["perf/samples_per_sec"] == 16 / 2.0

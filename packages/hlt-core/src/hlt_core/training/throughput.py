@@ -115,6 +115,10 @@ class Throughput(Callback):
         self._samples = 0
         self._tokens = 0
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # a run resumed mid-epoch does not start that epoch again: its clock starts here
+        self._start = time.perf_counter()
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start, self._samples, self._tokens = time.perf_counter(), 0, 0
 
