@@ -10,7 +10,8 @@ def test_tabm_returns_one_feature_row_per_member_from_numbers_and_categories():
     inputs = torch.randn(6, 5)
     inputs[:, 3:] = torch.tensor([2.0, 17.0])  # category codes
     features = model(inputs)
-    assert features.shape == (6, model.members, model.out_features) == (6, 4, 8)
+    # 8 hidden units, then the inputs: 3 numbers, 3 one-hot codes, a 16-wide embedding
+    assert features.shape == (6, model.members, model.out_features) == (6, 4, 8 + 3 + 3 + 16)
     # one shared input, four members that already differ (random signs in the first layer)
     assert not torch.allclose(features[:, 0], features[:, 1])
 
@@ -18,8 +19,20 @@ def test_tabm_returns_one_feature_row_per_member_from_numbers_and_categories():
 def test_only_categories_or_only_numbers_are_read_too():
     assert TabM(input_dim=2, categories=[3, 4], members=2, hidden_dim=4)(
         torch.ones(3, 2)
+    ).shape == (3, 2, 4 + 3 + 4)
+    assert TabM(input_dim=2, members=2, hidden_dim=4)(torch.ones(3, 2)).shape == (3, 2, 4 + 2)
+    assert TabM(input_dim=2, members=2, hidden_dim=4, linear_skip=False)(
+        torch.ones(3, 2)
     ).shape == (3, 2, 4)
-    assert TabM(input_dim=2, members=2, hidden_dim=4)(torch.ones(3, 2)).shape == (3, 2, 4)
+
+
+def test_linear_skip_hands_every_member_the_inputs_so_a_decoder_can_be_linear():
+    model = TabM(input_dim=3, categories=[2], members=3, hidden_dim=5)
+    inputs = torch.tensor([[0.5, -1.0, 1.0], [2.0, 0.0, 0.0]])
+    features = model(inputs)
+    expected = torch.tensor([[0.5, -1.0, 0.0, 1.0], [2.0, 0.0, 1.0, 0.0]])
+    for member in range(3):
+        torch.testing.assert_close(features[:, member, 5:], expected)
 
 
 def test_ensemble_linear_is_member_i_s_own_rank_one_scaled_layer():

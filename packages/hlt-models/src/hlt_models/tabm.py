@@ -13,6 +13,11 @@ trees on small and medium tables:
   Gorishniy et al., ICLR 2025). Each member is trained on its own loss and their
   predictions are averaged, which costs little more than one MLP.
 
+With ``linear_skip`` the inputs as they are (standardised numbers, categories one-hot or
+embedded) are appended to every member's features, so the task's decoder holds a linear
+model of the inputs beside the network ("wide and deep"): on a near-linear small table
+the network then only has to learn what the linear part misses.
+
 The model returns every member's features, ``(batch, members, hidden_dim)``; it states
 ``members``, so hlt-core applies the task's decoder to each member, trains each on its own
 loss and combines their outputs as the task says (``hlt_core.contracts.EnsembleModel``).
@@ -79,7 +84,8 @@ class TabM(nn.Module):
     The first ``input_dim - len(categories)`` inputs are numbers (standardised by the data)
     and go through ``PeriodicEmbeddings``; the last ``len(categories)`` are category codes
     (``TableInputs``: one-hot or learned embeddings). Then ``num_layers`` BatchEnsemble
-    layers of ``hidden_dim`` with ReLU and dropout, shared by ``members`` members.
+    layers of ``hidden_dim`` with ReLU and dropout, shared by ``members`` members; with
+    ``linear_skip`` the numbers and encoded categories follow them in each member's row.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class TabM(nn.Module):
         embedding_dim: int = 16,
         frequencies: int = 48,
         frequency_scale: float = 0.01,
+        linear_skip: bool = True,
     ) -> None:
         super().__init__()
         if members < 1 or hidden_dim < 1 or num_layers < 1:
@@ -108,9 +115,8 @@ class TabM(nn.Module):
             else None
         )
         self.table = TableInputs(len(categories), categories) if categories else None
-        width = (self.embed.out_features if self.embed else 0) + (
-            self.table.out_features if self.table else 0
-        )
+        encoded = self.table.out_features if self.table else 0
+        width = (self.embed.out_features if self.embed else 0) + encoded
         if width < 1:
             raise ValueError(f"TabM needs at least one input column, got input_dim={input_dim}")
         self.layers = nn.ModuleList(
@@ -120,16 +126,19 @@ class TabM(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.input_dim = input_dim
         self.members = members
-        self.out_features = hidden_dim
+        self.linear_skip = linear_skip
+        self.out_features = hidden_dim + (self.numbers + encoded if linear_skip else 0)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        parts = []
-        if self.embed is not None:
-            parts.append(self.embed(inputs[:, : self.numbers]))
-        if self.table is not None:
-            parts.append(self.table(inputs[:, self.numbers :]))
-        features = torch.cat(parts, dim=-1)
-        features = features[:, None].expand(-1, self.members, -1)
+        numbers = inputs[:, : self.numbers]
+        categories = self.table(inputs[:, self.numbers :]) if self.table is not None else None
+        parts = [self.embed(numbers)] if self.embed is not None else []
+        if categories is not None:
+            parts.append(categories)
+        features = torch.cat(parts, dim=-1)[:, None].expand(-1, self.members, -1)
         for layer in self.layers:
             features = self.dropout(torch.relu(layer(features)))
-        return features
+        if not self.linear_skip:
+            return features
+        raw = numbers if categories is None else torch.cat([numbers, categories], dim=-1)
+        return torch.cat([features, raw[:, None].expand(-1, self.members, -1)], dim=-1)
