@@ -208,7 +208,10 @@ def main() -> None:
             "ratio_to_minimal_hydra_app": round(copied / med["minimal --help"], 3),
             "--help now, ratio to it": round(med["--help"] / copied, 3),
         },
-        "goals": {"config_only<=1.5x_minimal_app": all(r <= 1.5 for r in to_minimal.values())},
+        # the three commands; a config error is reported beside them, not judged
+        "goals": {
+            "config_only<=1.5x_minimal_app": all(to_minimal[k] <= 1.5 for k in config_only[:3])
+        },
         "problems": problems,
     }
     if not args.config_only:
