@@ -66,7 +66,9 @@ def check_shared_sweep(sweep_dir: Path, storage: str) -> None:
     # the killed trial; any other is a surplus ask (two workers raced for the last trial),
     # failed before it recorded or ran a job
     failed_jobs = [t for t in others if JOB in t.user_attrs]
-    assert len(failed_jobs) == 1, [(t.number, t.state.name, t.user_attrs.get(JOB), t.system_attrs) for t in trials]
+    assert len(failed_jobs) == 1, [
+        (t.number, t.state.name, t.user_attrs.get(JOB), t.system_attrs) for t in trials
+    ]
     (killed,) = failed_jobs
     assert job_folder(killed) == KILLED_JOB
     # failed by a live worker (by heartbeat: in its own check, or inside Optuna's ask,
