@@ -108,28 +108,24 @@ def slices(rows: int, seed: int = 0, size: int = 250_000) -> Iterator[pa.Table]:
         yield pa.table(columns)
 
 
+def write_slices(path: Path, tables: Iterator[pa.Table], writer_class: Any) -> Path:
+    """``tables`` written one after another into ``path`` by ``writer_class``."""
+    first = next(tables)
+    with writer_class(path, first.schema) as writer:
+        writer.write_table(first)
+        for table in tables:
+            writer.write_table(table)
+    return path
+
+
 def write_table(path: Path, rows: int, seed: int = 0) -> Path:
     """The benchmark table as a CSV file."""
-    writer = None
-    for table in slices(rows, seed):
-        if writer is None:
-            writer = pacsv.CSVWriter(path, table.schema)
-        writer.write_table(table)
-    assert writer is not None
-    writer.close()
-    return path
+    return write_slices(path, slices(rows, seed), pacsv.CSVWriter)
 
 
 def write_parquet(path: Path, rows: int) -> Path:
     """The benchmark table as a Parquet file, in row groups of 1M rows."""
-    writer = None
-    for table in slices(rows, size=1_000_000):
-        if writer is None:
-            writer = pq.ParquetWriter(path, table.schema)
-        writer.write_table(table)
-    assert writer is not None
-    writer.close()
-    return path
+    return write_slices(path, slices(rows, size=1_000_000), pq.ParquetWriter)
 
 
 def measure(name: str, path: Path, small: Path) -> dict[str, float]:
