@@ -231,6 +231,13 @@ class TaskModule(L.LightningModule):
         self._eval_step(batch, "test")
 
     def on_train_epoch_end(self) -> None:
+        self.finish_train_epoch()
+
+    def finish_train_epoch(self) -> None:
+        """Log the epoch's mean ``train/loss`` and train metrics, once: the sums start
+        again. ``MetricHistory`` calls it before anything saves the epoch's end, so that
+        the checkpoint holds the epoch's train point; Lightning's hook then finds nothing
+        left to log."""
         epoch = self._epoch
         if epoch.loss_sum is not None and epoch.loss_count:
             mean = epoch.loss_sum / epoch.loss_count
