@@ -191,7 +191,9 @@ def build_trainer(
     cfg: DictConfig, loggers: list[Any], plain_config: Mapping[str, Any]
 ) -> tuple[L.Trainer, RunCallbacks]:
     """The configured callbacks plus the ones every run gets, and the Trainer. Lightning
-    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``)."""
+    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``);
+    those of the callbacks it calls before the run's own reach it through them
+    (``RunCallbacks.relay_batch_hooks``)."""
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     callbacks = instantiate_each(cfg.callbacks)
     check_checkpoint_dir(callbacks, checkpoint_dir)
@@ -206,6 +208,7 @@ def build_trainer(
         plugins=plugins,
     )
     check_launcher(trainer, cfg.trainer.strategy)
+    always.relay_batch_hooks(trainer)
     for logger in loggers:
         logger.log_hyperparams(dict(plain_config))
     return trainer, always
