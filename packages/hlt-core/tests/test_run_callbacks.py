@@ -8,7 +8,6 @@ import functools
 from types import SimpleNamespace
 
 import lightning as L
-import pytest
 import torch
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.profilers import PassThroughProfiler
@@ -18,9 +17,7 @@ from hlt_core.testing import StandInData, StandInModel, StandInTask
 from hlt_core.training import throughput
 from hlt_core.training.callbacks import (
     BestSoFar,
-    FiniteLoss,
     LastCheckpoint,
-    NonFiniteLossError,
     RunCallbacks,
     skip_unused_batch_hooks,
 )
@@ -39,7 +36,7 @@ def _with_best(tmp_path, value: float) -> RunCallbacks:
 def test_each_hook_reaches_only_the_parts_that_define_it(tmp_path):
     callbacks = RunCallbacks(tmp_path)
     batch_end = callbacks._hooks["on_train_batch_end"]
-    assert [type(hook.__self__) for hook in batch_end] == [FiniteLoss, LastCheckpoint, Throughput]
+    assert [type(hook.__self__) for hook in batch_end] == [LastCheckpoint, Throughput]
     assert callbacks._hooks["on_before_backward"] == []
     assert callbacks.on_before_backward is None  # so Lightning passes over it
     assert [type(h.__self__) for h in callbacks._hooks["on_validation_end"]][-1] is BestSoFar
@@ -91,7 +88,7 @@ def test_lightning_calls_only_the_batch_hooks_a_callback_uses(tmp_path):
     trainer.fit(module, datamodule=StandInData())
     called = {a.removeprefix("[Callback]") for a in calls.actions if a.startswith("[Callback]")}
     batch_hooks = {c for c in called if "batch" in c or "backward" in c or "optimizer" in c}
-    # FiniteLoss, LastCheckpoint, Throughput, and the progress lines' count of samples
+    # LastCheckpoint, Throughput, and the progress lines' count of samples
     assert batch_hooks == {"RunCallbacks.on_train_batch_end"}
     assert progress._samples == 12  # 3 batches of 4: its hook was called from there
     assert "RichModelSummary.on_fit_start" in called  # other hooks are called as before
@@ -115,16 +112,3 @@ def test_the_throughput_of_an_epoch_resumed_midway_counts_from_the_resume(monkey
         part.on_train_batch_end(trainer, module, None, {INPUTS: torch.zeros(8, 3)}, 0)
     part.on_train_epoch_end(trainer, module)
     assert logged["perf/samples_per_sec"] == 16 / 2.0
-
-
-def test_the_loss_check_names_the_first_non_finite_step_and_takes_overflowing_sums(tmp_path):
-    check = FiniteLoss(tmp_path)
-    trainer = SimpleNamespace(global_step=0, log_every_n_steps=3, current_epoch=2)
-    check.on_train_start(trainer, None)
-    check.on_train_epoch_start(trainer, None)
-    losses = [3e38, 3e38, 3e38, 1.0, float("inf"), float("nan")]  # the first three sum to inf
-    for batch, loss in enumerate(losses[:5]):
-        trainer.global_step += 1
-        check.on_train_batch_end(trainer, None, {"loss": torch.tensor(loss)}, None, batch)
-    with pytest.raises(NonFiniteLossError, match=r"loss is inf at step 4 \(epoch 2, batch 4\)"):
-        check.on_train_epoch_end(trainer, None)

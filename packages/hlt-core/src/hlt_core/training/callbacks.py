@@ -1,6 +1,7 @@
-"""Callbacks every run gets: exact resume, a stop on non-finite loss, a checkpoint on
-SIGTERM/SIGINT. They are added by ``run`` itself because a run without them would be
-silently non-reproducible or lose work."""
+"""Callbacks every run gets: exact resume, checkpoints on SIGTERM/SIGINT and at
+``max_steps``, the metric history, the best value so far, the throughput. They are added
+by ``run`` itself because a run without them would be silently non-reproducible or lose
+work. (The stop on a non-finite loss is ``TaskModule``'s: the loss is its own.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from hlt_core.errors import UserError
 from hlt_core.training.module import TaskModule
 from hlt_core.training.throughput import Throughput
 
@@ -29,10 +29,6 @@ def last_checkpoint(checkpoint_dir: str | Path) -> Path:
     hlt's own saves write the same file, so a resume has one latest state to read."""
     name = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
     return Path(checkpoint_dir) / name
-
-
-class NonFiniteLossError(UserError):
-    """The training loss became NaN or Inf; the message names the step."""
 
 
 def _numpy_state() -> tuple[Any, ...]:
@@ -66,70 +62,6 @@ class RngState(Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-class FiniteLoss(Callback):
-    """Stops the run when the training loss becomes NaN or Inf, naming the first such step,
-    and never lets a checkpoint be written after it: the last good one stays.
-
-    Reading the loss on the host every step would stall a GPU, so each step only keeps a
-    reference to its loss (the detached copy Lightning hands to ``on_train_batch_end``);
-    they are checked together, with one host read, where the host waits anyway: on
-    logging steps, at the end of an epoch and before any checkpoint is saved.
-    """
-
-    def __init__(self, checkpoint_dir: str | Path) -> None:
-        self.last = last_checkpoint(checkpoint_dir)
-        # (loss, step, epoch, batch) of the steps since the last check
-        self._recent: list[tuple[torch.Tensor, int, int, int]] = []
-        self._step = 0  # the global step before the running batch
-        self._epoch = 0
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._step = trainer.global_step  # a resumed run's too
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._epoch = trainer.current_epoch
-
-    def check(self) -> None:
-        """Raise if a loss since the last check was not finite."""
-        if not self._recent:
-            return
-        losses = torch.stack([loss for loss, *_ in self._recent])
-        # one host read while all are finite: their sum is then finite (unless it overflows)
-        bad = None if math.isfinite(losses.sum(dtype=torch.float32)) else ~losses.isfinite()
-        if bad is not None and bool(bad.any()):
-            loss, step, epoch, batch = self._recent[int(bad.nonzero()[0])]
-            kept = (
-                f"last good checkpoint: {self.last}"
-                if self.last.is_file()
-                else "no checkpoint saved yet"
-            )
-            raise NonFiniteLossError(
-                f"training loss is {float(loss)} at step {step} (epoch {epoch}, batch {batch}); "
-                f"run stopped, {kept}; a resume would restore the same optimizer settings, "
-                "so retry with a lower optimizer.lr in a new run"
-            )
-        self._recent.clear()
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-        batch_idx: int,
-    ) -> None:  # fmt: skip
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor):
-            self._recent.append((loss, self._step, self._epoch, batch_idx))
-        self._step = step = trainer.global_step
-        if step % (getattr(trainer, "log_every_n_steps", 1) or 1) == 0:
-            self.check()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.check()
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self.check()  # raising here keeps the checkpoint from being written
-
-
 class LastCheckpoint(Callback):
     """Saves ``last.ckpt`` where Lightning's ModelCheckpoint does not.
 
@@ -149,9 +81,13 @@ class LastCheckpoint(Callback):
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.path = last_checkpoint(checkpoint_dir)
         self.saved = False  # at max_steps: that state is the run's latest
+        self._max_steps = -1  # the trainer's, read once
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._max_steps = trainer.max_steps
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if 0 < trainer.max_steps <= trainer.global_step and not self.saved:
+        if 0 < self._max_steps <= trainer.global_step and not self.saved:
             trainer.save_checkpoint(self.path)
             self.saved = True
 
@@ -376,14 +312,13 @@ HOOKS = [
 
 
 class RunCallbacks(Callback):
-    """The callbacks ``run`` adds to every run (exact resume, the non-finite loss stop,
-    the checkpoints on signal, at epoch ends and at max_steps, the metric history, the
-    best so far, the throughput), reaching Lightning as one callback and kept by name
-    where ``run`` reads them.
+    """The callbacks ``run`` adds to every run (exact resume, the checkpoints on signal, at
+    epoch ends and at max_steps, the metric history, the best so far, the throughput),
+    reaching Lightning as one callback and kept by name where ``run`` reads them.
 
     Why one: Lightning calls every hook of every callback on every step, through its
     profiler, whether the callback defines it or not (about 1.5 µs a callback a hook on
-    a 2-core CPU, six hooks a step). Joined, eight cost as one, each hook reaches only
+    a 2-core CPU, six hooks a step). Joined, seven cost as one, each hook reaches only
     the parts that define it, and a batch hook no part defines is not called at all.
     ``relay_batch_hooks`` has the batch hooks of the callbacks before it called from
     here too. Their checkpoint state is kept under this callback's key, one entry per
@@ -399,7 +334,6 @@ class RunCallbacks(Callback):
         self.parts: list[Callback] = [
             RngState(),
             EpochEndResume(),
-            FiniteLoss(checkpoint_dir),
             self.interrupt,
             self.history,  # the epoch's train means, before last.ckpt saves them
             self.last,
