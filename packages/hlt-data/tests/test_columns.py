@@ -4,6 +4,7 @@ of real files (a byte-order mark, a huge field, duplicate names, lookalike label
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -16,7 +17,9 @@ from hlt_data import (
     TableDataModule,
     TableEncoder,
     TableReader,
+    columns,
     prediction_reader,
+    readers,
 )
 from hlt_data.batch import INPUTS
 from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
@@ -245,3 +248,67 @@ def _parquet(tmp_path, table):
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
     return path
+
+
+def test_inputs_are_written_a_block_of_rows_at_a_time_across_chunks(tmp_path, monkeypatch):
+    """Blocks of rows that straddle chunk boundaries, split among threads: every input
+    column lands in its place (plain reals read in place, filled reals, indicator, codes)."""
+    monkeypatch.setattr(columns, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(columns, "THREADS", 3)
+    rng = np.random.default_rng(1)
+    plain = rng.normal(size=ROWS)
+    gaps = np.where(np.arange(ROWS) % 7 == 2, np.nan, rng.normal(size=ROWS))
+    kinds = np.array(["p", "q", "r"])[np.arange(ROWS) % 3]
+    bounds = [0, 13, 43, ROWS]  # chunks of 13, 30 and 17 rows
+    table = pa.table(
+        {
+            "plain": pa.chunked_array([plain[a:b] for a, b in itertools.pairwise(bounds)]),
+            "gaps": pa.chunked_array(
+                [pa.array(gaps[a:b], from_pandas=True) for a, b in itertools.pairwise(bounds)]
+            ),
+            "kind": pa.chunked_array([kinds[a:b] for a, b in itertools.pairwise(bounds)]),
+        }
+    )
+    encoder = TableEncoder.fit(
+        [TableReader(None).read(_parquet(tmp_path, table))], ["plain", "gaps", "kind"]
+    )
+    inputs = encoder.encode(tmp_path / "t.parquet", table, np.arange(1, ROWS + 1))
+    assert encoder.names == ["plain", "gaps", "gaps (missing)", "kind"]
+    fill = encoder.columns[1].fill
+    expected = np.stack(
+        [plain, np.where(np.isnan(gaps), fill, gaps), np.isnan(gaps), np.arange(ROWS) % 3 + 2],
+        axis=1,
+    ).astype(np.float32)
+    np.testing.assert_array_equal(inputs, expected)
+
+
+def test_csv_types_come_from_the_first_block_unless_a_later_block_needs_wider(
+    tmp_path, monkeypatch
+):
+    """Types fixed from the first block spare pyarrow keeping every parsed block; where a
+    later block holds a real among whole numbers, a value in an empty column, or text
+    among numbers, the file is read again, so the table is always what whole-file
+    inference gives."""
+    monkeypatch.setattr(readers, "BLOCK", 256)
+    reads = []
+    real_read = readers.pacsv.read_csv
+
+    def counted(*args, **kwargs):
+        reads.append(kwargs["convert_options"].column_types)
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(readers.pacsv, "read_csv", counted)
+    head = [[f"{i}", "", f"{i % 2 == 0}", f"{i}"] for i in range(60)]
+    uniform = write(tmp_path / "uniform.csv", ["n", "empty", "flag", "code"], head)
+    wider = write(
+        tmp_path / "wider.csv", ["n", "empty", "flag", "code"], [*head, ["2.5", "x", "yes", "A7"]]
+    )
+    for path, reads_wanted in ((uniform, 1), (wider, 2)):
+        reads.clear()
+        table = readers.read_csv(path, columns=["n", "empty", "flag", "code"])
+        assert len(reads) == reads_wanted and reads[0]  # the first read has types
+        whole = real_read(
+            path, convert_options=readers.pacsv.ConvertOptions(strings_can_be_null=True)
+        )
+        assert table.schema == whole.schema and table.equals(whole)
+    assert [f.type for f in table.schema] == [pa.float64(), pa.string(), pa.string(), pa.string()]
