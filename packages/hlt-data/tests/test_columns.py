@@ -23,6 +23,7 @@ from hlt_data import (
 )
 from hlt_data.batch import INPUTS
 from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
+from hlt_data.targets import LabelVocabulary, TextLabels
 
 ROWS = 60
 
@@ -312,3 +313,34 @@ def test_csv_types_come_from_the_first_block_unless_a_later_block_needs_wider(
         )
         assert table.schema == whole.schema and table.equals(whole)
     assert [f.type for f in table.schema] == [pa.float64(), pa.string(), pa.string(), pa.string()]
+
+
+@pytest.mark.parametrize(
+    ("words", "vocabulary"),
+    [
+        (["dog", "cat", "emu"], ["dog", "emu"]),
+        (["10", "2", "9"], ["9", "10"]),  # numbers: in numeric order
+        (["2", "x", "1"], ["1", "2"]),  # the training rows' words are numbers
+        (["1", "2.5", "3"], ["1", "3"]),
+    ],
+)
+def test_text_labels_coded_once_read_as_their_strings(words, vocabulary):
+    """A text target as codes into its distinct words gives the vocabulary, the class
+    indices and the error (row, label, hint) that its strings give, also where the
+    training rows lack a word, and in numeric order where every word is a number."""
+    codes = np.arange(30) % 3
+    labels = TextLabels(codes, np.array(words))
+    strings = np.array(words)[codes]
+    train = np.flatnonzero(codes != 1)  # the training rows lack words[1]
+    outcomes = []
+    for values in (labels, strings):
+        fitted = LabelVocabulary.fit(values[train])
+        with pytest.raises(DataConfigError) as error:
+            fitted.encode(values, lambda row: f"row {row + 1}", "t.csv")
+        assert np.asarray(values[5:7]).tolist() == [words[2], words[0]]
+        outcomes.append((fitted.names, fitted.encode(values[train], str, "t"), error.value))
+    (names, encoded, error), (names_s, encoded_s, error_s) = outcomes
+    assert names == names_s and np.array_equal(encoded, encoded_s) and str(error) == str(error_s)
+    assert str(error).startswith(f"t.csv row 2: label '{words[1]}' never occurs")
+    assert names == vocabulary
+    assert ("task=regression" in str(error)) == (words[1] == "2.5")
