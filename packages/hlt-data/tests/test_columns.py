@@ -22,6 +22,7 @@ from hlt_data import (
     readers,
 )
 from hlt_data.batch import INPUTS
+from hlt_data.columns import RawTable
 from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
 from hlt_data.targets import LabelVocabulary, TextLabels
 
@@ -344,3 +345,27 @@ def test_text_labels_coded_once_read_as_their_strings(words, vocabulary):
     assert str(error).startswith(f"t.csv row 2: label '{words[1]}' never occurs")
     assert names == vocabulary
     assert ("task=regression" in str(error)) == (words[1] == "2.5")
+
+
+def test_training_medians_are_gathered_across_chunks_and_files(tmp_path):
+    """A real column's training rows are taken from every chunk of every file (here one
+    of three chunks, one of float32 and one with NaN): the median is numpy's of exactly
+    those rows, and NaN (a missing cell without a null) gives the indicator."""
+    rng = np.random.default_rng(2)
+    first = rng.normal(size=50)
+    second = rng.normal(size=21).astype(np.float32)
+    second[4] = np.nan
+    parts = [
+        RawTable(
+            tmp_path / "a.csv",
+            pa.table({"x": pa.chunked_array([first[:9], first[9:30], first[30:]])}),
+            np.arange(1, 51),
+            np.array([0, 8, 9, 29, 30, 44, 49]),
+        ),
+        RawTable(
+            tmp_path / "b.csv", pa.table({"x": second}), np.arange(1, 22), np.arange(0, 21, 2)
+        ),
+    ]
+    column = TableEncoder.fit(parts, ["x"]).columns[0]
+    train = np.concatenate([first[parts[0].rows], second[parts[1].rows].astype(np.float64)])
+    assert column.indicator and column.fill == np.median(train[np.isfinite(train)])
