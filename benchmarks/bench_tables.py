@@ -31,7 +31,12 @@ Tables larger than memory: a Parquet file of ``--large-rows`` rows of the same c
 (row groups of 1M rows), read whole by ``pyarrow.parquet.read_table`` in one child, then
 trained on by the trainer (``data=table data.cache=true``, batches of 1,024, ``--steps``
 steps, a few validation batches) twice: building the table cache, then reusing it; the
-peak RSS of each process. Goal (issue 22): hlt's peaks <= 2 GB.
+peak RSS of each process; then ``hlt predict`` with the first run's export on the same
+file, which it streams (``hlt_data.table_stream``) into a predictions CSV, and on a
+2,000-row file of the same columns (its fixed cost: imports, the predictor). Goal (issue
+22): hlt's peaks, training and predicting, <= 2 GB; ``predict_rss_vs_read_table`` is
+the predicting peak over pyarrow's whole read of the file, ``predict_rss_vs_2000_rows``
+over predicting on the small file (1.0: memory does not grow with the file).
 """
 
 from __future__ import annotations
@@ -197,6 +202,12 @@ def large(rows: int, steps: int) -> dict[str, Any]:
         built = peak_of([*train, f"hydra.run.dir={tmp}/run1"])
         reused = peak_of([*train, f"hydra.run.dir={tmp}/run2"])
         cache = path.with_name(path.name + ".hlt-cache")
+        hlt = [sys.executable, "-m", "hlt_trainer.cli", "predict", f"{tmp}/run1"]
+        small = write_parquet(Path(tmp) / "small.parquet", 2_000)
+        predicted_small = peak_of([*hlt, str(small), "--out", f"{tmp}/small.csv"])
+        out = Path(tmp) / "predictions.csv"
+        predicted = peak_of([*hlt, str(path), "--out", str(out)])
+        predicted["predictions_mb"] = round(out.stat().st_size / 2**20, 1)
         return {
             "rows": rows,
             "parquet_mb": round(path.stat().st_size / 2**20, 1),
@@ -205,7 +216,14 @@ def large(rows: int, steps: int) -> dict[str, Any]:
             "pyarrow_read_table": whole,
             "hlt_train_building_the_cache": built,
             "hlt_train_reusing_the_cache": reused,
+            "hlt_predict_2000_rows": predicted_small,
+            "hlt_predict": predicted,
             "rss_goal_met": max(built["peak_rss_mb"], reused["peak_rss_mb"]) <= 2048,
+            "predict_rss_goal_met": predicted["peak_rss_mb"] <= 2048,
+            "predict_rss_vs_read_table": round(predicted["peak_rss_mb"] / whole["peak_rss_mb"], 2),
+            "predict_rss_vs_2000_rows": round(
+                predicted["peak_rss_mb"] / predicted_small["peak_rss_mb"], 2
+            ),
         }
 
 

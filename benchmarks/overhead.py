@@ -174,6 +174,7 @@ def run_lightning(size, batches, cfg) -> tuple[float, float, tuple[float, float]
         enable_progress_bar=False,
         enable_model_summary=False,
         limit_val_batches=0,
+        log_every_n_steps=LOG_EVERY,  # Lightning's logging steps where hlt's are
     )
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return clocks(model, size)

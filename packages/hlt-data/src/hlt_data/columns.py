@@ -40,6 +40,7 @@ UNSEEN, MISSING = 0, 1  # the two codes every categorical column has before its 
 BLOCK_ROWS = 1 << 13  # rows written at a time (a block of inputs fits a core's cache)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOOLEAN_WORDS = {"false": 0.0, "no": 0.0, "true": 1.0, "yes": 1.0}
+ZERO_ONE = {"0": 0.0, "1": 1.0}  # a boolean column that pyarrow read as numbers
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 THREADS = min(4, os.cpu_count() or 1)  # columns fitted or encoded at once
 MOSTLY_NUMBERS = 0.9  # a text column this much numbers is a numeric column with typos
@@ -477,16 +478,20 @@ def _parse(
 def _booleans(
     raw: pa.ChunkedArray, name: str = "", numbers: np.ndarray | None = None
 ) -> pa.ChunkedArray:
-    """``true/false/yes/no`` (any case) as 1.0/0.0; another word is named."""
-    words = list(BOOLEAN_WORDS)
-    index = pc.index_in(pc.utf8_lower(raw), value_set=pa.array(words))
+    """``true/false/yes/no`` (any case) as 1.0/0.0; another word is named. Numbers are
+    read as pyarrow reads a CSV column of booleans: 1 and 0 (a new file's boolean column
+    of 0/1 cells arrives as numbers)."""
+    meaning = ZERO_ONE if _is_numeric(raw.type) else BOOLEAN_WORDS
+    words = list(meaning)
+    text = _text(raw) if _is_numeric(raw.type) else pc.utf8_lower(raw)
+    index = pc.index_in(text, value_set=pa.array(words))
     bad = np.flatnonzero(
         np.asarray(pc.and_(pc.is_null(index), pc.is_valid(raw)).to_numpy(zero_copy_only=False))
     )
     if len(bad):
         where = f"row {numbers[bad[0]]} " if numbers is not None else ""
         raise DataConfigError(
-            f"{where}column '{name}': {raw[int(bad[0])].as_py()!r} is not one of true/false/yes/no"
+            f"{where}column '{name}': {raw[int(bad[0])].as_py()!r} is not one of {'/'.join(words)}"
         )
-    lookup = pa.array([BOOLEAN_WORDS[w] for w in words], pa.float64())
+    lookup = pa.array([meaning[w] for w in words], pa.float64())
     return pc.take(lookup, index)

@@ -190,27 +190,48 @@ BLOCK = 1 << 20  # bytes pyarrow parses at a time; a longer row is read with a l
 
 
 def _one_bad_row(path: Path, options: pacsv.ParseOptions) -> str:
-    """Where a CSV's first ragged row is: read again on one thread, which numbers lines."""
+    """Where a CSV's first ragged row is: read again as text on one thread, which numbers
+    lines, a block at a time up to that row."""
     found: list[Any] = []
 
     def handler(row: Any) -> str:
         found.append(row)
         return "error"
 
-    with contextlib.suppress(pa.ArrowInvalid):
-        pacsv.read_csv(
+    def stream(**convert: Any) -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=BLOCK),
             parse_options=pacsv.ParseOptions(
                 delimiter=options.delimiter, invalid_row_handler=handler
             ),
+            convert_options=pacsv.ConvertOptions(**convert),
         )
+
+    with contextlib.suppress(pa.ArrowInvalid):
+        with stream() as first:  # the column names (the header row is never ragged)
+            names = first.schema.names
+        found.clear()
+        with stream(column_types=dict.fromkeys(names, pa.string())) as rows:
+            for _ in rows:
+                if found:
+                    break
     if not found:
         return ""
     row = found[0]
     return (
         f" line {row.number}: {row.actual_columns} cells but the header has {row.expected_columns}"
     )
+
+
+def csv_error(path: Path, message: str, options: pacsv.ParseOptions) -> DataConfigError:
+    """pyarrow's error reading a CSV file as one line naming the file (and the line of
+    the first ragged row)."""
+    if message.startswith("Empty CSV file"):
+        return DataConfigError(f"{path}: empty file (a header row is needed)")
+    if "Expected" in message and "columns" in message:
+        return DataConfigError(f"{path}{_one_bad_row(path, options)}")
+    return DataConfigError(f"{path}: not a readable CSV file ({message})")
 
 
 def read_csv(
@@ -306,11 +327,7 @@ def _read_csv_inferring(
             if "straddl" in message and block < size:  # one row longer than a block
                 block = min(2 * size + 1, 2**31 - 1)
                 continue
-            if message.startswith("Empty CSV file"):
-                raise DataConfigError(f"{path}: empty file (a header row is needed)") from None
-            if "Expected" in message and "columns" in message:
-                raise DataConfigError(f"{path}{_one_bad_row(path, parse)}") from None
-            raise DataConfigError(f"{path}: not a readable CSV file ({message})") from None
+            raise csv_error(path, message, parse) from None
 
 
 def table_schema(path: Path, delimiter: str = ",") -> pa.Schema:
@@ -344,6 +361,13 @@ def read_table_columns(
         return pq.read_table(path, columns=list(columns))
     except (OSError, pa.ArrowException) as error:
         raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
+
+
+def check_utf8(path: Path, schema: pa.Schema) -> None:
+    """Text columns must be UTF-8 (pyarrow reads other bytes as binary)."""
+    binary = [field.name for field in schema if pa.types.is_binary(field.type)]
+    if binary:
+        raise DataConfigError(f"{path}: column(s) {binary} are not UTF-8 text")
 
 
 def check_header(path: Path, header: list[str]) -> None:
@@ -400,7 +424,7 @@ class TableReader:
             **self.encoder.state(),
         }
 
-    def _delimiter(self, path: Path) -> str:
+    def delimiter_of(self, path: Path) -> str:
         return "\t" if path.suffix.lower() == ".tsv" else self.delimiter
 
     def columns_of(self, path: Path, header: list[str]) -> tuple[list[str], list[str]]:
@@ -417,13 +441,11 @@ class TableReader:
 
     def read(self, path: Path) -> RawTable:
         """The file's feature and target columns; rows without a target dropped."""
-        schema = table_schema(path, self._delimiter(path))
+        schema = table_schema(path, self.delimiter_of(path))
         check_header(path, schema.names)
         features, targets = self.columns_of(path, schema.names)
-        table = read_table_columns(path, [*features, *targets], self._delimiter(path), schema)
-        binary = [field.name for field in table.schema if pa.types.is_binary(field.type)]
-        if binary:
-            raise DataConfigError(f"{path}: column(s) {binary} are not UTF-8 text")
+        table = read_table_columns(path, [*features, *targets], self.delimiter_of(path), schema)
+        check_utf8(path, table.schema)
         numbers = np.arange(1, table.num_rows + 1)
         if targets and self.target_required:
             kept = self.kept_rows(path, table, targets)
@@ -464,12 +486,21 @@ class TableReader:
         if isinstance(ready, Table):  # encoded already (a table cache)
             return ready
         ready = ready if ready is not None else self.read(path)
-        features = [c for c in ready.table.column_names if c not in self.targets]
+        return self.encoded(path, ready.table, ready.numbers)
+
+    def encoded(
+        self,
+        path: Path,
+        table: pa.Table,
+        numbers: np.ndarray,
+        unseen: dict[str, dict[str, int]] | None = None,
+    ) -> Table:
+        """``table``'s rows (data rows ``numbers`` of ``path``) as a ``Table``: features
+        encoded, targets as read; ``unseen`` as ``TableEncoder.encode`` counts it."""
+        features = [c for c in table.column_names if c not in self.targets]
         encoder = self.encoder or TableEncoder.numeric(features)
-        inputs = encoder.encode(path, ready.table, ready.numbers)
-        return Table(
-            inputs, self.target_values(ready.table), columns=encoder.names, numbers=ready.numbers
-        )
+        inputs = encoder.encode(path, table, numbers, unseen)
+        return Table(inputs, self.target_values(table), columns=encoder.names, numbers=numbers)
 
 
 def _target_values(column: pa.ChunkedArray) -> np.ndarray | TextLabels:
