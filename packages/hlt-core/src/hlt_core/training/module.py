@@ -149,7 +149,7 @@ class TaskModule(L.LightningModule):
         if not isinstance(self.decoder, MemberDecoder):
             outputs = self._outputs(batch)
             return outputs, self.task.loss(outputs, batch)
-        members = self.decoder.members(self.model(batch[INPUTS]))
+        members = self.decoder.members(self.model(batch[INPUTS]), batch.get(MASK))
         return self.decoder.combiner(members), member_loss(self.task, members, batch)
 
     def on_train_start(self) -> None:
