@@ -150,7 +150,7 @@ class TaskModule(L.LightningModule):
         if not isinstance(self.decoder, MemberDecoder):
             outputs = self._outputs(batch)
             return outputs, self.task.loss(outputs, batch)
-        members = self.decoder.members(self.model(batch[INPUTS]))
+        members = self.decoder.members(self.model(batch[INPUTS]), batch.get(MASK))
         return self.decoder.combiner(members), member_loss(self.task, members, batch)
 
     def on_train_start(self) -> None:
@@ -290,6 +290,13 @@ class TaskModule(L.LightningModule):
         self._eval_step(batch, "test")
 
     def on_train_epoch_end(self) -> None:
+        self.finish_train_epoch()
+
+    def finish_train_epoch(self) -> None:
+        """Check the epoch's last losses, then log its mean ``train/loss`` and train
+        metrics, once: the sums start again. ``MetricHistory`` calls it before anything
+        saves the epoch's end, so that the checkpoint holds the epoch's train point;
+        Lightning's hook then finds nothing left to do."""
         self.check_finite_loss()
         epoch = self._epoch
         if epoch.loss_sum is not None and epoch.loss_count:
