@@ -31,7 +31,7 @@ from torchmetrics.utilities import dim_zero_cat
 # turn logits into probabilities when a batch holds a value outside [0, 1], a choice made
 # per batch; the tasks hand them probabilities, where it is never made.
 ROW_ADDITIVE = (MulticlassStatScores, MulticlassPrecisionRecallCurve)
-GATHER_UPDATES = 8  # updates gathered at most before they are applied
+GATHER_UPDATES = 16  # updates gathered at most before they are applied
 GATHER_ELEMENTS = 1 << 20  # input elements gathered at most (4 MB of float32)
 
 

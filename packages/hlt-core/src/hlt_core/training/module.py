@@ -83,9 +83,8 @@ class EpochState:
     attribute of an ``nn.Module`` costs a few microseconds of checks, every step."""
 
     number: int = 0  # the epoch
-    # the batch-size-weighted loss of the checked steps, on the device (``_sum_dtype``)
-    loss_sum: torch.Tensor | None = None
-    loss_count: int = 0
+    loss_sum: float = 0.0  # of the checked steps' losses, times their batch sizes
+    loss_count: int = 0  # their examples
     metrics_updated: bool = False
     step_before_batch: int = -1  # global_step when the running batch began
     # (loss, step, batch, batch size) of the steps not checked yet
@@ -204,32 +203,30 @@ class TaskModule(L.LightningModule):
         return loss
 
     def check_finite_loss(self) -> None:
-        """Add the training losses of the steps since the last check to the epoch's sum
-        (the mean ``train/loss``, accumulated on the device: no host sync, no `self.log`
-        call) and raise ``NonFiniteLossError`` if one was NaN or Inf, naming the first such
-        step. One host read: the sum, finite while every loss is (it is float64); the
-        losses are read apart only when it is not."""
+        """Raise ``NonFiniteLossError`` if a training loss since the last check was NaN or
+        Inf, naming the first such step, and add them to the epoch's sum (for the mean
+        ``train/loss``: no host sync a step, no `self.log` call). One host read: their
+        weighted sum, in float64 (``_sum_dtype``), finite while every loss is; the losses
+        are read apart only when it is not."""
         epoch = self._epoch
         unchecked = epoch.unchecked
         if not unchecked:
             return
         losses = torch.stack([loss for loss, *_ in unchecked])
         sizes = [size for *_, size in unchecked]
-        if epoch.loss_sum is None or epoch.loss_sum.device != losses.device:
-            epoch.loss_sum = torch.zeros((), dtype=_sum_dtype(losses.device), device=losses.device)
-        dtype = epoch.loss_sum.dtype
+        dtype = _sum_dtype(losses.device)
         if min(sizes) == max(sizes):  # batches of one size: a sum
-            epoch.loss_sum.add_(losses.sum(dtype=dtype), alpha=sizes[0])
+            total = float(losses.sum(dtype=dtype)) * sizes[0]
         else:
-            epoch.loss_sum.add_(losses.to(dtype) @ losses.new_tensor(sizes, dtype=dtype))
-        epoch.loss_count += sum(sizes)
-        bad = None if math.isfinite(epoch.loss_sum) else losses.isfinite().logical_not().nonzero()
-        if bad is not None and len(bad):
-            loss, step, batch, _ = unchecked[int(bad[0])]
+            total = float(losses.to(dtype) @ losses.new_tensor(sizes, dtype=dtype))
+        if not math.isfinite(total):
+            loss, step, batch, _ = unchecked[int(losses.isfinite().logical_not().nonzero()[0])]
             raise NonFiniteLossError(
                 f"training loss is {float(loss)} at step {step} "
                 f"(epoch {epoch.number}, batch {batch}); run stopped"
             )
+        epoch.loss_sum += total
+        epoch.loss_count += sum(sizes)
         unchecked.clear()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -309,10 +306,10 @@ class TaskModule(L.LightningModule):
         Lightning's hook then finds nothing left to do."""
         self.check_finite_loss()
         epoch = self._epoch
-        if epoch.loss_sum is not None and epoch.loss_count:
-            mean = (epoch.loss_sum / epoch.loss_count).float()
-            self.log("train/loss", mean, sync_dist=True)
-            self.progress_metrics["train/loss"] = mean
+        if epoch.loss_count:
+            mean = epoch.loss_sum / epoch.loss_count
+            self.log("train/loss", mean, sync_dist=True)  # as a tensor on the module's device
+            self.progress_metrics["train/loss"] = torch.tensor(mean)
         if epoch.metrics_updated:
             self._log_metrics("train")
         self._epoch = EpochState()
