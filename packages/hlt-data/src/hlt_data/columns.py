@@ -179,9 +179,6 @@ class TableEncoder:
 
         def fit_one(name: str) -> Column | str:
             try:
-                reals = None if name in categorical else _training_reals(parts, name)
-                if reals is not None:
-                    return _fill_from(Column(name, "numeric"), reals)
                 return cls._fit_column(name, _training_values(parts, name), name in categorical)
             except DataConfigError as error:
                 return str(error)
@@ -412,40 +409,14 @@ def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
     return pa.chunked_array([c for a in arrays for c in a.cast(kind).chunks], type=kind)
 
 
-def _training_reals(parts: Sequence[RawTable], name: str) -> np.ndarray | None:
-    """A column of reals with no missing cell in every file: its training rows gathered
-    straight from Arrow's chunks into one float64 array (no Arrow copy to copy again);
-    None for any other column (``_training_values`` reads those)."""
-    columns = [p.table.column(name) for p in parts]
-    if not all(pa.types.is_floating(c.type) and not c.null_count for c in columns):
-        return None
-    values = np.empty(sum(len(p.rows) for p in parts))
-    at = 0
-    for part, column in zip(parts, columns, strict=True):
-        ends = np.cumsum([len(chunk) for chunk in column.chunks])
-        cuts = np.searchsorted(part.rows, ends)  # rows are sorted: those of each chunk
-        for chunk, end, low, high in zip(column.chunks, ends, [0, *cuts[:-1]], cuts, strict=True):
-            if high > low:
-                rows = part.rows[low:high] - (end - len(chunk))
-                values[at : at + high - low] = chunk.to_numpy()[rows]
-                at += high - low
-    return values
-
-
 def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
     """A numeric or boolean column with its training median and indicator fitted."""
-    return _fill_from(column, np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64))
-
-
-def _fill_from(column: Column, values: np.ndarray) -> Column:
-    """``column`` with the median of the finite ``values`` and whether any is missing
-    (NaN). The median reorders an array of finite values that owns its data (made for
-    it, as ``_training_reals`` does); any other is copied first (Arrow's buffers stay)."""
+    values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
     column.indicator = bool(np.isnan(values).any())
     finite = np.isfinite(values)
-    if not (finite.all() and values.flags.owndata):
-        values = values[finite]
-    column.fill = _median(values) if len(values) else 0.0
+    # the median reorders its values: a copy (Arrow's buffers stay as they are)
+    finite_values = values.copy() if finite.all() else values[finite]
+    column.fill = _median(finite_values) if len(finite_values) else 0.0
     return column
 
 
