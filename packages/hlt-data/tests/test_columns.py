@@ -369,3 +369,19 @@ def test_training_medians_are_gathered_across_chunks_and_files(tmp_path):
     column = TableEncoder.fit(parts, ["x"]).columns[0]
     train = np.concatenate([first[parts[0].rows], second[parts[1].rows].astype(np.float64)])
     assert column.indicator and column.fill == np.median(train[np.isfinite(train)])
+
+
+def test_text_columns_start_first_and_results_keep_column_order():
+    """Columns are fitted and encoded side by side; the heavy ones (text) are started
+    first so that no thread ends alone with one, and results (and errors) keep the
+    columns' order."""
+    started = []
+
+    def work(name):
+        started.append(name)
+        return name.upper()
+
+    names = ["a", "b", "text", "c", "words"]
+    done = columns._each_column(work, names, threads=1, first=lambda n: len(n) > 1)
+    assert started == ["text", "words", "a", "b", "c"]
+    assert done == ["A", "B", "TEXT", "C", "WORDS"]
