@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from hlt_core.contracts import INPUTS
 from hlt_core.errors import UserError
 from hlt_core.testing import StandInData, StandInModel, StandInTask
+from hlt_core.training.loggers import CSVLogger
 from hlt_core.training.module import NonFiniteLossError, TaskModule
 from hlt_core.training.schedulers import warmup_cosine
 
@@ -143,6 +144,35 @@ def test_step_losses_reach_the_file_written_at_most_every_few_seconds(
     header = rows[0].split(",")
     logged = [int(r[header.index("step")]) for r in steps if r[header.index("train/loss_step")]]
     assert logged == [1, 3, 5, 7]
+
+
+class CountingRunCSVLogger(CSVLogger):
+    """hlt's CSV logger, counting its writes to the file."""
+
+    saves = 0
+
+    def save(self) -> None:
+        self.saves += 1
+        super().save()
+
+
+def test_the_csv_file_is_written_when_the_run_saves_not_every_100_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr("hlt_core.training.module.SAVE_LOGS_SECONDS", 1e9)
+    logger = CountingRunCSVLogger(tmp_path, name="csv", version="")
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=10,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module(), DataLoader(batches(120), batch_size=None))
+    # the module's first logging step and Lightning's three: none at steps 99 and 199
+    assert logger.saves == 1 + 3
+    rows = [row.split(",") for row in (tmp_path / "csv" / "metrics.csv").read_text().split()]
+    column = rows[0].index("train/loss_step")
+    assert [int(r[rows[0].index("step")]) for r in rows[1:] if r[column]] == [*range(9, 120, 10)]
 
 
 class ScriptedLoss(StandInTask):

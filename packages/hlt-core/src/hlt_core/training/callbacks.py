@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from hlt_core.training.module import TaskModule
 from hlt_core.training.throughput import Throughput
 
 
@@ -69,25 +70,21 @@ class LastCheckpoint(Callback):
     epoch; a save after ``fit`` returns would mark the epoch as finished and the resumed
     run would skip the rest of it.
 
-    At every epoch end that no save of ``last.ckpt`` covers: ``ModelCheckpoint(save_last=
-    True)`` writes it only together with a top-k checkpoint, that is when the monitored
-    metric improved (Lightning 2.6), so a kill after epochs without improvement would lose
-    them all. Saved after the epoch's validation, as ModelCheckpoint saves.
+    At every epoch end, after the epoch's validation and its train means (``RunCallbacks``
+    runs ``MetricHistory`` first): ``ModelCheckpoint(save_last=True)`` writes it only
+    together with a top-k checkpoint, that is when the monitored metric improved
+    (Lightning 2.6), so a kill after epochs without improvement would lose them all; and
+    with validation inside the epoch (``val_check_interval`` below 1) it writes it after
+    that validation, before the epoch's train means exist.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.path = last_checkpoint(checkpoint_dir)
         self.saved = False  # at max_steps: that state is the run's latest
-        self._saved_at: int | None = None  # the step of the latest save, of any file
         self._max_steps = -1  # the trainer's, read once
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._max_steps = trainer.max_steps
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self._saved_at = trainer.global_step
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         if 0 < self._max_steps <= trainer.global_step and not self.saved:
@@ -95,11 +92,7 @@ class LastCheckpoint(Callback):
             self.saved = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.saved:
-            return
-        checkpointing = trainer.checkpoint_callback
-        saves_last = isinstance(checkpointing, ModelCheckpoint) and bool(checkpointing.save_last)
-        if not (saves_last and self._saved_at == trainer.global_step):
+        if not self.saved:
             trainer.save_checkpoint(self.path)
 
 
@@ -184,18 +177,17 @@ class MetricHistory(Callback):
 
     Loggers record both at the index of the last step taken (``global_step - 1``: the
     epoch's last batch is step 99 of a 100-batch epoch). Validation metrics are ready at
-    ``on_validation_end``; an epoch's train metrics only after every
-    ``on_train_epoch_end`` hook, so they are read when the next epoch starts or training
-    ends.
+    ``on_validation_end``; an epoch's train means are logged by the module, which is
+    asked to do so here (``TaskModule.finish_train_epoch``) rather than in its own hook,
+    which Lightning calls after the callbacks' and after ``LastCheckpoint`` saved.
 
     The rows are kept in checkpoints, so that a resumed run's curves start where the run
-    did. A checkpoint saved at an epoch's end holds that epoch's validation but not its
-    train means, which Lightning computes after the save: that one point stays missing.
+    did: a checkpoint saved at an epoch's end holds the epoch's validation and train
+    points, and a run resumed from it draws the uninterrupted run's curve.
     """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
-        self._train_epoch: tuple[int, int] | None = None  # (epoch, step) not yet read
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]} if self.rows else {}
@@ -221,18 +213,9 @@ class MetricHistory(Callback):
             self._record(trainer, "val", trainer.current_epoch, trainer.global_step - 1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._train_epoch = (trainer.current_epoch, trainer.global_step - 1)
-
-    def _read_train_epoch(self, trainer: L.Trainer) -> None:
-        if self._train_epoch is not None:
-            self._record(trainer, "train", *self._train_epoch)
-            self._train_epoch = None
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._read_train_epoch(trainer)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._read_train_epoch(trainer)
+        if isinstance(pl_module, TaskModule):  # another module logs its means after this
+            pl_module.finish_train_epoch()
+            self._record(trainer, "train", trainer.current_epoch, trainer.global_step - 1)
 
 
 class BestSoFar(Callback):
@@ -352,8 +335,8 @@ class RunCallbacks(Callback):
             RngState(),
             EpochEndResume(),
             self.interrupt,
+            self.history,  # the epoch's train means, before last.ckpt saves them
             self.last,
-            self.history,
             self.best,
             self.throughput,
         ]

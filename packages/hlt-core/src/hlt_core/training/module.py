@@ -128,6 +128,7 @@ class TaskModule(L.LightningModule):
         self.data_facts = dict(data_facts or {})
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._metrics_every = 1  # the steps between train metric updates, read at the start
+        self._optimizer_steps: Any = None  # the trainer's count of them, found at the start
         self._epoch = EpochState()
         self._logs_saved_at = -SAVE_LOGS_SECONDS  # the first logging step saves
         self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
@@ -149,15 +150,28 @@ class TaskModule(L.LightningModule):
         if not isinstance(self.decoder, MemberDecoder):
             outputs = self._outputs(batch)
             return outputs, self.task.loss(outputs, batch)
-        members = self.decoder.members(self.model(batch[INPUTS]))
+        members = self.decoder.members(self.model(batch[INPUTS]), batch.get(MASK))
         return self.decoder.combiner(members), member_loss(self.task, members, batch)
 
     def on_train_start(self) -> None:
-        """The cadence of the train metrics: every ``train_metrics_every_n_steps`` (by
-        default the trainer's ``log_every_n_steps``) and on the last batch of an epoch,
-        so that metrics cost nothing on the other steps."""
-        every = getattr(self._trainer, "log_every_n_steps", 1)
+        """Read once a fit: the cadence of the train metrics (every
+        ``train_metrics_every_n_steps``, by default the trainer's ``log_every_n_steps``, and
+        on the last batch of an epoch, so that metrics cost nothing on the other steps), and
+        the trainer's count of optimizer steps, which is ``trainer.global_step`` under the
+        automatic optimization this module uses: read every step, without the chain of
+        seven properties in front of it."""
+        trainer = self.trainer
+        every = getattr(trainer, "log_every_n_steps", 1)
         self._metrics_every = self.train_metrics_every_n_steps or every or 1
+        self._optimizer_steps = trainer.fit_loop.epoch_loop.automatic_optimization.optim_progress
+        self.on_train_epoch_start()  # a run resumed mid-epoch does not start it again
+
+    def on_train_end(self) -> None:
+        self._optimizer_steps = None
+
+    def _global_step(self, trainer: L.Trainer) -> int:
+        steps = self._optimizer_steps
+        return trainer.global_step if steps is None else int(steps.optimizer_steps)
 
     def on_train_epoch_start(self) -> None:
         self._epoch.number = self.current_epoch
@@ -178,7 +192,7 @@ class TaskModule(L.LightningModule):
             metric_step = True
         else:
             # read once a step: the optimizer steps after this, so it is the step before
-            epoch.step_before_batch = step = trainer.global_step
+            epoch.step_before_batch = step = self._global_step(trainer)
             epoch.unchecked.append((detached, step, batch_idx))
             metric_step = (step + 1) % self._metrics_every == 0 or trainer.is_last_batch
         if metric_step:
@@ -223,21 +237,22 @@ class TaskModule(L.LightningModule):
         # cheap tests first: the global step is read only where a log is due
         logs = bool(every) and ((before + 1) % every == 0 or trainer.should_stop)
         logs = logs or getattr(trainer, "fast_dev_run", False)
-        if not (logs or not every) or (step := trainer.global_step) == before:
+        if not (logs or not every) or (step := self._global_step(trainer)) == before:
             return
         self.check_finite_loss()  # every step when nothing is logged (log_every_n_steps=0)
-        if not logs or not trainer.loggers:
+        loggers = trainer.loggers
+        if not logs or not loggers:
             return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        values = {"train/loss_step": float(loss), "epoch": self.current_epoch}
-        for logger in trainer.loggers:
+        values = {"train/loss_step": float(loss), "epoch": self._epoch.number}
+        for logger in loggers:
             logger.log_metrics(values, step=step - 1)
         # written out (a CSV file appended, a TensorBoard file flushed) every few seconds,
         # not at every logging step; Lightning writes them again at each epoch end
         now = time.monotonic()
         if now - self._logs_saved_at >= SAVE_LOGS_SECONDS:
             self._logs_saved_at = now
-            for logger in trainer.loggers:
+            for logger in loggers:
                 logger.save()
 
     def _eval_step(self, batch: Batch, split: str) -> None:
@@ -275,6 +290,13 @@ class TaskModule(L.LightningModule):
         self._eval_step(batch, "test")
 
     def on_train_epoch_end(self) -> None:
+        self.finish_train_epoch()
+
+    def finish_train_epoch(self) -> None:
+        """Check the epoch's last losses, then log its mean ``train/loss`` and train
+        metrics, once: the sums start again. ``MetricHistory`` calls it before anything
+        saves the epoch's end, so that the checkpoint holds the epoch's train point;
+        Lightning's hook then finds nothing left to do."""
         self.check_finite_loss()
         epoch = self._epoch
         if epoch.loss_sum is not None and epoch.loss_count:
