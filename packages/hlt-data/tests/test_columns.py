@@ -338,7 +338,7 @@ def test_text_labels_coded_once_read_as_their_strings(words, vocabulary):
         fitted = LabelVocabulary.fit(values[train])
         with pytest.raises(DataConfigError) as error:
             fitted.encode(values, lambda row: f"row {row + 1}", "t.csv")
-        assert np.asarray(values[5:7]).tolist() == [words[2], words[0]]
+        assert np.asarray(values[5:7]).tolist() == [words[2], words[0]] and values[4] == words[1]
         outcomes.append((fitted.names, fitted.encode(values[train], str, "t"), error.value))
     (names, encoded, error), (names_s, encoded_s, error_s) = outcomes
     assert names == names_s and np.array_equal(encoded, encoded_s) and str(error) == str(error_s)
