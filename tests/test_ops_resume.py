@@ -93,6 +93,39 @@ def resumed_from(tmp: Path, stop_at: int) -> dict:
 def test_resume_from_an_epoch_boundary_is_bit_identical(tmp_path):
     straight = train(tmp_path, "straight")
     assert_identical(resumed_from(tmp_path, stop_at=3), straight)
+    # the learning curve too: the epoch that ended at the checkpoint keeps its train point
+    assert_same_curve(tmp_path / "resumed", tmp_path / "straight")
+
+
+def test_a_run_resumed_from_the_end_of_an_epoch_validated_within_draws_the_same_curve(tmp_path):
+    """Validation inside each epoch (``val_check_interval=0.5``: after every batch), so
+    ModelCheckpoint saves last.ckpt before the epoch's train means exist; the copy of
+    last.ckpt that a kill finds as epoch 1 begins still holds epoch 0's train point."""
+    folder = tmp_path / "straight" / "checkpoints"
+    within = ["trainer.val_check_interval=0.5",
+              f"+callbacks.found._target_={__name__}.KeepLastAtEpochStart",
+              f"+callbacks.found.folder={folder}"]  # fmt: skip
+    train(tmp_path, "straight", *within)
+    found = folder / "found-at-epoch1.ckpt"
+    assert [r["epoch"] for r in history(found) if "train/loss" in r] == [0]
+    train(tmp_path, "resumed", *within[:1], f"ckpt_path={found}")
+    assert_same_curve(tmp_path / "resumed", tmp_path / "straight")
+
+
+def history(checkpoint: Path) -> list[dict]:
+    """The learning curve's points (``MetricHistory``'s rows) that ``checkpoint`` holds."""
+    saved = torch.load(checkpoint, weights_only=True)
+    (states,) = [v for k, v in saved["callbacks"].items() if "RunCallbacks" in k]
+    return next((v["rows"] for k, v in states.items() if "MetricHistory" in k), [])
+
+
+def assert_same_curve(resumed: Path, straight: Path) -> None:
+    """Every point of the learning curve, train means included, and its drawing."""
+    rows = history(straight / "checkpoints" / "last.ckpt")
+    assert history(resumed / "checkpoints" / "last.ckpt") == rows
+    assert [r["epoch"] for r in rows if "train/loss" in r] == [0, 1]
+    drawn = (straight / "learning_curve.png").read_bytes()
+    assert (resumed / "learning_curve.png").read_bytes() == drawn
 
 
 def test_resume_from_mid_epoch_is_bit_identical(tmp_path):
@@ -188,7 +221,5 @@ def test_a_run_resumed_in_its_folder_keeps_the_metrics_it_logged_before(tmp_path
 def curve(run_dir: Path) -> list[tuple]:
     """The learning curve's points that last.ckpt holds, train/loss left out (after a
     mid-epoch resume, the mean of the resumed steps)."""
-    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    (states,) = [v for k, v in saved["callbacks"].items() if "RunCallbacks" in k]
-    rows = next((v["rows"] for k, v in states.items() if "MetricHistory" in k), [])
+    rows = history(run_dir / "checkpoints" / "last.ckpt")
     return [(r["epoch"], r["step"], r.get("val/loss"), sorted(r)) for r in rows]

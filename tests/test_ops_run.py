@@ -21,7 +21,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from helpers import QUICK, compose_run
 from hlt_core.errors import UserError
 from hlt_core.run import objective, run, run_or_exit
-from hlt_core.training.callbacks import NonFiniteLossError
+from hlt_core.training.module import NonFiniteLossError
 
 SHORT = [*QUICK, "trainer.max_epochs=2"]
 
@@ -47,7 +47,8 @@ def trained(tmp_path: Path, *extra: str) -> Path:
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(run_dir):
     poison = f"+callbacks.poison._target_={__name__}.PoisonAt"
     cfg = compose_run([*SHORT, poison, "+callbacks.poison.step=4"], run_dir)
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 \(epoch 1, batch 1\)"):
+    stop = r"loss is nan at step 4 \(epoch 1, batch 1\); run stopped, last good checkpoint: "
+    with pytest.raises(NonFiniteLossError, match=stop + r".*last\.ckpt; a resume"):
         run(cfg)
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 3  # the end of the first epoch, before the NaN

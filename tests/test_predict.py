@@ -7,6 +7,7 @@ import csv
 import importlib.metadata
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -18,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -31,6 +33,7 @@ from hlt_core.composing.init_from import split_model_config
 from hlt_core.contracts import INPUTS, MASK
 from hlt_core.run import run
 from hlt_core.training.module import TaskModule
+from hlt_data import table_stream
 from hlt_trainer.cli import main as hlt
 from hlt_trainer.predict import tensor
 
@@ -293,7 +296,7 @@ def test_hlt_predict_on_npy_gives_regression_values_in_original_units(runs, tmp_
     new = write_npy(tmp_path / "new", 20)
     (new / "targets.npy").unlink()  # new data has no targets
     out = tmp_path / "p.csv"
-    assert hlt(["predict", str(runs["npy"]), str(new), "--out", str(out)]) == 0
+    assert hlt(["predict", str(runs["npy"]), str(new), "--out", str(out), "--batch-size", "7"]) == 0
     rows = read_csv(out)
     assert list(rows[0]) == ["file", "row", "prediction"]
     assert [r["row"] for r in rows] == [str(i) for i in range(20)]
@@ -609,3 +612,78 @@ def test_nan_features_in_a_table_are_filled_as_training_filled_them(runs, tmp_pa
     assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
     rows = read_csv(out)
     assert len(rows) == 3 and rows[0]["bird"] == rows[1]["bird"] == rows[2]["bird"]
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Tables read 16 rows of a Parquet file or 512 bytes of a CSV file at a time."""
+    monkeypatch.setattr(table_stream, "READ_ROWS", 16)
+    monkeypatch.setattr(table_stream, "CSV_BLOCK", 512)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_hlt_predict_streams_a_table_a_part_at_a_time_as_the_trainer_read_it(
+    runs, tmp_path, small_parts, suffix
+):
+    """The training file in parts (Parquet row groups of 30 rows, 16 rows read at a time;
+    CSV blocks of 512 bytes): every row's prediction is the trainer's."""
+    trained = read_csv(runs["mlp"] / "predictions.csv")
+    source = Path(trained[0]["file"])
+    new = tmp_path / f"train{suffix}"
+    if suffix == ".parquet":
+        empty_is_missing = pacsv.ConvertOptions(strings_can_be_null=True)  # as hlt reads CSV
+        pq.write_table(pacsv.read_csv(source, convert_options=empty_is_missing), new,
+                       row_group_size=30)  # fmt: skip
+        assert pq.ParquetFile(new).metadata.num_row_groups == 7
+    else:
+        shutil.copy(source, new)
+    out = tmp_path / "p.csv"
+    assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
+    by_row = {r["row"]: r for r in read_csv(out)}
+    assert len(by_row) == 200
+    for r in trained:
+        assert by_row[r["row"]]["target"] == r["target"]
+        assert [by_row[r["row"]][k] for k in LABELS] == [r[k] for k in LABELS]
+
+
+def test_a_csv_column_typed_late_is_predicted_again_as_read_whole(
+    runs, tmp_path, monkeypatch, caplog
+):
+    """Column ``a`` holds whole numbers for 60 rows, a real later, and new files a colour
+    training never saw: in 512-byte blocks the file is read again with ``a`` as reals,
+    and the table equals the one of a single block (the file read whole), unseen
+    categories counted over the whole file."""
+    lines = write_table(tmp_path / "raw.csv", 300, seed=1).read_text().splitlines()
+    lines[1:61] = [f"{i % 5}," + line.split(",", 1)[1] for i, line in enumerate(lines[1:61])]
+    new = tmp_path / "new.csv"
+    new.write_text("\n".join(lines) + "\n")
+    tables, warnings = [], []
+    for block in (1 << 20, 512):
+        monkeypatch.setattr(table_stream, "CSV_BLOCK", block)
+        out = tmp_path / f"p{block}.csv"
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert hlt(["predict", str(runs["mlp"]), str(new), "--out", str(out)]) == 0
+        tables.append(out.read_bytes())
+        warnings.append([r.getMessage() for r in caplog.records if "unseen" in r.getMessage()])
+        again = [r.getMessage() for r in caplog.records if "again" in r.getMessage()]
+        assert again == ([] if block > 1000 else [f"{new}: column 'a' holds more than its "
+                                                   "first block: predicting again from the "
+                                                   "first file"])  # fmt: skip
+    assert tables[0] == tables[1]
+    assert len(warnings[0]) == 1 and warnings[0] == warnings[1]
+
+
+def test_a_bad_row_deep_in_a_file_is_named_and_nothing_is_written(
+    runs, tmp_path, capsys, small_parts
+):
+    lines = write_table(tmp_path / "raw.csv", 300).read_text().splitlines()
+    lines[250] = "1.5,oops," + lines[250].split(",", 2)[2]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "p.csv"
+    out.write_text("the previous predictions\n")
+    error = refused(capsys, str(runs["mlp"]), str(bad), "--out", str(out), "--overwrite")
+    assert "bad.csv row 250 column 'b': 'oops' is not a number" in error
+    assert out.read_text() == "the previous predictions\n"  # replaced only when complete
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.csv")] == []

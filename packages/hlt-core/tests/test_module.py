@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 from hlt_core.contracts import INPUTS
 from hlt_core.errors import UserError
 from hlt_core.testing import StandInData, StandInModel, StandInTask
-from hlt_core.training.module import TaskModule
+from hlt_core.training.loggers import CSVLogger
+from hlt_core.training.module import NonFiniteLossError, TaskModule
 from hlt_core.training.schedulers import warmup_cosine
 
 
@@ -143,3 +144,62 @@ def test_step_losses_reach_the_file_written_at_most_every_few_seconds(
     header = rows[0].split(",")
     logged = [int(r[header.index("step")]) for r in steps if r[header.index("train/loss_step")]]
     assert logged == [1, 3, 5, 7]
+
+
+class CountingRunCSVLogger(CSVLogger):
+    """hlt's CSV logger, counting its writes to the file."""
+
+    saves = 0
+
+    def save(self) -> None:
+        self.saves += 1
+        super().save()
+
+
+def test_the_csv_file_is_written_when_the_run_saves_not_every_100_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr("hlt_core.training.module.SAVE_LOGS_SECONDS", 1e9)
+    logger = CountingRunCSVLogger(tmp_path, name="csv", version="")
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=10,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module(), DataLoader(batches(120), batch_size=None))
+    # the module's first logging step and Lightning's three: none at steps 99 and 199
+    assert logger.saves == 1 + 3
+    rows = [row.split(",") for row in (tmp_path / "csv" / "metrics.csv").read_text().split()]
+    column = rows[0].index("train/loss_step")
+    assert [int(r[rows[0].index("step")]) for r in rows[1:] if r[column]] == [*range(9, 120, 10)]
+
+
+class ScriptedLoss(StandInTask):
+    """A training loss of the given values, one a batch."""
+
+    def __init__(self, losses: list[float]) -> None:
+        super().__init__()
+        self.losses = iter(losses)
+
+    def loss(self, outputs, batch):
+        return outputs.sum() * 0 + next(self.losses)
+
+
+def test_a_non_finite_loss_stops_naming_its_step_and_an_overflowing_sum_does_not():
+    # the loss sum overflows at the first batch (3e38 x 16 rows); the first check (after
+    # step 2) reads the three losses apart and goes on, the second finds step 4's Inf
+    task = ScriptedLoss([3e38, 3e38, 3e38, 1.0, math.inf, 1.0, 1.0, 1.0])
+    m = TaskModule(StandInModel(2, 4), task, functools.partial(torch.optim.SGD, lr=0.0))
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=3,
+        logger=False,  # the check does not depend on logging
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    stop = r"^training loss is inf at step 4 \(epoch 0, batch 4\); run stopped$"
+    with pytest.raises(NonFiniteLossError, match=stop):
+        trainer.fit(m, DataLoader(batches(), batch_size=None))
+    assert trainer.global_step == 6  # stopped at the logging step after it

@@ -17,13 +17,14 @@ from hlt_core.testing import StandInData, StandInModel, StandInTask
 from hlt_core.training import throughput
 from hlt_core.training.callbacks import (
     BestSoFar,
-    FiniteLoss,
+    LastCheckpoint,
     RunCallbacks,
     skip_unused_batch_hooks,
 )
 from hlt_core.training.module import TaskModule
 from hlt_core.training.performance import ModelCheckpoint
 from hlt_core.training.progress import ProgressLines
+from hlt_core.training.throughput import Throughput
 
 
 def _with_best(tmp_path, value: float) -> RunCallbacks:
@@ -34,10 +35,10 @@ def _with_best(tmp_path, value: float) -> RunCallbacks:
 
 def test_each_hook_reaches_only_the_parts_that_define_it(tmp_path):
     callbacks = RunCallbacks(tmp_path)
-    before_backward = callbacks._hooks["on_before_backward"]
-    assert [type(hook.__self__) for hook in before_backward] == [FiniteLoss]
-    assert callbacks._hooks["on_before_zero_grad"] == []
-    assert callbacks.on_before_zero_grad is None  # so Lightning passes over it
+    batch_end = callbacks._hooks["on_train_batch_end"]
+    assert [type(hook.__self__) for hook in batch_end] == [LastCheckpoint, Throughput]
+    assert callbacks._hooks["on_before_backward"] == []
+    assert callbacks.on_before_backward is None  # so Lightning passes over it
     assert [type(h.__self__) for h in callbacks._hooks["on_validation_end"]][-1] is BestSoFar
 
 
@@ -67,11 +68,12 @@ class Calls(PassThroughProfiler):
 
 def test_lightning_calls_only_the_batch_hooks_a_callback_uses(tmp_path):
     calls = Calls()
+    progress, run_callbacks = ProgressLines(), RunCallbacks(tmp_path)
     callbacks = [
-        ProgressLines(),
+        progress,
         RichModelSummary(),
         ModelCheckpoint(dirpath=tmp_path, monitor="val/loss"),
-        RunCallbacks(tmp_path),
+        run_callbacks,
     ]
     trainer = L.Trainer(
         accelerator="cpu",
@@ -81,15 +83,14 @@ def test_lightning_calls_only_the_batch_hooks_a_callback_uses(tmp_path):
         callbacks=[skip_unused_batch_hooks(c) for c in callbacks],
         default_root_dir=tmp_path,
     )
+    run_callbacks.relay_batch_hooks(trainer)
     module = TaskModule(StandInModel(3), StandInTask(), functools.partial(torch.optim.SGD, lr=0.1))
     trainer.fit(module, datamodule=StandInData())
     called = {a.removeprefix("[Callback]") for a in calls.actions if a.startswith("[Callback]")}
     batch_hooks = {c for c in called if "batch" in c or "backward" in c or "optimizer" in c}
-    assert batch_hooks == {
-        "ProgressLines.on_train_batch_end",  # it counts samples
-        "RunCallbacks.on_before_backward",  # FiniteLoss keeps the loss
-        "RunCallbacks.on_train_batch_end",  # FiniteLoss, LastCheckpoint, Throughput
-    }
+    # LastCheckpoint, Throughput, and the progress lines' count of samples
+    assert batch_hooks == {"RunCallbacks.on_train_batch_end"}
+    assert progress._samples == 12  # 3 batches of 4: its hook was called from there
     assert "RichModelSummary.on_fit_start" in called  # other hooks are called as before
     assert (tmp_path / "last.ckpt").is_file()  # and the run's saves still happen
     assert callbacks[3].throughput.flops_per_sample  # counted at the first batch's end

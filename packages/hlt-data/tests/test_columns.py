@@ -4,6 +4,7 @@ of real files (a byte-order mark, a huge field, duplicate names, lookalike label
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -16,10 +17,14 @@ from hlt_data import (
     TableDataModule,
     TableEncoder,
     TableReader,
+    columns,
     prediction_reader,
+    readers,
 )
 from hlt_data.batch import INPUTS
+from hlt_data.columns import RawTable
 from hlt_data.splits import DEFAULT_FRACTIONS, split_indices
+from hlt_data.targets import LabelVocabulary, TextLabels
 
 ROWS = 60
 
@@ -245,3 +250,122 @@ def _parquet(tmp_path, table):
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
     return path
+
+
+def test_inputs_are_written_a_block_of_rows_at_a_time_across_chunks(tmp_path, monkeypatch):
+    """Blocks of rows that straddle chunk boundaries, split among threads: every input
+    column lands in its place (plain reals read in place, filled reals, indicator, codes)."""
+    monkeypatch.setattr(columns, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(columns, "THREADS", 3)
+    rng = np.random.default_rng(1)
+    plain = rng.normal(size=ROWS)
+    gaps = np.where(np.arange(ROWS) % 7 == 2, np.nan, rng.normal(size=ROWS))
+    kinds = np.array(["p", "q", "r"])[np.arange(ROWS) % 3]
+    bounds = [0, 13, 43, ROWS]  # chunks of 13, 30 and 17 rows
+    table = pa.table(
+        {
+            "plain": pa.chunked_array([plain[a:b] for a, b in itertools.pairwise(bounds)]),
+            "gaps": pa.chunked_array(
+                [pa.array(gaps[a:b], from_pandas=True) for a, b in itertools.pairwise(bounds)]
+            ),
+            "kind": pa.chunked_array([kinds[a:b] for a, b in itertools.pairwise(bounds)]),
+        }
+    )
+    encoder = TableEncoder.fit(
+        [TableReader(None).read(_parquet(tmp_path, table))], ["plain", "gaps", "kind"]
+    )
+    inputs = encoder.encode(tmp_path / "t.parquet", table, np.arange(1, ROWS + 1))
+    assert encoder.names == ["plain", "gaps", "gaps (missing)", "kind"]
+    fill = encoder.columns[1].fill
+    expected = np.stack(
+        [plain, np.where(np.isnan(gaps), fill, gaps), np.isnan(gaps), np.arange(ROWS) % 3 + 2],
+        axis=1,
+    ).astype(np.float32)
+    np.testing.assert_array_equal(inputs, expected)
+
+
+def test_csv_types_come_from_the_first_block_unless_a_later_block_needs_wider(
+    tmp_path, monkeypatch
+):
+    """Types fixed from the first block spare pyarrow keeping every parsed block; where a
+    later block holds a real among whole numbers, a value in an empty column, or text
+    among numbers, the file is read again, so the table is always what whole-file
+    inference gives."""
+    monkeypatch.setattr(readers, "BLOCK", 256)
+    reads = []
+    real_read = readers.pacsv.read_csv
+
+    def counted(*args, **kwargs):
+        reads.append(kwargs["convert_options"].column_types)
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(readers.pacsv, "read_csv", counted)
+    head = [[f"{i}", "", f"{i % 2 == 0}", f"{i}"] for i in range(60)]
+    uniform = write(tmp_path / "uniform.csv", ["n", "empty", "flag", "code"], head)
+    wider = write(
+        tmp_path / "wider.csv", ["n", "empty", "flag", "code"], [*head, ["2.5", "x", "yes", "A7"]]
+    )
+    for path, reads_wanted in ((uniform, 1), (wider, 2)):
+        reads.clear()
+        table = readers.read_csv(path, columns=["n", "empty", "flag", "code"])
+        assert len(reads) == reads_wanted and reads[0]  # the first read has types
+        whole = real_read(
+            path, convert_options=readers.pacsv.ConvertOptions(strings_can_be_null=True)
+        )
+        assert table.schema == whole.schema and table.equals(whole)
+    assert [f.type for f in table.schema] == [pa.float64(), pa.string(), pa.string(), pa.string()]
+
+
+@pytest.mark.parametrize(
+    ("words", "vocabulary"),
+    [
+        (["dog", "cat", "emu"], ["dog", "emu"]),
+        (["10", "2", "9"], ["9", "10"]),  # numbers: in numeric order
+        (["2", "x", "1"], ["1", "2"]),  # the training rows' words are numbers
+        (["1", "2.5", "3"], ["1", "3"]),
+    ],
+)
+def test_text_labels_coded_once_read_as_their_strings(words, vocabulary):
+    """A text target as codes into its distinct words gives the vocabulary, the class
+    indices and the error (row, label, hint) that its strings give, also where the
+    training rows lack a word, and in numeric order where every word is a number."""
+    codes = np.arange(30) % 3
+    labels = TextLabels(codes, np.array(words))
+    strings = np.array(words)[codes]
+    train = np.flatnonzero(codes != 1)  # the training rows lack words[1]
+    outcomes = []
+    for values in (labels, strings):
+        fitted = LabelVocabulary.fit(values[train])
+        with pytest.raises(DataConfigError) as error:
+            fitted.encode(values, lambda row: f"row {row + 1}", "t.csv")
+        assert np.asarray(values[5:7]).tolist() == [words[2], words[0]]
+        outcomes.append((fitted.names, fitted.encode(values[train], str, "t"), error.value))
+    (names, encoded, error), (names_s, encoded_s, error_s) = outcomes
+    assert names == names_s and np.array_equal(encoded, encoded_s) and str(error) == str(error_s)
+    assert str(error).startswith(f"t.csv row 2: label '{words[1]}' never occurs")
+    assert names == vocabulary
+    assert ("task=regression" in str(error)) == (words[1] == "2.5")
+
+
+def test_training_medians_are_gathered_across_chunks_and_files(tmp_path):
+    """A real column's training rows are taken from every chunk of every file (here one
+    of three chunks, one of float32 and one with NaN): the median is numpy's of exactly
+    those rows, and NaN (a missing cell without a null) gives the indicator."""
+    rng = np.random.default_rng(2)
+    first = rng.normal(size=50)
+    second = rng.normal(size=21).astype(np.float32)
+    second[4] = np.nan
+    parts = [
+        RawTable(
+            tmp_path / "a.csv",
+            pa.table({"x": pa.chunked_array([first[:9], first[9:30], first[30:]])}),
+            np.arange(1, 51),
+            np.array([0, 8, 9, 29, 30, 44, 49]),
+        ),
+        RawTable(
+            tmp_path / "b.csv", pa.table({"x": second}), np.arange(1, 22), np.arange(0, 21, 2)
+        ),
+    ]
+    column = TableEncoder.fit(parts, ["x"]).columns[0]
+    train = np.concatenate([first[parts[0].rows], second[parts[1].rows].astype(np.float64)])
+    assert column.indicator and column.fill == np.median(train[np.isfinite(train)])

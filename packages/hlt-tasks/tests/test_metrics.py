@@ -1,12 +1,19 @@
-"""hlt-tasks' accuracy: torchmetrics' micro accuracy, counted so that F1's update serves it."""
+"""hlt-tasks' metrics: accuracy as torchmetrics' micro accuracy, counted so that F1's update
+serves it; updates gathered and applied several batches at a time, with the values of one
+update per batch."""
 
 import pytest
 import torch
 from torchmetrics.classification import MulticlassAccuracy
 
-from hlt_tasks import ClassificationTask, OrdinalRegressionTask, TokenClassificationTask
-from hlt_tasks.base import INPUTS, TARGETS
-from hlt_tasks.metrics import Accuracy
+from hlt_tasks import (
+    ClassificationTask,
+    OrdinalRegressionTask,
+    RegressionTask,
+    TokenClassificationTask,
+)
+from hlt_tasks.base import INPUTS, MASK, TARGETS
+from hlt_tasks.metrics import GATHER_UPDATES, Accuracy, Metrics
 
 
 @pytest.mark.parametrize("ignore_index", [None, -100])
@@ -38,4 +45,62 @@ def test_accuracy_and_f1_are_updated_as_one(task):
         features, targets = features[0], targets[0]
     outputs = task.build_decoder(4)(features)
     metrics.update(*task.metric_inputs(outputs, {INPUTS: features, TARGETS: targets}))
+    metrics.compute()  # applies the update where it was gathered
     assert any({"acc", "f1"} <= set(group) for group in metrics.compute_groups.values())
+
+
+def _batches(task, count: int, gen: torch.Generator):
+    """``count`` batches of decoder outputs and targets for ``task``, of varying sizes."""
+    for i in range(count):
+        rows = 5 + i % 4
+        if isinstance(task, TokenClassificationTask):  # padded sequences of 6 positions
+            targets = torch.randint(0, 3, (rows, 6), generator=gen)
+            mask = torch.rand(rows, 6, generator=gen) > 0.3
+            yield torch.randn(rows, 6, 3, generator=gen), {TARGETS: targets, MASK: mask}
+        elif isinstance(task, RegressionTask):
+            yield torch.randn(rows, 1, generator=gen), {TARGETS: torch.randn(rows, generator=gen)}
+        else:
+            classes = task.num_classes
+            targets = torch.randint(0, classes, (rows,), generator=gen)
+            yield torch.randn(rows, classes, generator=gen) * 3, {TARGETS: targets}
+
+
+@pytest.mark.parametrize(
+    "task",
+    [ClassificationTask(2), ClassificationTask(4), TokenClassificationTask(3), RegressionTask()],
+    ids=["binary-with-auroc", "classification", "token", "regression"],
+)
+def test_gathered_updates_give_the_values_of_one_update_per_batch(task):
+    gathered, per_batch = task.metrics("train/"), task.metrics("train/")
+    assert gathered.gathers == (not isinstance(task, RegressionTask))  # float sums: per batch
+    per_batch.gathers = False
+    updates = 2 * GATHER_UPDATES + 3  # two full gathers and a rest applied by compute
+    for outputs, batch in _batches(task, updates, torch.Generator().manual_seed(0)):
+        gathered.update(*task.metric_inputs(outputs, batch))
+        per_batch.update(*task.metric_inputs(outputs, batch))
+    first = next(iter(gathered.values(copy_state=False)))
+    assert first.update_count == (2 if gathered.gathers else updates)
+    values, expected = gathered.compute(), per_batch.compute()
+    assert values.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(values[key], value), key  # bit for bit
+    old, new = _batches(task, 2, torch.Generator().manual_seed(2))
+    gathered.update(*task.metric_inputs(*old))
+    gathered.reset()  # drops the gathered inputs with the states
+    fresh = task.metrics("train/")
+    for metrics in (gathered, fresh):
+        metrics.update(*task.metric_inputs(*new))
+    assert all(torch.equal(v, fresh.compute()[k]) for k, v in gathered.compute().items())
+
+
+def test_inputs_of_another_shape_apply_what_was_gathered_first():
+    metrics = Metrics({"acc": MulticlassAccuracy(3, average="micro")}, prefix="")
+    per_batch = Metrics({"acc": MulticlassAccuracy(3, average="micro")}, prefix="")
+    per_batch.gathers = False
+    gen = torch.Generator().manual_seed(1)
+    for length in (4, 4, 5):  # (rows, classes, length) scores: the last cannot be appended
+        inputs = torch.rand(2, 3, length, generator=gen), torch.randint(0, 3, (2, length))
+        metrics.update(*inputs)
+        per_batch.update(*inputs)
+    assert next(iter(metrics.values(copy_state=False))).update_count == 1
+    assert torch.equal(metrics.compute()["acc"], per_batch.compute()["acc"])

@@ -2,8 +2,10 @@
 
 The export (a run's ``export/`` folder) holds the whole predictor, normalisation and
 output transform included (``predictor.pt2``), and ``data.json`` says how the run read
-its files; new files are read the same way (target columns ignored), streamed through
-the predictor in batches and written batch by batch (hlt_core.results.predictions).
+its files; new files are read the same way (target columns ignored), a table a part at
+a time (hlt_data.table_stream: a file larger than memory too), streamed through the
+predictor in batches and written batch by batch (hlt_core.results.predictions) into a
+file that appears only once complete.
 
 An export may come from anyone, so it is read as data: ``model.json`` and ``data.json``
 must hold what their writer (hlt_core.results.export) puts there, the files they name must lie
@@ -14,8 +16,10 @@ replaces an existing file only when asked to (``--overwrite``).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +30,13 @@ from rich.progress import Progress
 from hlt_core.contracts import INPUTS, MASK
 from hlt_core.errors import UserError, read_json_object
 from hlt_core.results.export import DATA_FACTS_FILE, SPEC_FILE, find_export
-from hlt_core.results.predictions import prediction_table
+from hlt_core.results.predictions import PredictionTable, prediction_table
 from hlt_core.results.predictor_archive import load_predictor_archive
 from hlt_data import DataConfigError, PathFiles, Table, label_name, prediction_reader
 from hlt_data.files import check_finite
+from hlt_data.table_stream import Reread, in_batches, parts_of
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1024
 OUTPUTS = ("probabilities", "values")
@@ -158,12 +165,11 @@ def tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array))
 
 
-def true_targets(table: Table, start: int, stop: int) -> list[str] | None:
+def true_targets(table: Table) -> list[str] | None:
     """The target column of a new file that has one (one value per row), as text."""
     if table.targets is None or table.targets.ndim != 1:
         return None
-    values = table.targets[start:stop].tolist()
-    return ["" if v is None or v != v else label_name(v) for v in values]  # v != v: NaN
+    return ["" if v is None or v != v else label_name(v) for v in table.targets.tolist()]  # NaN
 
 
 def run_predictor(
@@ -179,6 +185,38 @@ def run_predictor(
         raise DataConfigError(
             f"{file} from {first}: the predictor refused the rows: {reason}"
         ) from None
+
+
+@dataclass
+class Predicting:
+    """What predicting on a file needs: the ``predictor`` (taking a mask or not), the
+    training rows' sizes (``dims``), the rows per call and how files are read (``parts``)."""
+
+    predictor: Callable[..., torch.Tensor]
+    with_mask: bool
+    dims: dict[str, Any]
+    batch_size: int
+    parts: Callable[[Path], Iterator[Table]]
+    spec: Path  # the export's model.json, named when its predictor and reader disagree
+
+    def file(self, file: Path, table: PredictionTable, shown: Callable[[int], None]) -> None:
+        """Predict on ``file``, read a part at a time, into ``table`` in batches of the
+        whole file's rows (``shown`` is told each batch's size)."""
+        for batch in in_batches(self.parts(file), self.batch_size):
+            if self.with_mask and MASK not in batch.extras:
+                raise UserError(
+                    f"{self.spec}: the predictor takes a mask, but data.json's reader gives "
+                    f"none for {file}"
+                )
+            check_width(file, batch, self.dims)
+            check_finite(file, batch, INPUTS)
+            args = [tensor(np.asarray(batch.inputs))]
+            if self.with_mask:
+                args.append(tensor(batch.extras[MASK]))
+            outputs = run_predictor(self.predictor, args, file, batch.row_name(0))
+            ids = [(str(file), batch.row_id(i)) for i in range(len(batch))]
+            table.write(ids, outputs, true_targets(batch))
+            shown(len(batch))
 
 
 def predict(
@@ -200,33 +238,40 @@ def predict(
     suffixes, reader = reader_of(folder, data)
     files = PathFiles(inputs, suffixes)()
     check_out(out, overwrite, [*files, folder / SPEC_FILE, folder / DATA_FACTS_FILE, archive])
-    predictor: Callable[..., torch.Tensor] = load_predictor_archive(archive)
-    with_mask = MASK in predictor_entry["inputs"]
     dims = data.get("dims")
-    dims = dims if isinstance(dims, dict) else {}
+    predicting = Predicting(
+        load_predictor_archive(archive),
+        MASK in predictor_entry["inputs"],
+        dims if isinstance(dims, dict) else {},
+        batch_size,
+        parts_of(reader),
+        folder / SPEC_FILE,
+    )
+    labels = labels_of(folder, data)
+    while True:  # again only when a CSV column's type changes after its first block
+        try:
+            return predict_files(predicting, files, out, predictor_entry["outputs"], labels)
+        except Reread as why:
+            log.info("%s: predicting again from the first file", why)
+
+
+def predict_files(
+    predicting: Predicting, files: Sequence[Path], out: Path, kind: str, labels: list[str]
+) -> int:
+    """The predictions table ``out`` for ``files``, written whole or not at all."""
     rows = 0
     with (
-        prediction_table(out, predictor_entry["outputs"], labels_of(folder, data)) as table,
+        prediction_table(out, kind, labels) as table,
         Progress(transient=True) as progress,
     ):
         task = progress.add_task("predicting", total=len(files))  # one bar for the whole job
+
+        def shown(part: int) -> None:
+            nonlocal rows
+            rows += part
+            progress.update(task, description=f"{rows:,} rows")
+
         for file in files:
-            read = reader(file)
-            if with_mask and MASK not in read.extras:
-                raise UserError(
-                    f"{folder / SPEC_FILE}: the predictor takes a mask, but data.json's "
-                    f"reader gives none for {file}"
-                )
-            check_width(file, read, dims)
-            check_finite(file, read, INPUTS)
-            for start in range(0, len(read), batch_size):
-                stop = min(start + batch_size, len(read))
-                args = [tensor(read.inputs[start:stop])]
-                if with_mask:
-                    args.append(tensor(read.extras[MASK][start:stop]))
-                outputs = run_predictor(predictor, args, file, read.row_name(start))
-                ids = [(str(file), read.row_id(i)) for i in range(start, stop)]
-                table.write(ids, outputs, true_targets(read, start, stop))
-            rows += len(read)
-            progress.update(task, advance=1, description=f"{rows:,} rows")
+            predicting.file(file, table, shown)
+            progress.update(task, advance=1)
     return rows

@@ -63,7 +63,6 @@ from hlt_core.storing.checkpoints import (
     load_checkpoint,
 )
 from hlt_core.training.callbacks import (
-    InterruptCheckpoint,
     RunCallbacks,
     last_checkpoint,
     run_callbacks,
@@ -71,7 +70,7 @@ from hlt_core.training.callbacks import (
 )
 from hlt_core.training.ensembles import build_decoder
 from hlt_core.training.loggers import check_logger_packages, close_loggers, upload_commands
-from hlt_core.training.module import TaskModule, check_model_fits_data
+from hlt_core.training.module import NonFiniteLossError, TaskModule, check_model_fits_data
 from hlt_core.training.performance import apply_performance_settings
 
 __all__ = ["Interrupted", "check_checkpoint_path", "run", "run_or_exit"]
@@ -191,7 +190,9 @@ def build_trainer(
     cfg: DictConfig, loggers: list[Any], plain_config: Mapping[str, Any]
 ) -> tuple[L.Trainer, RunCallbacks]:
     """The configured callbacks plus the ones every run gets, and the Trainer. Lightning
-    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``)."""
+    passes over the batch hooks a callback leaves as no-ops (``skip_unused_batch_hooks``);
+    those of the callbacks it calls before the run's own reach it through them
+    (``RunCallbacks.relay_batch_hooks``)."""
     checkpoint_dir = Path(cfg.paths.checkpoint_dir)
     callbacks = instantiate_each(cfg.callbacks)
     check_checkpoint_dir(callbacks, checkpoint_dir)
@@ -206,6 +207,7 @@ def build_trainer(
         plugins=plugins,
     )
     check_launcher(trainer, cfg.trainer.strategy)
+    always.relay_batch_hooks(trainer)
     for logger in loggers:
         logger.log_hyperparams(dict(plain_config))
     return trainer, always
@@ -216,7 +218,7 @@ def fit(cfg: DictConfig, trainer: L.Trainer, built: Built, always: RunCallbacks)
     checkpoint. ``train/*`` describe the last training epoch; ``val/*`` and ``test/*``
     come from the evaluated checkpoint, in ``evaluate``."""
     last = last_checkpoint(cfg.paths.checkpoint_dir)
-    train(trainer, built, cfg.ckpt_path, always.interrupt)
+    train(trainer, built, cfg.ckpt_path, always)
     metrics = {
         k: v for k, v in scalar_metrics(trainer.callback_metrics).items() if k.startswith("train/")
     }
@@ -245,12 +247,12 @@ def early_stopping(trainer: L.Trainer) -> dict[str, int]:
     return {"stopped_early_epochs": trained, "epochs_saved": cap - trained}
 
 
-def train(
-    trainer: L.Trainer, built: Built, ckpt_path: str | None, interrupt: InterruptCheckpoint
-) -> None:
-    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved. A run
-    resumed in its own folder finds its own checkpoints there: Lightning's warning that
-    the folder is not empty is dropped then."""
+def train(trainer: L.Trainer, built: Built, ckpt_path: str | None, always: RunCallbacks) -> None:
+    """``trainer.fit`` with SIGTERM/SIGINT turned into ``Interrupted`` once saved, and a
+    non-finite loss's error completed with the checkpoint the stop kept. A run resumed in
+    its own folder finds its own checkpoints there: Lightning's warning that the folder is
+    not empty is dropped then."""
+    interrupt = always.interrupt
     data = built.datamodule
     checkpointing = trainer.checkpoint_callback
     folder = checkpointing.dirpath if isinstance(checkpointing, ModelCheckpoint) else None
@@ -260,6 +262,13 @@ def train(
             if resumes_here:
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
             trainer.fit(built.module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    except NonFiniteLossError as error:
+        last = always.last.path
+        kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint saved yet"
+        raise NonFiniteLossError(
+            f"{error}, {kept}; a resume would restore the same optimizer settings, "
+            "so retry with a lower optimizer.lr in a new run"
+        ) from None
     except (SIGTERMException, SystemExit) as error:
         if interrupt.saved_on is None:
             raise

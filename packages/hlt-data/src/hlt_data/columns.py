@@ -15,6 +15,7 @@ order; models embed the codes (``dims.categories`` gives each column's cardinali
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -36,8 +37,10 @@ R = TypeVar("R")
 MISSING_POLICIES = ("impute", "error")
 KINDS = ("numeric", "boolean", "categorical")
 UNSEEN, MISSING = 0, 1  # the two codes every categorical column has before its categories
-BLOCK_ROWS = 1 << 13  # rows turned row-major at a time (fits a core's cache)
+BLOCK_ROWS = 1 << 13  # rows written at a time (a block of inputs fits a core's cache)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 BOOLEAN_WORDS = {"false": 0.0, "no": 0.0, "true": 1.0, "yes": 1.0}
+ZERO_ONE = {"0": 0.0, "1": 1.0}  # a boolean column that pyarrow read as numbers
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 THREADS = min(4, os.cpu_count() or 1)  # columns fitted or encoded at once
 MOSTLY_NUMBERS = 0.9  # a text column this much numbers is a numeric column with typos
@@ -95,19 +98,47 @@ def _nulls(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _copy_numbers(raw: pa.ChunkedArray, into: np.ndarray) -> bool:
-    """The common case, without float64 temporaries: a column of reals with no missing
-    cell copied chunk by chunk (each a view of Arrow's buffer) into its float32 row;
-    False, with ``into`` to be overwritten, where it holds anything else (missing or
-    infinite cells, values beyond float32's range): the full reading names those."""
+def _real_chunks(raw: pa.ChunkedArray) -> list[np.ndarray] | None:
+    """The common case, read in place: a column of reals with no missing cell, as numpy
+    views of Arrow's chunks, when every value is finite and within float32's range (two
+    reductions a chunk, no temporaries); None where it holds anything else (missing or
+    infinite cells, values beyond float32's range), which the full reading names."""
     if not pa.types.is_floating(raw.type) or raw.null_count:
-        return False
-    start = 0
-    with np.errstate(over="ignore"):  # the full reading warns of it
-        for chunk in raw.chunks:
-            into[start : start + len(chunk)] = chunk.to_numpy()
-            start += len(chunk)
-    return bool(np.isfinite(into).all())
+        return None
+    chunks = [chunk.to_numpy() for chunk in raw.chunks if len(chunk)]
+    for chunk in chunks:
+        low, high = float(chunk.min()), float(chunk.max())  # NaN if any is NaN
+        if not -FLOAT32_MAX <= low <= high <= FLOAT32_MAX:
+            return None
+    return chunks
+
+
+class _Chunks:
+    """One input column as numpy arrays end to end (Arrow's chunks, or one array), from
+    which rows are copied into the row-major inputs."""
+
+    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+        self.arrays = list(arrays)
+        self.ends = np.cumsum([len(a) for a in self.arrays]).tolist()
+
+    def copy_into(self, block: np.ndarray, j: int, start: int) -> None:
+        """Rows ``start:start + len(block)`` of this column into column ``j`` of ``block``."""
+        stop, at = start + len(block), start
+        i = bisect.bisect_right(self.ends, start)
+        while at < stop:
+            first = self.ends[i] - len(self.arrays[i])
+            end = min(stop, self.ends[i])
+            block[at - start : end - start, j] = self.arrays[i][at - first : end - first]
+            at, i = end, i + 1
+
+
+def _fill_rows(out: np.ndarray, sources: Sequence[_Chunks], start: int, stop: int) -> None:
+    """Rows ``start:stop`` of ``out``, every column of a cache-sized block of rows at a
+    time: each source is read once in order and each row written while in cache."""
+    for first in range(start, stop, BLOCK_ROWS):
+        block = out[first : min(first + BLOCK_ROWS, stop)]
+        for j, source in enumerate(sources):
+            source.copy_into(block, j, first)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -148,6 +179,9 @@ class TableEncoder:
 
         def fit_one(name: str) -> Column | str:
             try:
+                reals = None if name in categorical else _training_reals(parts, name)
+                if reals is not None:
+                    return _fill_from(Column(name, "numeric"), reals)
                 return cls._fit_column(name, _training_values(parts, name), name in categorical)
             except DataConfigError as error:
                 return str(error)
@@ -231,33 +265,39 @@ class TableEncoder:
         slot.update({name: len(values) + len(flagged) + i for i, name in enumerate(codes)})
         flag = {name: len(values) + i for i, name in enumerate(flagged)}
         width = len(values) + len(flagged) + len(codes)
-        # column by column into a column-major float32 buffer (contiguous writes), then
-        # turned row-major (a batch reads whole rows) a cache-sized block at a time
-        columns = np.empty((width, len(table)), dtype=np.float32)
+        # each input column as arrays (Arrow's own buffers where a column needs no
+        # change), then copied into the row-major inputs a block of rows at a time
+        sources: list[_Chunks | None] = [None] * width
+        rows = len(table)
 
         def encode_one(column: Column) -> str | None:
             raw, j = table.column(column.name), slot[column.name]
+            missing = None
             try:
                 if column.kind == "categorical":
-                    columns[j] = self._codes(path, column, raw, numbers, unseen)
-                    return None
-                if _copy_numbers(raw, columns[j]):
-                    return None
-                columns[j], missing = self._values(column, raw, numbers)
+                    arrays = [self._codes(path, column, raw, numbers, unseen)]
+                else:
+                    arrays = _real_chunks(raw) or []
+                    if not arrays:
+                        array, missing = self._values(column, raw, numbers)
+                        filled = array if missing is None else np.where(missing, column.fill, array)
+                        arrays = [filled]
             except DataConfigError as error:
                 return str(error)
-            if missing is not None:
-                columns[j, missing] = column.fill
+            sources[j] = _Chunks(arrays)
             if column.indicator:
-                columns[flag[column.name]] = 0.0 if missing is None else missing
+                flags = np.broadcast_to(np.False_, (rows,)) if missing is None else missing
+                sources[flag[column.name]] = _Chunks([flags])
             return None
 
         problems = [p for p in _each_column(encode_one, self.columns) if p is not None]
         if problems:
             raise DataConfigError(f"{path} " + "; ".join(problems))
-        out = np.empty((len(table), width), dtype=np.float32)
-        for start in range(0, len(table), BLOCK_ROWS):
-            out[start : start + BLOCK_ROWS] = columns[:, start : start + BLOCK_ROWS].T
+        ready = [source for source in sources if source is not None]
+        assert len(ready) == width
+        out = np.empty((rows, width), dtype=np.float32)
+        parts = np.linspace(0, rows, THREADS + 1).astype(int)
+        _each_column(lambda i: _fill_rows(out, ready, parts[i], parts[i + 1]), range(THREADS))
         return out
 
     def _values(
@@ -372,12 +412,40 @@ def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
     return pa.chunked_array([c for a in arrays for c in a.cast(kind).chunks], type=kind)
 
 
+def _training_reals(parts: Sequence[RawTable], name: str) -> np.ndarray | None:
+    """A column of reals with no missing cell in every file: its training rows gathered
+    straight from Arrow's chunks into one float64 array (no Arrow copy to copy again);
+    None for any other column (``_training_values`` reads those)."""
+    columns = [p.table.column(name) for p in parts]
+    if not all(pa.types.is_floating(c.type) and not c.null_count for c in columns):
+        return None
+    values = np.empty(sum(len(p.rows) for p in parts))
+    at = 0
+    for part, column in zip(parts, columns, strict=True):
+        ends = np.cumsum([len(chunk) for chunk in column.chunks])
+        cuts = np.searchsorted(part.rows, ends)  # rows are sorted: those of each chunk
+        for chunk, end, low, high in zip(column.chunks, ends, [0, *cuts[:-1]], cuts, strict=True):
+            if high > low:
+                rows = part.rows[low:high] - (end - len(chunk))
+                values[at : at + high - low] = chunk.to_numpy()[rows]
+                at += high - low
+    return values
+
+
 def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
     """A numeric or boolean column with its training median and indicator fitted."""
-    values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return _fill_from(column, np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64))
+
+
+def _fill_from(column: Column, values: np.ndarray) -> Column:
+    """``column`` with the median of the finite ``values`` and whether any is missing
+    (NaN). The median reorders an array of finite values that owns its data (made for
+    it, as ``_training_reals`` does); any other is copied first (Arrow's buffers stay)."""
     column.indicator = bool(np.isnan(values).any())
-    finite = values[np.isfinite(values)]  # a copy, which the median may reorder
-    column.fill = _median(finite) if len(finite) else 0.0
+    finite = np.isfinite(values)
+    if not (finite.all() and values.flags.owndata):
+        values = values[finite]
+    column.fill = _median(values) if len(values) else 0.0
     return column
 
 
@@ -410,16 +478,20 @@ def _parse(
 def _booleans(
     raw: pa.ChunkedArray, name: str = "", numbers: np.ndarray | None = None
 ) -> pa.ChunkedArray:
-    """``true/false/yes/no`` (any case) as 1.0/0.0; another word is named."""
-    words = list(BOOLEAN_WORDS)
-    index = pc.index_in(pc.utf8_lower(raw), value_set=pa.array(words))
+    """``true/false/yes/no`` (any case) as 1.0/0.0; another word is named. Numbers are
+    read as pyarrow reads a CSV column of booleans: 1 and 0 (a new file's boolean column
+    of 0/1 cells arrives as numbers)."""
+    meaning = ZERO_ONE if _is_numeric(raw.type) else BOOLEAN_WORDS
+    words = list(meaning)
+    text = _text(raw) if _is_numeric(raw.type) else pc.utf8_lower(raw)
+    index = pc.index_in(text, value_set=pa.array(words))
     bad = np.flatnonzero(
         np.asarray(pc.and_(pc.is_null(index), pc.is_valid(raw)).to_numpy(zero_copy_only=False))
     )
     if len(bad):
         where = f"row {numbers[bad[0]]} " if numbers is not None else ""
         raise DataConfigError(
-            f"{where}column '{name}': {raw[int(bad[0])].as_py()!r} is not one of true/false/yes/no"
+            f"{where}column '{name}': {raw[int(bad[0])].as_py()!r} is not one of {'/'.join(words)}"
         )
-    lookup = pa.array([BOOLEAN_WORDS[w] for w in words], pa.float64())
+    lookup = pa.array([meaning[w] for w in words], pa.float64())
     return pc.take(lookup, index)

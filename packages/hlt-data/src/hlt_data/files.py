@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch.utils.data import Dataset
 
 from hlt_data.base import KeyedDataModule
 from hlt_data.batch import INPUTS, TARGETS, Batch
+from hlt_data.columns import THREADS
 from hlt_data.errors import DataConfigError
 from hlt_data.keys import EpochShuffle
 from hlt_data.loader import WORKER_CHUNK
@@ -146,20 +148,19 @@ class FeatureScaler:
     @classmethod
     def fit(cls, examples: Examples, rows: np.ndarray, fixed: int = 0) -> FeatureScaler:
         """One pass in float64 over chunks of rows (so memory-mapped data stays on disk),
-        each chunk's mean and squared deviations merged into the running ones (Chan et
-        al.'s pairwise update, as exact as two passes)."""
+        each chunk's mean and squared deviations (a few chunks at once, on threads)
+        merged in order into the running ones (Chan et al.'s pairwise update, as exact as
+        two passes)."""
         shape = examples.tables[0].inputs.shape[1:]
         count, mean, squares = 0, np.zeros(shape), np.zeros(shape)
-        for start in range(0, len(rows), CHUNK_ROWS):
-            chunk = examples.values(INPUTS, rows[start : start + CHUNK_ROWS]).astype(np.float64)
-            chunk_mean = chunk.mean(axis=0)
-            chunk -= chunk_mean
-            delta, total = chunk_mean - mean, count + len(chunk)
-            mean += delta * (len(chunk) / total)
-            squares += np.einsum("i...,i...->...", chunk, chunk) + delta**2 * (
-                count * len(chunk) / total
-            )
-            count = total
+        starts = range(0, len(rows), CHUNK_ROWS)
+        with ThreadPoolExecutor(THREADS) as pool:
+            chunks = pool.map(lambda s: _moments(examples, rows[s : s + CHUNK_ROWS]), starts)
+            for size, chunk_mean, chunk_squares in chunks:
+                delta, total = chunk_mean - mean, count + size
+                mean += delta * (size / total)
+                squares += chunk_squares + delta**2 * (count * size / total)
+                count = total
         std = np.sqrt(squares / count)
         std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         if fixed:
@@ -171,6 +172,14 @@ class FeatureScaler:
 
     def state(self) -> dict[str, list[float]]:
         return {"feature_mean": self.mean.tolist(), "feature_std": self.std.tolist()}
+
+
+def _moments(examples: Examples, rows: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rows' count, mean and sum of squared deviations from it, per feature, in float64."""
+    chunk = examples.values(INPUTS, rows).astype(np.float64)
+    chunk_mean = chunk.mean(axis=0)
+    chunk -= chunk_mean
+    return len(chunk), chunk_mean, np.einsum("i...,i...->...", chunk, chunk)
 
 
 class FileBatches(Dataset):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from hlt_data.columns import RawTable, TableEncoder
 from hlt_data.errors import DataConfigError
@@ -114,6 +115,9 @@ def _read_and_fit(
     reader.encoder = TableEncoder.fit(
         [r for r in raws if len(r.rows)], names, list(categorical), missing
     )
+    # what fitting allocated (each column's training values), back to the system before
+    # the inputs are encoded: Arrow's pool would otherwise keep it, raising the peak
+    pa.default_memory_pool().release_unused()
     return {raw.path: raw for raw in raws}
 
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from hlt_data.batch import MASK, TARGETS
 from hlt_data.columns import RawTable, TableEncoder
 from hlt_data.errors import DataConfigError
+from hlt_data.targets import TextLabels
 from hlt_data.tokenizers import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Table:
     """
 
     inputs: Rows
-    targets: np.ndarray | None
+    targets: np.ndarray | TextLabels | None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     columns: list[str] | None = None  # the input columns of a table file, to compare files
     ids: list[str] | None = None
@@ -189,21 +190,32 @@ BLOCK = 1 << 20  # bytes pyarrow parses at a time; a longer row is read with a l
 
 
 def _one_bad_row(path: Path, options: pacsv.ParseOptions) -> str:
-    """Where a CSV's first ragged row is: read again on one thread, which numbers lines."""
+    """Where a CSV's first ragged row is: read again as text on one thread, which numbers
+    lines, a block at a time up to that row."""
     found: list[Any] = []
 
     def handler(row: Any) -> str:
         found.append(row)
         return "error"
 
-    with contextlib.suppress(pa.ArrowInvalid):
-        pacsv.read_csv(
+    def stream(**convert: Any) -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=BLOCK),
             parse_options=pacsv.ParseOptions(
                 delimiter=options.delimiter, invalid_row_handler=handler
             ),
+            convert_options=pacsv.ConvertOptions(**convert),
         )
+
+    with contextlib.suppress(pa.ArrowInvalid):
+        with stream() as first:  # the column names (the header row is never ragged)
+            names = first.schema.names
+        found.clear()
+        with stream(column_types=dict.fromkeys(names, pa.string())) as rows:
+            for _ in rows:
+                if found:
+                    break
     if not found:
         return ""
     row = found[0]
@@ -212,27 +224,99 @@ def _one_bad_row(path: Path, options: pacsv.ParseOptions) -> str:
     )
 
 
+def csv_error(path: Path, message: str, options: pacsv.ParseOptions) -> DataConfigError:
+    """pyarrow's error reading a CSV file as one line naming the file (and the line of
+    the first ragged row)."""
+    if message.startswith("Empty CSV file"):
+        return DataConfigError(f"{path}: empty file (a header row is needed)")
+    if "Expected" in message and "columns" in message:
+        return DataConfigError(f"{path}{_one_bad_row(path, options)}")
+    return DataConfigError(f"{path}: not a readable CSV file ({message})")
+
+
 def read_csv(
-    path: Path, delimiter: str = ",", columns: Sequence[str] | None = None, text: bool = False
+    path: Path,
+    delimiter: str = ",",
+    columns: Sequence[str] | None = None,
+    text: bool = False,
+    first_block: pa.Schema | None = None,
 ) -> pa.Table:
     """A CSV file through pyarrow: a byte-order mark skipped, the standard NA spellings
     (empty, ``NA``, ``nan``, ...) null in every column, fields of any length; ``text``
-    reads every column as strings."""
+    reads every column as strings.
+
+    Column types are first taken from the file's first block (pyarrow's own inference;
+    ``first_block``: ``table_schema``'s, read here if not given): with types fixed,
+    pyarrow frees each block once converted, where inferring keeps every parsed block to
+    convert again (twice the memory, and the time of handing it back). When a later
+    block needs a wider type (a real among whole numbers, text among numbers) that read
+    fails, and the file is read again inferring from every block: the result is always
+    what whole-file inference gives."""
     parse = pacsv.ParseOptions(delimiter=delimiter)
+    names = list(columns) if columns is not None else None
+    types = None if text else first_block or _first_block(path, parse)
+    if types is not None:
+        fixed = {field.name: field.type for field in types if names is None or field.name in names}
+        with contextlib.suppress(pa.ArrowInvalid, OSError):  # read again below, inferring
+            return _read_csv(path, parse, names, fixed, BLOCK)
+    return _read_csv_inferring(path, parse, names, text)
+
+
+def _first_block(path: Path, parse: pacsv.ParseOptions) -> pa.Schema | None:
+    """A CSV's columns with the types pyarrow infers from its first block; None where
+    that block cannot be read (an empty or missing file, a row longer than a block: the
+    whole read names the problem)."""
+    try:
+        with pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=BLOCK),
+            parse_options=parse,
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+        ) as stream:
+            return stream.schema
+    except (pa.ArrowInvalid, OSError):
+        return None
+
+
+def _read_csv(
+    path: Path,
+    parse: pacsv.ParseOptions,
+    names: list[str] | None,
+    types: Mapping[str, pa.DataType] | None,
+    block: int,
+) -> pa.Table:
     convert = pacsv.ConvertOptions(
-        strings_can_be_null=True,
-        include_columns=list(columns) if columns is not None else None,
-        column_types={name: pa.string() for name in columns or []} if text else None,
+        strings_can_be_null=True, include_columns=names, column_types=types
     )
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=block),
+        parse_options=parse,
+        convert_options=convert,
+        memory_pool=_csv_memory_pool(),
+    )
+
+
+def _csv_memory_pool() -> pa.MemoryPool | None:
+    """jemalloc where this pyarrow has it, else pyarrow's default pool. Measured on
+    Linux (a 1M-row, 182 MB CSV): the default, mimalloc, asks for transparent huge
+    pages and hands freed pages back at once, which cost the read 0.2 to 1.3 s of
+    kernel time from one process to the next; jemalloc (or the system's malloc) 0.2 s."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a build without jemalloc (Windows wheels)
+        return None
+
+
+def _read_csv_inferring(
+    path: Path, parse: pacsv.ParseOptions, names: list[str] | None, text: bool
+) -> pa.Table:
+    """The whole-file read, with every error named for the user."""
+    types = {name: pa.string() for name in names or []} if text else None
     block = BLOCK
     while True:
         try:
-            return pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(block_size=block),
-                parse_options=parse,
-                convert_options=convert,
-            )
+            return _read_csv(path, parse, names, types, block)
         except FileNotFoundError:
             raise DataConfigError(f"{path}: no such file") from None
         except OSError as error:
@@ -243,46 +327,47 @@ def read_csv(
             if "straddl" in message and block < size:  # one row longer than a block
                 block = min(2 * size + 1, 2**31 - 1)
                 continue
-            if message.startswith("Empty CSV file"):
-                raise DataConfigError(f"{path}: empty file (a header row is needed)") from None
-            if "Expected" in message and "columns" in message:
-                raise DataConfigError(f"{path}{_one_bad_row(path, parse)}") from None
-            raise DataConfigError(f"{path}: not a readable CSV file ({message})") from None
+            raise csv_error(path, message, parse) from None
 
 
-def table_header(path: Path, delimiter: str = ",") -> list[str]:
-    """The column names of a CSV or Parquet file, read without its rows."""
+def table_schema(path: Path, delimiter: str = ",") -> pa.Schema:
+    """The columns of a CSV or Parquet file, read without its rows, with their types (a
+    CSV's as pyarrow infers them from its first block)."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         try:
-            return list(pq.read_schema(path).names)
+            return pq.read_schema(path)
         except FileNotFoundError:
             raise DataConfigError(f"{path}: no such file") from None
         except (OSError, pa.ArrowException) as error:
             raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
-    try:
-        with pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
-        ) as stream:
-            return list(stream.schema.names)
-    except pa.ArrowInvalid:  # an empty file, a long first row: the full read says which
-        return list(read_csv(path, delimiter).column_names)
-    except FileNotFoundError:
-        raise DataConfigError(f"{path}: no such file") from None
-    except OSError as error:
-        raise DataConfigError(f"{path}: cannot be read ({error})") from None
+    schema = _first_block(path, pacsv.ParseOptions(delimiter=delimiter))
+    # an empty file, a long first row, an unreadable file: the full read says which
+    return schema if schema is not None else read_csv(path, delimiter).schema
 
 
-def read_table_columns(path: Path, columns: Sequence[str], delimiter: str = ",") -> pa.Table:
-    """Only ``columns`` of a CSV or Parquet file, as Arrow columns."""
+def table_header(path: Path, delimiter: str = ",") -> list[str]:
+    """The column names of a CSV or Parquet file, read without its rows."""
+    return list(table_schema(path, delimiter).names)
+
+
+def read_table_columns(
+    path: Path, columns: Sequence[str], delimiter: str = ",", schema: pa.Schema | None = None
+) -> pa.Table:
+    """Only ``columns`` of a CSV or Parquet file, as Arrow columns (``schema``: a CSV's
+    first block, from ``table_schema``)."""
     if path.suffix.lower() not in PARQUET_SUFFIXES:
-        return read_csv(path, delimiter, columns)
+        return read_csv(path, delimiter, columns, first_block=schema)
     try:
         return pq.read_table(path, columns=list(columns))
     except (OSError, pa.ArrowException) as error:
         raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
+
+
+def check_utf8(path: Path, schema: pa.Schema) -> None:
+    """Text columns must be UTF-8 (pyarrow reads other bytes as binary)."""
+    binary = [field.name for field in schema if pa.types.is_binary(field.type)]
+    if binary:
+        raise DataConfigError(f"{path}: column(s) {binary} are not UTF-8 text")
 
 
 def check_header(path: Path, header: list[str]) -> None:
@@ -339,7 +424,7 @@ class TableReader:
             **self.encoder.state(),
         }
 
-    def _delimiter(self, path: Path) -> str:
+    def delimiter_of(self, path: Path) -> str:
         return "\t" if path.suffix.lower() == ".tsv" else self.delimiter
 
     def columns_of(self, path: Path, header: list[str]) -> tuple[list[str], list[str]]:
@@ -356,13 +441,11 @@ class TableReader:
 
     def read(self, path: Path) -> RawTable:
         """The file's feature and target columns; rows without a target dropped."""
-        header = table_header(path, self._delimiter(path))
-        check_header(path, header)
-        features, targets = self.columns_of(path, header)
-        table = read_table_columns(path, [*features, *targets], self._delimiter(path))
-        binary = [field.name for field in table.schema if pa.types.is_binary(field.type)]
-        if binary:
-            raise DataConfigError(f"{path}: column(s) {binary} are not UTF-8 text")
+        schema = table_schema(path, self.delimiter_of(path))
+        check_header(path, schema.names)
+        features, targets = self.columns_of(path, schema.names)
+        table = read_table_columns(path, [*features, *targets], self.delimiter_of(path), schema)
+        check_utf8(path, table.schema)
         numbers = np.arange(1, table.num_rows + 1)
         if targets and self.target_required:
             kept = self.kept_rows(path, table, targets)
@@ -390,37 +473,45 @@ class TableReader:
             )  # fmt: skip
         return ~missing
 
-    def target_values(self, table: pa.Table) -> np.ndarray | None:
+    def target_values(self, table: pa.Table) -> np.ndarray | TextLabels | None:
         """The target column(s) a table has, as numpy (None if it has none)."""
         present = [c for c in self.targets if c in table.column_names]
         if not present:
             return None
         arrays = [_target_values(table.column(c)) for c in present]
-        return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
+        return arrays[0] if len(arrays) == 1 else np.stack([np.asarray(a) for a in arrays], axis=1)
 
     def __call__(self, path: Path) -> Table:
         ready = self.pending.pop(path, None)
         if isinstance(ready, Table):  # encoded already (a table cache)
             return ready
         ready = ready if ready is not None else self.read(path)
-        features = [c for c in ready.table.column_names if c not in self.targets]
+        return self.encoded(path, ready.table, ready.numbers)
+
+    def encoded(
+        self,
+        path: Path,
+        table: pa.Table,
+        numbers: np.ndarray,
+        unseen: dict[str, dict[str, int]] | None = None,
+    ) -> Table:
+        """``table``'s rows (data rows ``numbers`` of ``path``) as a ``Table``: features
+        encoded, targets as read; ``unseen`` as ``TableEncoder.encode`` counts it."""
+        features = [c for c in table.column_names if c not in self.targets]
         encoder = self.encoder or TableEncoder.numeric(features)
-        inputs = encoder.encode(path, ready.table, ready.numbers)
-        return Table(
-            inputs, self.target_values(ready.table), columns=encoder.names, numbers=ready.numbers
-        )
+        inputs = encoder.encode(path, table, numbers, unseen)
+        return Table(inputs, self.target_values(table), columns=encoder.names, numbers=numbers)
 
 
-def _target_values(column: pa.ChunkedArray) -> np.ndarray:
-    """A target column as numpy: numbers as they are, text as fixed-width strings (which
-    numpy sorts and compares far faster than Python objects) unless cells are missing.
-    Text is made from its distinct values and their indices, not one object per row."""
+def _target_values(column: pa.ChunkedArray) -> np.ndarray | TextLabels:
+    """A target column as numpy: numbers as they are, text as each row's index into its
+    distinct values (``TextLabels``: no string per row) unless cells are missing."""
     text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
     if not text or column.null_count:
         return column.to_numpy(zero_copy_only=False)
     distinct = pc.unique(column)
-    index = pc.index_in(column, value_set=distinct).to_numpy(zero_copy_only=False)
-    return distinct.to_numpy(zero_copy_only=False).astype(str)[index]
+    codes = pc.index_in(column, value_set=distinct).to_numpy(zero_copy_only=False)
+    return TextLabels(codes, distinct.to_numpy(zero_copy_only=False).astype(str))
 
 
 LONG_RECORDS = ("error", "crop", "window")  # what SequenceReader does with a long record

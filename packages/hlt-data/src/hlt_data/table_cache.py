@@ -223,7 +223,7 @@ def _save_targets(path: Path, folder: Path, reader: TableReader, targets: list[s
     np.save(folder / "dropped.npy", ~kept, allow_pickle=False)
     values = reader.target_values(table if kept.all() else table.filter(pa.array(kept)))
     assert values is not None  # columns_of required the targets
-    np.save(folder / "targets.npy", values, allow_pickle=False)
+    np.save(folder / "targets.npy", np.asarray(values), allow_pickle=False)
 
 
 def _read_index(folder: Path, path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +36,46 @@ def as_numbers(values: np.ndarray) -> np.ndarray | None:
         return np.asarray(values).astype(np.float64)
     except (TypeError, ValueError):
         return None
+
+
+@dataclass
+class TextLabels:
+    """A text target column as Arrow codes it: row ``i`` holds ``words[codes[i]]``.
+
+    Fitting and applying a label vocabulary then work on the few distinct words and the
+    integer codes, not on one string per row (numpy compares, sorts and hashes strings
+    many times slower). Rows are taken by indexing; numpy sees the strings."""
+
+    codes: np.ndarray  # one index into words per row
+    words: np.ndarray  # the distinct labels, fixed-width strings
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.codes.shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.words.dtype
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, key: Any) -> TextLabels:
+        return TextLabels(self.codes[key], self.words)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.words[self.codes] if dtype is None else self.words[self.codes].astype(dtype)
+
+    def tolist(self) -> list[str]:
+        return self.words[self.codes].tolist()
+
+    def present(self) -> np.ndarray:
+        """Which words occur in these rows (their indices, in order)."""
+        return np.flatnonzero(np.bincount(self.codes, minlength=len(self.words)))
 
 
 def resolve_target_type(target_type: str, sample: np.ndarray | None) -> str:
@@ -80,7 +122,9 @@ class LabelVocabulary:
         self.index = {name: i for i, name in enumerate(names)}
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> LabelVocabulary:
+    def fit(cls, labels: np.ndarray | TextLabels) -> LabelVocabulary:
+        # the vocabulary depends on the distinct labels alone
+        values = labels.words[labels.present()] if isinstance(labels, TextLabels) else labels
         numbers = as_numbers(values)
         if numbers is not None:
             kept = np.unique(numbers[numbers != IGNORE_INDEX])
@@ -104,30 +148,25 @@ class LabelVocabulary:
             )
         return cls(names)
 
-    def encode(self, values: np.ndarray, row_name: RowName, where: str) -> np.ndarray:
+    def encode(self, values: np.ndarray | TextLabels, row_name: RowName, where: str) -> np.ndarray:
         """Class indices of ``values``; a label outside the vocabulary names its row."""
-        numbers = as_numbers(values)
-        raw = numbers if numbers is not None else np.asarray(values)
-        if raw.dtype.kind == "U":
-            encoded = self._text_codes(raw)
+        if isinstance(values, TextLabels):  # each distinct word coded once, then each row
+            present = values.present()
+            numbers, raw, coded = self._classes(values.words[present])
+            position = np.zeros(len(values.words), dtype=np.int64)
+            position[present] = np.arange(len(present))
+            rows = position[values.codes]
+            encoded = coded[rows]
         else:
-            uniques, inverse = np.unique(raw, return_inverse=True)
-            codes = np.array(
-                [
-                    IGNORE_INDEX
-                    if numbers is not None and u == IGNORE_INDEX
-                    else self.index.get(label_name(u), -1)
-                    for u in uniques
-                ],
-                dtype=np.int64,
-            )
-            encoded = codes[inverse.reshape(-1)].reshape(np.shape(values))
-        unseen = (encoded == -1).reshape(len(raw), -1)
+            numbers, raw, encoded = self._classes(values)
+            rows = np.arange(len(raw))
+        unseen = (encoded == -1).reshape(len(encoded), -1)
         if unseen.any():
             row = int(np.flatnonzero(unseen.any(axis=1))[0])
-            value = label_name(raw.reshape(len(raw), -1)[row][unseen[row]][0])
+            cells = raw.reshape(len(raw), -1)[rows[row]]
+            value = label_name(cells[unseen[row]][0])
             hint = ""
-            if numbers is not None and not float(raw.reshape(len(raw), -1)[row][0]).is_integer():
+            if numbers is not None and not float(cells[0]).is_integer():
                 hint = f"; {REGRESSION_HINT}"
             raise DataConfigError(
                 f"{where} {row_name(row)}: label '{value}' never occurs in the training "
@@ -135,6 +174,24 @@ class LabelVocabulary:
                 f"{' ...' if len(self.names) > 20 else ''}){hint}"
             )
         return encoded
+
+    def _classes(self, values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """(values as numbers or None, the values as compared, their class indices or -1)."""
+        numbers = as_numbers(values)
+        raw = numbers if numbers is not None else np.asarray(values)
+        if raw.dtype.kind == "U":
+            return numbers, raw, self._text_codes(raw)
+        uniques, inverse = np.unique(raw, return_inverse=True)
+        codes = np.array(
+            [
+                IGNORE_INDEX
+                if numbers is not None and u == IGNORE_INDEX
+                else self.index.get(label_name(u), -1)
+                for u in uniques
+            ],
+            dtype=np.int64,
+        )
+        return numbers, raw, codes[inverse.reshape(-1)].reshape(np.shape(values))
 
     def _text_codes(self, raw: np.ndarray) -> np.ndarray:
         """Class indices of fixed-width strings, -1 outside the vocabulary: a binary
@@ -152,8 +209,9 @@ class LabelVocabulary:
         return codes.reshape(raw.shape)
 
 
-def real_values(values: np.ndarray, row_name: RowName, where: str) -> np.ndarray:
+def real_values(targets: np.ndarray | TextLabels, row_name: RowName, where: str) -> np.ndarray:
     """Targets as float32 for regression; a cell that is not a number names its row."""
+    values = np.asarray(targets)
     numbers = as_numbers(values)
     if numbers is not None:
         return numbers.astype(np.float32)

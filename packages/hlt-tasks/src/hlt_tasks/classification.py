@@ -8,12 +8,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAUROC, MulticlassF1Score
 
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
-from hlt_tasks.metrics import Accuracy
+from hlt_tasks.metrics import Accuracy, Metrics
 from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 
@@ -42,15 +42,15 @@ class ClassificationTask(Task):
             outputs.float(), batch[TARGETS].long(), label_smoothing=self.label_smoothing
         )
 
-    def metrics(self, prefix: str) -> MetricCollection:
-        metrics: dict[str, Metric | MetricCollection] = {
+    def metrics(self, prefix: str) -> Metrics:
+        metrics: dict[str, Metric] = {
             "acc": Accuracy(self.num_classes),
             "f1": MulticlassF1Score(self.num_classes, average="macro"),
         }
         if self.num_classes == 2:
             # with softmax probabilities, class-1 AUROC is the binary AUROC
             metrics["auroc"] = MulticlassAUROC(2, average="macro")
-        return MetricCollection(metrics, prefix=prefix)
+        return Metrics(metrics, prefix=prefix)
 
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch

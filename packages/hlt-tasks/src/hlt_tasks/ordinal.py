@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torchmetrics import MeanAbsoluteError, MetricCollection
+from torchmetrics import MeanAbsoluteError
 from torchmetrics.classification import MulticlassF1Score
 
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
-from hlt_tasks.metrics import Accuracy
+from hlt_tasks.metrics import Accuracy, Metrics
 from hlt_tasks.regression import LOSSES, regression_loss
 
 
@@ -51,8 +51,8 @@ class OrdinalRegressionTask(Task):
             self.loss_kind, self.huber_delta, outputs.float().reshape(-1), target
         )
 
-    def metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
+    def metrics(self, prefix: str) -> Metrics:
+        return Metrics(
             {
                 "acc": Accuracy(self.num_classes),
                 "f1": MulticlassF1Score(self.num_classes, average="macro"),

@@ -8,10 +8,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, R2Score
 
 from hlt_tasks.base import TARGETS, Batch, Task
 from hlt_tasks.decoders import PooledDecoder
+from hlt_tasks.metrics import Metrics
 from hlt_tasks.outputs import OriginalUnits
 
 LOSSES = ("mse", "huber")
@@ -76,8 +77,8 @@ class RegressionTask(Task):
         standard = (target - shift) / scale
         return regression_loss(self.loss_kind, self.huber_delta, outputs, standard)
 
-    def metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
+    def metrics(self, prefix: str) -> Metrics:
+        return Metrics(
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()},
             prefix=prefix,
         )

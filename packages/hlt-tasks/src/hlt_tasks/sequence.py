@@ -9,12 +9,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hlt_tasks.base import INPUTS, MASK, TARGETS, Batch, Task
 from hlt_tasks.decoders import PositionDecoder
-from hlt_tasks.metrics import Accuracy
+from hlt_tasks.metrics import Accuracy, Metrics
 from hlt_tasks.outputs import MemberMeanProbabilities, Probabilities
 
 IGNORE = -100
@@ -108,8 +108,8 @@ class TokenClassificationTask(_PerPositionTask):
             )
         return outputs.reshape(-1, self.num_classes), target.reshape(-1)
 
-    def metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
+    def metrics(self, prefix: str) -> Metrics:
+        return Metrics(
             {
                 "acc": Accuracy(self.num_classes, ignore_index=IGNORE),
                 "f1": MulticlassF1Score(self.num_classes, average="macro", ignore_index=IGNORE),
@@ -139,8 +139,8 @@ class LanguageModelTask(_PerPositionTask):
         logits = outputs[:, :-1]
         return logits.reshape(-1, self.vocab_size), target.reshape(-1)
 
-    def metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
+    def metrics(self, prefix: str) -> Metrics:
+        return Metrics(
             {
                 "ppl": TokenPerplexity(),
                 "acc": MulticlassAccuracy(self.vocab_size, average="micro", ignore_index=IGNORE),
@@ -176,10 +176,8 @@ class AnswerLanguageModelTask(LanguageModelTask):
         answer = batch[INPUTS][:, -self.answer_length :]
         return logits.reshape(-1, self.vocab_size).float(), answer.reshape(-1).long()
 
-    def metrics(self, prefix: str) -> MetricCollection:
-        return MetricCollection(
-            {"acc": MulticlassAccuracy(self.vocab_size, average="micro")}, prefix=prefix
-        )
+    def metrics(self, prefix: str) -> Metrics:
+        return Metrics({"acc": MulticlassAccuracy(self.vocab_size, average="micro")}, prefix=prefix)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """The answer tokens, ``(B, answer_length)``."""

@@ -1,6 +1,7 @@
-"""Callbacks every run gets: exact resume, a stop on non-finite loss, a checkpoint on
-SIGTERM/SIGINT. They are added by ``run`` itself because a run without them would be
-silently non-reproducible or lose work."""
+"""Callbacks every run gets: exact resume, checkpoints on SIGTERM/SIGINT and at
+``max_steps``, the metric history, the best value so far, the throughput. They are added
+by ``run`` itself because a run without them would be silently non-reproducible or lose
+work. (The stop on a non-finite loss is ``TaskModule``'s: the loss is its own.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from hlt_core.errors import UserError
+from hlt_core.training.module import TaskModule
 from hlt_core.training.throughput import Throughput
 
 
@@ -28,10 +29,6 @@ def last_checkpoint(checkpoint_dir: str | Path) -> Path:
     hlt's own saves write the same file, so a resume has one latest state to read."""
     name = ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION
     return Path(checkpoint_dir) / name
-
-
-class NonFiniteLossError(UserError):
-    """The training loss became NaN or Inf; the message names the step."""
 
 
 def _numpy_state() -> tuple[Any, ...]:
@@ -65,60 +62,6 @@ class RngState(Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-class FiniteLoss(Callback):
-    """Stops the run when the training loss becomes NaN or Inf, naming the first such step,
-    and never lets a checkpoint be written after it: the last good one stays.
-
-    Reading the loss on the host every step would stall a GPU, so each step only keeps a
-    reference to its (detached) loss; they are checked together, with one host read,
-    where the host waits anyway: on logging steps, at the end of an epoch and before any
-    checkpoint is saved.
-    """
-
-    def __init__(self, checkpoint_dir: str | Path) -> None:
-        self.last = last_checkpoint(checkpoint_dir)
-        # (loss, step, epoch, batch) of the steps since the last check
-        self._recent: list[tuple[torch.Tensor, int, int, int]] = []
-
-    def on_before_backward(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
-    ) -> None:
-        where = (trainer.global_step, trainer.current_epoch, trainer.fit_loop.batch_idx)
-        self._recent.append((loss.detach(), *where))
-
-    def check(self) -> None:
-        """Raise if a loss since the last check was not finite."""
-        if not self._recent:
-            return
-        finite = torch.isfinite(torch.stack([loss.float() for loss, *_ in self._recent]))
-        if not bool(finite.all()):
-            first = int((~finite).nonzero()[0])
-            loss, step, epoch, batch = self._recent[first]
-            kept = (
-                f"last good checkpoint: {self.last}"
-                if self.last.is_file()
-                else "no checkpoint saved yet"
-            )
-            raise NonFiniteLossError(
-                f"training loss is {float(loss)} at step {step} (epoch {epoch}, batch {batch}); "
-                f"run stopped, {kept}; a resume would restore the same optimizer settings, "
-                "so retry with a lower optimizer.lr in a new run"
-            )
-        self._recent.clear()
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step % (getattr(trainer, "log_every_n_steps", 1) or 1) == 0:
-            self.check()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.check()
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self.check()  # raising here keeps the checkpoint from being written
-
-
 class LastCheckpoint(Callback):
     """Saves ``last.ckpt`` where Lightning's ModelCheckpoint does not.
 
@@ -127,33 +70,29 @@ class LastCheckpoint(Callback):
     epoch; a save after ``fit`` returns would mark the epoch as finished and the resumed
     run would skip the rest of it.
 
-    At every epoch end that no save of ``last.ckpt`` covers: ``ModelCheckpoint(save_last=
-    True)`` writes it only together with a top-k checkpoint, that is when the monitored
-    metric improved (Lightning 2.6), so a kill after epochs without improvement would lose
-    them all. Saved after the epoch's validation, as ModelCheckpoint saves.
+    At every epoch end, after the epoch's validation and its train means (``RunCallbacks``
+    runs ``MetricHistory`` first): ``ModelCheckpoint(save_last=True)`` writes it only
+    together with a top-k checkpoint, that is when the monitored metric improved
+    (Lightning 2.6), so a kill after epochs without improvement would lose them all; and
+    with validation inside the epoch (``val_check_interval`` below 1) it writes it after
+    that validation, before the epoch's train means exist.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
         self.path = last_checkpoint(checkpoint_dir)
         self.saved = False  # at max_steps: that state is the run's latest
-        self._saved_at: int | None = None  # the step of the latest save, of any file
+        self._max_steps = -1  # the trainer's, read once
 
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self._saved_at = trainer.global_step
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._max_steps = trainer.max_steps
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if 0 < trainer.max_steps <= trainer.global_step and not self.saved:
+        if 0 < self._max_steps <= trainer.global_step and not self.saved:
             trainer.save_checkpoint(self.path)
             self.saved = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.saved:
-            return
-        checkpointing = trainer.checkpoint_callback
-        saves_last = isinstance(checkpointing, ModelCheckpoint) and bool(checkpointing.save_last)
-        if not (saves_last and self._saved_at == trainer.global_step):
+        if not self.saved:
             trainer.save_checkpoint(self.path)
 
 
@@ -238,18 +177,17 @@ class MetricHistory(Callback):
 
     Loggers record both at the index of the last step taken (``global_step - 1``: the
     epoch's last batch is step 99 of a 100-batch epoch). Validation metrics are ready at
-    ``on_validation_end``; an epoch's train metrics only after every
-    ``on_train_epoch_end`` hook, so they are read when the next epoch starts or training
-    ends.
+    ``on_validation_end``; an epoch's train means are logged by the module, which is
+    asked to do so here (``TaskModule.finish_train_epoch``) rather than in its own hook,
+    which Lightning calls after the callbacks' and after ``LastCheckpoint`` saved.
 
     The rows are kept in checkpoints, so that a resumed run's curves start where the run
-    did. A checkpoint saved at an epoch's end holds that epoch's validation but not its
-    train means, which Lightning computes after the save: that one point stays missing.
+    did: a checkpoint saved at an epoch's end holds the epoch's validation and train
+    points, and a run resumed from it draws the uninterrupted run's curve.
     """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
-        self._train_epoch: tuple[int, int] | None = None  # (epoch, step) not yet read
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": [dict(row) for row in self.rows]} if self.rows else {}
@@ -275,18 +213,9 @@ class MetricHistory(Callback):
             self._record(trainer, "val", trainer.current_epoch, trainer.global_step - 1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._train_epoch = (trainer.current_epoch, trainer.global_step - 1)
-
-    def _read_train_epoch(self, trainer: L.Trainer) -> None:
-        if self._train_epoch is not None:
-            self._record(trainer, "train", *self._train_epoch)
-            self._train_epoch = None
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._read_train_epoch(trainer)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._read_train_epoch(trainer)
+        if isinstance(pl_module, TaskModule):  # another module logs its means after this
+            pl_module.finish_train_epoch()
+            self._record(trainer, "train", trainer.current_epoch, trainer.global_step - 1)
 
 
 class BestSoFar(Callback):
@@ -383,17 +312,17 @@ HOOKS = [
 
 
 class RunCallbacks(Callback):
-    """The callbacks ``run`` adds to every run (exact resume, the non-finite loss stop,
-    the checkpoints on signal, at epoch ends and at max_steps, the metric history, the
-    best so far, the throughput), reaching Lightning as one callback and kept by name
-    where ``run`` reads them.
+    """The callbacks ``run`` adds to every run (exact resume, the checkpoints on signal, at
+    epoch ends and at max_steps, the metric history, the best so far, the throughput),
+    reaching Lightning as one callback and kept by name where ``run`` reads them.
 
     Why one: Lightning calls every hook of every callback on every step, through its
     profiler, whether the callback defines it or not (about 1.5 µs a callback a hook on
-    a 2-core CPU, six hooks a step). Joined, eight cost as one, each hook reaches only
+    a 2-core CPU, six hooks a step). Joined, seven cost as one, each hook reaches only
     the parts that define it, and a batch hook no part defines is not called at all.
-    Their checkpoint state is kept under this callback's key, one entry per part's
-    ``state_key``.
+    ``relay_batch_hooks`` has the batch hooks of the callbacks before it called from
+    here too. Their checkpoint state is kept under this callback's key, one entry per
+    part's ``state_key``.
     """
 
     def __init__(self, checkpoint_dir: str | Path) -> None:
@@ -405,10 +334,9 @@ class RunCallbacks(Callback):
         self.parts: list[Callback] = [
             RngState(),
             EpochEndResume(),
-            FiniteLoss(checkpoint_dir),
             self.interrupt,
+            self.history,  # the epoch's train means, before last.ckpt saves them
             self.last,
-            self.history,
             self.best,
             self.throughput,
         ]
@@ -417,6 +345,22 @@ class RunCallbacks(Callback):
             for hook in HOOKS
         }
         skip_hooks(self, [hook for hook in BATCH_HOOKS if not self._hooks[hook]])
+
+    def relay_batch_hooks(self, trainer: L.Trainer) -> None:
+        """Call the batch hooks of the callbacks Lightning calls before this one (those
+        configured, in its order) from this callback's own, before the parts', and have
+        Lightning pass over theirs: one dispatch a hook for them all (about 3 µs a step
+        each on a 2-core CPU). Every hook is called in the same order as before; Lightning's
+        profiler times them under this callback."""
+        order: list[Callback] = getattr(trainer, "callbacks", [])
+        before = order[: order.index(self)]
+        for hook in BATCH_HOOKS:
+            theirs = [getattr(c, hook) for c in before if callable(getattr(c, hook))]
+            if theirs:
+                self._hooks[hook] = [*theirs, *self._hooks[hook]]
+                vars(self).pop(hook, None)  # a hook skipped for want of parts is called again
+                for callback in before:
+                    skip_hooks(callback, [hook])
 
     def state_dict(self) -> dict[str, Any]:
         states = {part.state_key: part.state_dict() for part in self.parts}

@@ -18,20 +18,28 @@ from hlt_core.errors import UserError
 
 
 class MemberDecoder(nn.Module):
-    """``(batch, members, features)`` -> ``(batch, out)``: ``decoder`` on each member
-    (the same weights), then ``combiner``; ``members`` gives the outputs before it."""
+    """``(batch, members, ...)`` features -> ``(batch, ...)`` outputs: ``decoder`` on each
+    member (the same weights), then ``combiner``; ``members`` gives the outputs before it.
+    A padded sequence's ``mask`` (``(batch, length)``, True at real positions) reaches the
+    decoder for every member, as it does for a single model, so pooling never reads
+    padding; the task's loss reads the batch's mask itself."""
 
     def __init__(self, decoder: nn.Module, combiner: nn.Module) -> None:
         super().__init__()
         self.decoder = decoder
         self.combiner = combiner
 
-    def members(self, features: torch.Tensor) -> torch.Tensor:
-        """Every member's outputs, ``(batch, members, out)``."""
-        return self.decoder(features.flatten(0, 1)).unflatten(0, features.shape[:2])
+    def members(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Every member's outputs, ``(batch, members, ...)``."""
+        flat = features.flatten(0, 1)  # member i of row b is row b * members + i
+        if mask is None:
+            outputs = self.decoder(flat)
+        else:
+            outputs = self.decoder(flat, mask=mask.repeat_interleave(features.shape[1], dim=0))
+        return outputs.unflatten(0, features.shape[:2])
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.combiner(self.members(features))
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.combiner(self.members(features, mask))
 
 
 def build_decoder(model: nn.Module, task: Task, in_features: int) -> nn.Module:

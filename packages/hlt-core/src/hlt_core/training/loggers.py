@@ -76,7 +76,13 @@ class ResumedRows(ExperimentWriter):
 
 class CSVLogger(lightning_loggers.CSVLogger):
     """Lightning's CSV logger whose ``metrics.csv`` goes on where a resumed run left it
-    (``ResumedRows``)."""
+    (``ResumedRows``), and is written when the run saves its loggers (every few seconds
+    within an epoch, ``hlt_core.training.module.SAVE_LOGS_SECONDS``, and at each epoch's
+    end), not also every ``flush_logs_every_n_steps`` steps unless that is given."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("flush_logs_every_n_steps", sys.maxsize)
+        super().__init__(*args, **kwargs)
 
     @property
     @rank_zero_experiment

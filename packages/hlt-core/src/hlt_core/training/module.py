@@ -4,13 +4,19 @@ It knows components only through their promises in ``hlt_core.contracts``: the m
 an ``nn.Module`` stating ``out_features`` (and ``members`` for an ensemble,
 ``hlt_core.training.ensembles``); the task builds the decoder and owns the loss, the
 metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
+
+The module also watches its training loss: a NaN or Inf stops training
+(``NonFiniteLossError``, naming the first such step) before any checkpoint is written after
+it. It keeps a reference to each step's loss and checks them together, with one host read,
+where the host waits anyway: on logging steps, at the end of an epoch and before a save.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
@@ -55,6 +61,10 @@ def checkpoint_data_facts(checkpoint: Mapping[str, Any]) -> dict[str, Any] | Non
     return {"dims": dict(dims or {}), **checkpoint[OLD_DATA_FACTS_KEY]}
 
 
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or Inf; the message names the step."""
+
+
 def _loss_total(device: torch.device) -> torch.Tensor:
     """(sum of loss x batch size, examples), zero: in float64 (MPS has none) so that the
     order in which batches and ranks are summed does not show."""
@@ -67,10 +77,13 @@ class EpochState:
     """What the training steps of an epoch accumulate. A plain object: setting an
     attribute of an ``nn.Module`` costs a few microseconds of checks, every step."""
 
+    number: int = 0  # the epoch
     loss_sum: torch.Tensor | None = None  # the batch-size-weighted loss, on the device
     loss_count: int = 0
     metrics_updated: bool = False
     step_before_batch: int = -1  # global_step when the running batch began
+    # (loss, step, batch) of the steps whose loss is not checked yet
+    unchecked: list[tuple[torch.Tensor, int, int]] = field(default_factory=list)
 
 
 class TaskModule(L.LightningModule):
@@ -114,6 +127,8 @@ class TaskModule(L.LightningModule):
         self.run_config = dict(config) if config else None
         self.data_facts = dict(data_facts or {})
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
+        self._metrics_every = 1  # the steps between train metric updates, read at the start
+        self._optimizer_steps: Any = None  # the trainer's count of them, found at the start
         self._epoch = EpochState()
         self._logs_saved_at = -SAVE_LOGS_SECONDS  # the first logging step saves
         self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
@@ -135,65 +150,109 @@ class TaskModule(L.LightningModule):
         if not isinstance(self.decoder, MemberDecoder):
             outputs = self._outputs(batch)
             return outputs, self.task.loss(outputs, batch)
-        members = self.decoder.members(self.model(batch[INPUTS]))
+        members = self.decoder.members(self.model(batch[INPUTS]), batch.get(MASK))
         return self.decoder.combiner(members), member_loss(self.task, members, batch)
 
-    def _is_metric_step(self, trainer: L.Trainer | None, step: int) -> bool:
-        """Whether this training batch (``step``: the global step before it) logs its loss
-        and updates the train metrics: every ``train_metrics_every_n_steps`` (by default
-        the trainer's ``log_every_n_steps``) and on the last batch of an epoch, so metrics
-        cost nothing on the other steps."""
-        if trainer is None:
-            return True
-        every = self.train_metrics_every_n_steps or getattr(trainer, "log_every_n_steps", 1) or 1
-        return (step + 1) % every == 0 or trainer.is_last_batch
+    def on_train_start(self) -> None:
+        """Read once a fit: the cadence of the train metrics (every
+        ``train_metrics_every_n_steps``, by default the trainer's ``log_every_n_steps``, and
+        on the last batch of an epoch, so that metrics cost nothing on the other steps), and
+        the trainer's count of optimizer steps, which is ``trainer.global_step`` under the
+        automatic optimization this module uses: read every step, without the chain of
+        seven properties in front of it."""
+        trainer = self.trainer
+        every = getattr(trainer, "log_every_n_steps", 1)
+        self._metrics_every = self.train_metrics_every_n_steps or every or 1
+        self._optimizer_steps = trainer.fit_loop.epoch_loop.automatic_optimization.optim_progress
+        self.on_train_epoch_start()  # a run resumed mid-epoch does not start it again
+
+    def on_train_end(self) -> None:
+        self._optimizer_steps = None
+
+    def _global_step(self, trainer: L.Trainer) -> int:
+        steps = self._optimizer_steps
+        return trainer.global_step if steps is None else int(steps.optimizer_steps)
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch.number = self.current_epoch
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         outputs, loss = self._training_outputs(batch)
         batch_size = batch[INPUTS].shape[0]
+        detached = loss.detach()
         # the epoch mean is accumulated on the device: no host sync, no `self.log` call
         epoch = self._epoch
         if epoch.loss_sum is None or epoch.loss_sum.device != loss.device:
             epoch.loss_sum = torch.zeros((), device=loss.device)
             epoch.loss_count = 0
-        epoch.loss_sum.add_(loss.detach(), alpha=batch_size)
+        epoch.loss_sum.add_(detached, alpha=batch_size)
         epoch.loss_count += batch_size
         trainer = self._trainer
-        # read once a step: the optimizer steps after this, so it is the step before the batch
-        epoch.step_before_batch = step = self.global_step
-        if self._is_metric_step(trainer, step):
+        if trainer is None:  # outside a fit: every batch updates the metrics
+            metric_step = True
+        else:
+            # read once a step: the optimizer steps after this, so it is the step before
+            epoch.step_before_batch = step = self._global_step(trainer)
+            epoch.unchecked.append((detached, step, batch_idx))
+            metric_step = (step + 1) % self._metrics_every == 0 or trainer.is_last_batch
+        if metric_step:
             # not through `self.log`: hlt's ProgressBar reads `progress_metrics` on refresh
             # and `on_train_batch_end` hands the logging steps' loss to the loggers
-            self.progress_metrics["train/loss_step"] = loss.detach()
+            self.progress_metrics["train/loss_step"] = detached
             self.train_metrics.update(*self.task.metric_inputs(outputs.detach(), batch))
             epoch.metrics_updated = True
         return loss
 
+    def check_finite_loss(self) -> None:
+        """Raise ``NonFiniteLossError`` if a training loss since the last check was NaN or
+        Inf, naming the first such step. While all are finite the epoch's loss sum is, so
+        that is the one value read; the losses are read apart only when it is not (a NaN,
+        an Inf, or a sum that overflowed)."""
+        epoch = self._epoch
+        if not epoch.unchecked:
+            return
+        if epoch.loss_sum is None or not math.isfinite(epoch.loss_sum):
+            losses = torch.stack([loss for loss, _, _ in epoch.unchecked])
+            bad = losses.isfinite().logical_not().nonzero()
+            if len(bad):
+                loss, step, batch = epoch.unchecked[int(bad[0])]
+                raise NonFiniteLossError(
+                    f"training loss is {float(loss)} at step {step} "
+                    f"(epoch {epoch.number}, batch {batch}); run stopped"
+                )
+        epoch.unchecked.clear()
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """``train/loss_step`` to the loggers on the batches where Lightning logs its own
-        step metrics (an optimizer step that completes ``log_every_n_steps``, or the
-        last before a stop), at the step and epoch Lightning files them under. Not
-        through ``self.log``: its bookkeeping costs about 0.2 ms a call on a CPU, a tenth
-        of a small model's step; this is one host read, where Lightning would make it."""
+        """On the batches where Lightning logs its own step metrics (an optimizer step that
+        completes ``log_every_n_steps``, or the last before a stop): the losses since the
+        last check are checked (``check_finite_loss``), and ``train/loss_step`` goes to the
+        loggers, at the step and epoch Lightning files them under. Not through
+        ``self.log``: its bookkeeping costs about 0.2 ms a call on a CPU, a tenth of a
+        small model's step; this is one host read, where Lightning would make it."""
         trainer = self._trainer
-        if trainer is None or not trainer.loggers:
+        if trainer is None:
             return
         every = getattr(trainer, "log_every_n_steps", 1)
         before = self._epoch.step_before_batch
         # cheap tests first: the global step is read only where a log is due
-        due = every and ((before + 1) % every == 0 or trainer.should_stop)
-        if not (due or getattr(trainer, "fast_dev_run", False)) or self.global_step == before:
+        logs = bool(every) and ((before + 1) % every == 0 or trainer.should_stop)
+        logs = logs or getattr(trainer, "fast_dev_run", False)
+        if not (logs or not every) or (step := self._global_step(trainer)) == before:
             return
-        loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs
-        values = {"train/loss_step": float(loss), "epoch": self.current_epoch}
-        for logger in trainer.loggers:
-            logger.log_metrics(values, step=self.global_step - 1)
+        self.check_finite_loss()  # every step when nothing is logged (log_every_n_steps=0)
+        loggers = trainer.loggers
+        if not logs or not loggers:
+            return
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        values = {"train/loss_step": float(loss), "epoch": self._epoch.number}
+        for logger in loggers:
+            logger.log_metrics(values, step=step - 1)
         # written out (a CSV file appended, a TensorBoard file flushed) every few seconds,
         # not at every logging step; Lightning writes them again at each epoch end
         now = time.monotonic()
         if now - self._logs_saved_at >= SAVE_LOGS_SECONDS:
             self._logs_saved_at = now
-            for logger in trainer.loggers:
+            for logger in loggers:
                 logger.save()
 
     def _eval_step(self, batch: Batch, split: str) -> None:
@@ -231,6 +290,14 @@ class TaskModule(L.LightningModule):
         self._eval_step(batch, "test")
 
     def on_train_epoch_end(self) -> None:
+        self.finish_train_epoch()
+
+    def finish_train_epoch(self) -> None:
+        """Check the epoch's last losses, then log its mean ``train/loss`` and train
+        metrics, once: the sums start again. ``MetricHistory`` calls it before anything
+        saves the epoch's end, so that the checkpoint holds the epoch's train point;
+        Lightning's hook then finds nothing left to do."""
+        self.check_finite_loss()
         epoch = self._epoch
         if epoch.loss_sum is not None and epoch.loss_count:
             mean = epoch.loss_sum / epoch.loss_count
@@ -260,6 +327,7 @@ class TaskModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite_loss()  # raising here keeps the checkpoint from being written
         if self.run_config is not None:
             checkpoint["hlt_config"] = self.run_config
         if self.data_facts:
