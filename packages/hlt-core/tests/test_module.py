@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from hlt_core.contracts import INPUTS
+from hlt_core.contracts import INPUTS, TARGETS
 from hlt_core.errors import UserError
 from hlt_core.testing import StandInData, StandInModel, StandInTask
 from hlt_core.training.loggers import CSVLogger
@@ -186,9 +186,9 @@ class ScriptedLoss(StandInTask):
         return outputs.sum() * 0 + next(self.losses)
 
 
-def test_a_non_finite_loss_stops_naming_its_step_and_an_overflowing_sum_does_not():
-    # the loss sum overflows at the first batch (3e38 x 16 rows); the first check (after
-    # step 2) reads the three losses apart and goes on, the second finds step 4's Inf
+def test_a_non_finite_loss_stops_naming_its_step_and_huge_finite_ones_do_not():
+    # 3e38 x 16 rows, three times, would overflow a float32 sum: the first check (after
+    # step 2) goes on, the second finds step 4's Inf
     task = ScriptedLoss([3e38, 3e38, 3e38, 1.0, math.inf, 1.0, 1.0, 1.0])
     m = TaskModule(StandInModel(2, 4), task, functools.partial(torch.optim.SGD, lr=0.0))
     trainer = L.Trainer(
@@ -203,3 +203,21 @@ def test_a_non_finite_loss_stops_naming_its_step_and_an_overflowing_sum_does_not
     with pytest.raises(NonFiniteLossError, match=stop):
         trainer.fit(m, DataLoader(batches(), batch_size=None))
     assert trainer.global_step == 6  # stopped at the logging step after it
+
+
+def test_the_epoch_loss_is_the_mean_over_examples_of_batches_of_any_size():
+    sizes, losses = [16, 16, 16, 5], [1.0, 2.0, 3.0, 4.0]
+    data = [{INPUTS: torch.randn(n, 2), TARGETS: torch.randint(0, 2, (n,))} for n in sizes]
+    frozen = functools.partial(torch.optim.SGD, lr=0.0)
+    m = TaskModule(StandInModel(2, 4), ScriptedLoss(losses), frozen)
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=2,  # checked after steps 1 (sizes 16, 16) and 3 (16, 5)
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(m, DataLoader(data, batch_size=None))
+    expected = sum(n * loss for n, loss in zip(sizes, losses, strict=True)) / sum(sizes)
+    assert trainer.callback_metrics["train/loss"].item() == pytest.approx(expected, rel=1e-6)

@@ -7,8 +7,9 @@ metrics and the output transform. Nothing here imports hlt-models or hlt-tasks.
 
 The module also watches its training loss: a NaN or Inf stops training
 (``NonFiniteLossError``, naming the first such step) before any checkpoint is written after
-it. It keeps a reference to each step's loss and checks them together, with one host read,
-where the host waits anyway: on logging steps, at the end of an epoch and before a save.
+it. It keeps a reference to each step's loss and checks them together, adding them to the
+epoch's sum, with one host read, where the host waits anyway: on logging steps, at the end
+of an epoch and before a save.
 """
 
 from __future__ import annotations
@@ -65,11 +66,15 @@ class NonFiniteLossError(UserError):
     """The training loss became NaN or Inf; the message names the step."""
 
 
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    """Losses are summed in float64 (MPS has none) so that the order in which batches and
+    ranks are summed does not show."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def _loss_total(device: torch.device) -> torch.Tensor:
-    """(sum of loss x batch size, examples), zero: in float64 (MPS has none) so that the
-    order in which batches and ranks are summed does not show."""
-    dtype = torch.float32 if device.type == "mps" else torch.float64
-    return torch.zeros(2, dtype=dtype, device=device)
+    """(sum of loss x batch size, examples), zero (``_sum_dtype``)."""
+    return torch.zeros(2, dtype=_sum_dtype(device), device=device)
 
 
 @dataclass
@@ -78,12 +83,13 @@ class EpochState:
     attribute of an ``nn.Module`` costs a few microseconds of checks, every step."""
 
     number: int = 0  # the epoch
-    loss_sum: torch.Tensor | None = None  # the batch-size-weighted loss, on the device
+    # the batch-size-weighted loss of the checked steps, on the device (``_sum_dtype``)
+    loss_sum: torch.Tensor | None = None
     loss_count: int = 0
     metrics_updated: bool = False
     step_before_batch: int = -1  # global_step when the running batch began
-    # (loss, step, batch) of the steps whose loss is not checked yet
-    unchecked: list[tuple[torch.Tensor, int, int]] = field(default_factory=list)
+    # (loss, step, batch, batch size) of the steps not checked yet
+    unchecked: list[tuple[torch.Tensor, int, int, int]] = field(default_factory=list)
 
 
 class TaskModule(L.LightningModule):
@@ -178,22 +184,16 @@ class TaskModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         outputs, loss = self._training_outputs(batch)
-        batch_size = batch[INPUTS].shape[0]
         detached = loss.detach()
-        # the epoch mean is accumulated on the device: no host sync, no `self.log` call
         epoch = self._epoch
-        if epoch.loss_sum is None or epoch.loss_sum.device != loss.device:
-            epoch.loss_sum = torch.zeros((), device=loss.device)
-            epoch.loss_count = 0
-        epoch.loss_sum.add_(detached, alpha=batch_size)
-        epoch.loss_count += batch_size
         trainer = self._trainer
         if trainer is None:  # outside a fit: every batch updates the metrics
             metric_step = True
         else:
             # read once a step: the optimizer steps after this, so it is the step before
             epoch.step_before_batch = step = self._global_step(trainer)
-            epoch.unchecked.append((detached, step, batch_idx))
+            # no device op: the losses join the epoch's sum where they are checked
+            epoch.unchecked.append((detached, step, batch_idx, batch[INPUTS].shape[0]))
             metric_step = (step + 1) % self._metrics_every == 0 or trainer.is_last_batch
         if metric_step:
             # not through `self.log`: hlt's ProgressBar reads `progress_metrics` on refresh
@@ -204,23 +204,33 @@ class TaskModule(L.LightningModule):
         return loss
 
     def check_finite_loss(self) -> None:
-        """Raise ``NonFiniteLossError`` if a training loss since the last check was NaN or
-        Inf, naming the first such step. While all are finite the epoch's loss sum is, so
-        that is the one value read; the losses are read apart only when it is not (a NaN,
-        an Inf, or a sum that overflowed)."""
+        """Add the training losses of the steps since the last check to the epoch's sum
+        (the mean ``train/loss``, accumulated on the device: no host sync, no `self.log`
+        call) and raise ``NonFiniteLossError`` if one was NaN or Inf, naming the first such
+        step. One host read: the sum, finite while every loss is (it is float64); the
+        losses are read apart only when it is not."""
         epoch = self._epoch
-        if not epoch.unchecked:
+        unchecked = epoch.unchecked
+        if not unchecked:
             return
-        if epoch.loss_sum is None or not math.isfinite(epoch.loss_sum):
-            losses = torch.stack([loss for loss, _, _ in epoch.unchecked])
-            bad = losses.isfinite().logical_not().nonzero()
-            if len(bad):
-                loss, step, batch = epoch.unchecked[int(bad[0])]
-                raise NonFiniteLossError(
-                    f"training loss is {float(loss)} at step {step} "
-                    f"(epoch {epoch.number}, batch {batch}); run stopped"
-                )
-        epoch.unchecked.clear()
+        losses = torch.stack([loss for loss, *_ in unchecked])
+        sizes = [size for *_, size in unchecked]
+        if epoch.loss_sum is None or epoch.loss_sum.device != losses.device:
+            epoch.loss_sum = torch.zeros((), dtype=_sum_dtype(losses.device), device=losses.device)
+        dtype = epoch.loss_sum.dtype
+        if min(sizes) == max(sizes):  # batches of one size: a sum
+            epoch.loss_sum.add_(losses.sum(dtype=dtype), alpha=sizes[0])
+        else:
+            epoch.loss_sum.add_(losses.to(dtype) @ losses.new_tensor(sizes, dtype=dtype))
+        epoch.loss_count += sum(sizes)
+        bad = None if math.isfinite(epoch.loss_sum) else losses.isfinite().logical_not().nonzero()
+        if bad is not None and len(bad):
+            loss, step, batch, _ = unchecked[int(bad[0])]
+            raise NonFiniteLossError(
+                f"training loss is {float(loss)} at step {step} "
+                f"(epoch {epoch.number}, batch {batch}); run stopped"
+            )
+        unchecked.clear()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """On the batches where Lightning logs its own step metrics (an optimizer step that
@@ -300,7 +310,7 @@ class TaskModule(L.LightningModule):
         self.check_finite_loss()
         epoch = self._epoch
         if epoch.loss_sum is not None and epoch.loss_count:
-            mean = epoch.loss_sum / epoch.loss_count
+            mean = (epoch.loss_sum / epoch.loss_count).float()
             self.log("train/loss", mean, sync_dist=True)
             self.progress_metrics["train/loss"] = mean
         if epoch.metrics_updated:
