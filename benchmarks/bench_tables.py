@@ -4,9 +4,10 @@
 
 A generated table of ``--rows`` rows and 20 columns (18 real features, one text
 feature of 50 categories with 1% empty cells, a text label of 3 classes) is read in
-fresh child processes, each measuring its own wall time and peak resident memory
-(``resource.getrusage``), after reading a 2,000-row table of the same shape so that
-imports (eager and lazy) are done before the clock starts:
+fresh child processes, each measuring its own wall time, CPU time (``getrusage``) and
+peak resident memory (``VmHWM``: a child's ``ru_maxrss`` would count this parent's
+memory at the fork), after reading a 2,000-row table of the same shape so that imports
+(eager and lazy) are done before the clock starts:
 
 - ``pyarrow``: ``pyarrow.csv.read_csv(path)`` alone, the baseline;
 - ``pyarrow_same_imports``: the same read in a process that imported ``hlt_data`` first
@@ -102,8 +103,9 @@ CHILD = {
 MEASURE = textwrap.dedent(
     """
     import json, resource, sys, time
-    def rss_mb():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    def rss_mb():  # this process's own peak (ru_maxrss also counts the parent's at fork)
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
     read(sys.argv[2])  # a small table first: lazy imports happen before the clock
     after_import = rss_mb()
     start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)

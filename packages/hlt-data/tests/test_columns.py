@@ -338,7 +338,7 @@ def test_text_labels_coded_once_read_as_their_strings(words, vocabulary):
         fitted = LabelVocabulary.fit(values[train])
         with pytest.raises(DataConfigError) as error:
             fitted.encode(values, lambda row: f"row {row + 1}", "t.csv")
-        assert np.asarray(values[5:7]).tolist() == [words[2], words[0]]
+        assert np.asarray(values[5:7]).tolist() == [words[2], words[0]] and values[4] == words[1]
         outcomes.append((fitted.names, fitted.encode(values[train], str, "t"), error.value))
     (names, encoded, error), (names_s, encoded_s, error_s) = outcomes
     assert names == names_s and np.array_equal(encoded, encoded_s) and str(error) == str(error_s)
@@ -369,3 +369,19 @@ def test_training_medians_are_gathered_across_chunks_and_files(tmp_path):
     column = TableEncoder.fit(parts, ["x"]).columns[0]
     train = np.concatenate([first[parts[0].rows], second[parts[1].rows].astype(np.float64)])
     assert column.indicator and column.fill == np.median(train[np.isfinite(train)])
+
+
+def test_text_columns_start_first_and_results_keep_column_order():
+    """Columns are fitted and encoded side by side; the heavy ones (text) are started
+    first so that no thread ends alone with one, and results (and errors) keep the
+    columns' order."""
+    started = []
+
+    def work(name):
+        started.append(name)
+        return name.upper()
+
+    names = ["a", "b", "text", "c", "words"]
+    done = columns._each_column(work, names, threads=1, first=lambda n: len(n) > 1)
+    assert started == ["text", "words", "a", "b", "c"]
+    assert done == ["A", "B", "TEXT", "C", "WORDS"]

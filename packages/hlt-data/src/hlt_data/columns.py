@@ -81,9 +81,13 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
 def _text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Values as strings, exactly as written: whole numbers without a decimal point."""
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    if _is_text(values.type):
         return values
     if pa.types.is_floating(values.type):
         whole = pc.equal(values, pc.floor(values))
@@ -179,15 +183,15 @@ class TableEncoder:
 
         def fit_one(name: str) -> Column | str:
             try:
-                reals = None if name in categorical else _training_reals(parts, name)
-                if reals is not None:
-                    return _fill_from(Column(name, "numeric"), reals)
                 return cls._fit_column(name, _training_values(parts, name), name in categorical)
             except DataConfigError as error:
                 return str(error)
 
         columns, problems, text = [], [], []
-        for column in _each_column(fit_one, features, threads):
+        schema = parts[0].table.schema
+        for column in _each_column(
+            fit_one, features, threads, lambda name: _is_text(schema.field(name).type)
+        ):
             if isinstance(column, str):
                 problems.append(column)
                 continue
@@ -214,7 +218,7 @@ class TableEncoder:
             return _with_fill(Column(name, "boolean"), train.cast(pa.float64()))
         if _is_numeric(train.type):
             return _with_fill(Column(name, "numeric"), train.cast(pa.float64()))
-        if not (pa.types.is_string(train.type) or pa.types.is_large_string(train.type)):
+        if not _is_text(train.type):
             raise DataConfigError(f"column '{name}' holds {train.type}, not numbers or text")
         present = pc.drop_null(train)
         counts = pc.value_counts(present)  # each distinct text once, with its rows
@@ -290,7 +294,10 @@ class TableEncoder:
                 sources[flag[column.name]] = _Chunks([flags])
             return None
 
-        problems = [p for p in _each_column(encode_one, self.columns) if p is not None]
+        def first(column: Column) -> bool:
+            return column.kind == "categorical" or _is_text(table.schema.field(column.name).type)
+
+        problems = [p for p in _each_column(encode_one, self.columns, first=first) if p]
         if problems:
             raise DataConfigError(f"{path} " + "; ".join(problems))
         ready = [source for source in sources if source is not None]
@@ -306,7 +313,7 @@ class TableEncoder:
         """Numbers (as read) and the missing mask of one column (None: nothing missing)."""
         if column.kind == "boolean" and not pa.types.is_boolean(raw.type):
             parsed = _booleans(raw, column.name, numbers)
-        elif pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
+        elif _is_text(raw.type):
             parsed = _parse(raw, column.name, numbers)
         else:
             parsed = raw.cast(pa.float64()) if not pa.types.is_null(raw.type) else raw
@@ -383,11 +390,22 @@ class TableEncoder:
         return cls([Column(name, "numeric") for name in features], "error")
 
 
-def _each_column(function: Callable[[T], R], items: Sequence[T], threads: int = THREADS) -> list[R]:
-    """``function`` of each item, in order, on a few threads: the work is numpy's and
-    Arrow's, which release the GIL, so columns are read side by side."""
+def _each_column(
+    function: Callable[[T], R],
+    items: Sequence[T],
+    threads: int = THREADS,
+    first: Callable[[T], bool] | None = None,
+) -> list[R]:
+    """``function`` of each item, results in order, on a few threads: the work is numpy's
+    and Arrow's, which release the GIL, so columns are read side by side. The ``first``
+    items (text columns: several times a number column's work) start first, so that no
+    thread is left alone with one at the end."""
+    order = sorted(range(len(items)), key=lambda i: not first(items[i])) if first else None
     with ThreadPoolExecutor(max(1, min(threads, len(items)))) as pool:
-        return list(pool.map(function, items))
+        if order is None:
+            return list(pool.map(function, items))
+        done = dict(zip(order, pool.map(lambda i: function(items[i]), order), strict=True))
+    return [done[i] for i in range(len(items))]
 
 
 def log_unseen(path: Path, name: str, counts: Mapping[str, int]) -> None:
@@ -412,40 +430,14 @@ def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
     return pa.chunked_array([c for a in arrays for c in a.cast(kind).chunks], type=kind)
 
 
-def _training_reals(parts: Sequence[RawTable], name: str) -> np.ndarray | None:
-    """A column of reals with no missing cell in every file: its training rows gathered
-    straight from Arrow's chunks into one float64 array (no Arrow copy to copy again);
-    None for any other column (``_training_values`` reads those)."""
-    columns = [p.table.column(name) for p in parts]
-    if not all(pa.types.is_floating(c.type) and not c.null_count for c in columns):
-        return None
-    values = np.empty(sum(len(p.rows) for p in parts))
-    at = 0
-    for part, column in zip(parts, columns, strict=True):
-        ends = np.cumsum([len(chunk) for chunk in column.chunks])
-        cuts = np.searchsorted(part.rows, ends)  # rows are sorted: those of each chunk
-        for chunk, end, low, high in zip(column.chunks, ends, [0, *cuts[:-1]], cuts, strict=True):
-            if high > low:
-                rows = part.rows[low:high] - (end - len(chunk))
-                values[at : at + high - low] = chunk.to_numpy()[rows]
-                at += high - low
-    return values
-
-
 def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
     """A numeric or boolean column with its training median and indicator fitted."""
-    return _fill_from(column, np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64))
-
-
-def _fill_from(column: Column, values: np.ndarray) -> Column:
-    """``column`` with the median of the finite ``values`` and whether any is missing
-    (NaN). The median reorders an array of finite values that owns its data (made for
-    it, as ``_training_reals`` does); any other is copied first (Arrow's buffers stay)."""
+    values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
     column.indicator = bool(np.isnan(values).any())
     finite = np.isfinite(values)
-    if not (finite.all() and values.flags.owndata):
-        values = values[finite]
-    column.fill = _median(values) if len(values) else 0.0
+    # the median reorders its values: a copy (Arrow's buffers stay as they are)
+    finite_values = values.copy() if finite.all() else values[finite]
+    column.fill = _median(finite_values) if len(finite_values) else 0.0
     return column
 
 

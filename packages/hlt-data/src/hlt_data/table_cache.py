@@ -130,6 +130,7 @@ class ParquetColumns:
     def __init__(self, path: Path, kept: np.ndarray) -> None:
         self.path, self.kept = path, kept
         self.num_rows = int(kept.sum())
+        self.schema = pq.read_schema(path)
 
     def column(self, name: str) -> pa.ChunkedArray:
         """The column's kept rows, read a row group at a time (a whole-column read

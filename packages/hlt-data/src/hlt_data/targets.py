@@ -64,8 +64,10 @@ class TextLabels:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def __getitem__(self, key: Any) -> TextLabels:
-        return TextLabels(self.codes[key], self.words)
+    def __getitem__(self, key: Any) -> Any:
+        """Rows as ``TextLabels``; one row as its label, as a numpy array gives it."""
+        codes = self.codes[key]
+        return self.words[codes] if np.ndim(codes) == 0 else TextLabels(codes, self.words)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         return self.words[self.codes] if dtype is None else self.words[self.codes].astype(dtype)
