@@ -82,15 +82,8 @@ def test_a_task_that_cannot_combine_members_is_one_line_naming_both():
         ensemble_module(StandInTask())
 
 
-class SequenceMembers(nn.Module):
+class SequenceMembers(Members):
     """Three members of four features at every position of ``(batch, length, 2)`` inputs."""
-
-    members = 3
-    out_features = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = nn.Linear(2, self.members * self.out_features)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         features = torch.tanh(self.layer(inputs)).unflatten(-1, (self.members, -1))

@@ -111,14 +111,39 @@ def test_warmup_cosine_needs_a_step_count():
         warmup_cosine(optimizer, warmup_steps=10, total_steps=-1)
 
 
-class CountingCSVLogger(L.pytorch.loggers.CSVLogger):
-    """Lightning's CSV logger, counting its writes to the file."""
+class CountingSaves:
+    """A logger mixin counting the logger's writes to its file."""
 
     saves = 0
 
     def save(self) -> None:
         self.saves += 1
         super().save()
+
+
+class CountingCSVLogger(CountingSaves, L.pytorch.loggers.CSVLogger):
+    """Lightning's CSV logger, counting its writes."""
+
+
+class CountingRunCSVLogger(CountingSaves, CSVLogger):
+    """hlt's CSV logger, counting its writes."""
+
+
+def logged_loss_steps(logger, every: int, steps: int, tmp_path) -> list[int]:
+    """Train ``module()`` one epoch of ``steps`` batches logging every ``every`` steps; the
+    steps whose loss reached metrics.csv."""
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=every,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module(), DataLoader(batches(steps), batch_size=None))
+    rows = [row.split(",") for row in (tmp_path / "csv" / "metrics.csv").read_text().split()]
+    column, step = rows[0].index("train/loss_step"), rows[0].index("step")
+    return [int(r[step]) for r in rows[1:] if r[column]]
 
 
 @pytest.mark.parametrize(("seconds", "module_saves"), [(0.0, 4), (1e9, 1)])
@@ -127,52 +152,18 @@ def test_step_losses_reach_the_file_written_at_most_every_few_seconds(
 ):
     monkeypatch.setattr("hlt_core.training.module.SAVE_LOGS_SECONDS", seconds)
     logger = CountingCSVLogger(tmp_path, name="csv", version="")
-    trainer = L.Trainer(
-        max_epochs=1,
-        log_every_n_steps=2,
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(module(), DataLoader(batches(), batch_size=None))
-    # 8 batches: steps 1, 3, 5, 7 log their loss; Lightning saves 3 times itself (at the
-    # start, after the epoch's metrics and at the end)
+    # 8 batches: steps 1, 3, 5, 7 log their loss
+    assert logged_loss_steps(logger, 2, 8, tmp_path) == [1, 3, 5, 7]
+    # Lightning saves 3 times itself (at the start, after the epoch's metrics and at the end)
     assert logger.saves == module_saves + 3
-    rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
-    steps = [row.split(",") for row in rows[1:]]
-    header = rows[0].split(",")
-    logged = [int(r[header.index("step")]) for r in steps if r[header.index("train/loss_step")]]
-    assert logged == [1, 3, 5, 7]
-
-
-class CountingRunCSVLogger(CSVLogger):
-    """hlt's CSV logger, counting its writes to the file."""
-
-    saves = 0
-
-    def save(self) -> None:
-        self.saves += 1
-        super().save()
 
 
 def test_the_csv_file_is_written_when_the_run_saves_not_every_100_steps(tmp_path, monkeypatch):
     monkeypatch.setattr("hlt_core.training.module.SAVE_LOGS_SECONDS", 1e9)
     logger = CountingRunCSVLogger(tmp_path, name="csv", version="")
-    trainer = L.Trainer(
-        max_epochs=1,
-        log_every_n_steps=10,
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(module(), DataLoader(batches(120), batch_size=None))
+    assert logged_loss_steps(logger, 10, 120, tmp_path) == [*range(9, 120, 10)]
     # the module's first logging step and Lightning's three: none at steps 99 and 199
     assert logger.saves == 1 + 3
-    rows = [row.split(",") for row in (tmp_path / "csv" / "metrics.csv").read_text().split()]
-    column = rows[0].index("train/loss_step")
-    assert [int(r[rows[0].index("step")]) for r in rows[1:] if r[column]] == [*range(9, 120, 10)]
 
 
 class ScriptedLoss(StandInTask):

@@ -224,6 +224,13 @@ def _one_bad_row(path: Path, options: pacsv.ParseOptions) -> str:
     )
 
 
+def unreadable(path: Path, error: OSError) -> DataConfigError:
+    """An operating-system error opening or reading a data file, as one line naming it."""
+    if isinstance(error, FileNotFoundError):
+        return DataConfigError(f"{path}: no such file")
+    return DataConfigError(f"{path}: cannot be read ({error})")
+
+
 def csv_error(path: Path, message: str, options: pacsv.ParseOptions) -> DataConfigError:
     """pyarrow's error reading a CSV file as one line naming the file (and the line of
     the first ragged row)."""
@@ -317,10 +324,8 @@ def _read_csv_inferring(
     while True:
         try:
             return _read_csv(path, parse, names, types, block)
-        except FileNotFoundError:
-            raise DataConfigError(f"{path}: no such file") from None
         except OSError as error:
-            raise DataConfigError(f"{path}: cannot be read ({error})") from None
+            raise unreadable(path, error) from None
         except pa.ArrowInvalid as error:
             message = str(error)
             size = path.stat().st_size

@@ -43,6 +43,7 @@ from hlt_data.readers import (
     check_utf8,
     csv_error,
     table_header,
+    unreadable,
 )
 
 READ_ROWS = 1 << 16  # rows of a Parquet file read and encoded at a time
@@ -130,10 +131,8 @@ class TableParts:
             ) as stream:
                 read = stream.schema
                 yield from stream
-        except FileNotFoundError:
-            raise DataConfigError(f"{path}: no such file") from None
         except OSError as error:
-            raise DataConfigError(f"{path}: cannot be read ({error})") from None
+            raise unreadable(path, error) from None
         except pa.ArrowInvalid as error:
             message = str(error)
             if "straddl" in message and block < path.stat().st_size:  # a row beyond a block
