@@ -196,6 +196,23 @@ def test_a_non_finite_loss_stops_naming_its_step_and_huge_finite_ones_do_not():
     assert trainer.global_step == 6  # stopped at the logging step after it
 
 
+def test_losses_are_checked_after_a_bounded_number_of_steps_when_logging_is_rare(monkeypatch):
+    monkeypatch.setattr("hlt_core.training.module.UNCHECKED_LOSSES", 3)
+    task = ScriptedLoss([1.0, math.nan, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    m = TaskModule(StandInModel(2, 4), task, functools.partial(torch.optim.SGD, lr=0.0))
+    trainer = L.Trainer(
+        max_epochs=1,
+        log_every_n_steps=1000,  # no logging step in the epoch
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(NonFiniteLossError, match=r"is nan at step 1 \(epoch 0, batch 1\)"):
+        trainer.fit(m, DataLoader(batches(), batch_size=None))
+    assert trainer.global_step == 2  # found at the third step's check, not the epoch's end
+
+
 def test_the_epoch_loss_is_the_mean_over_examples_of_batches_of_any_size():
     sizes, losses = [16, 16, 16, 5], [1.0, 2.0, 3.0, 4.0]
     data = [{INPUTS: torch.randn(n, 2), TARGETS: torch.randint(0, 2, (n,))} for n in sizes]

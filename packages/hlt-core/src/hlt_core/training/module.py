@@ -9,7 +9,7 @@ The module also watches its training loss: a NaN or Inf stops training
 (``NonFiniteLossError``, naming the first such step) before any checkpoint is written after
 it. It keeps a reference to each step's loss and checks them together, adding them to the
 epoch's sum, with one host read, where the host waits anyway: on logging steps, at the end
-of an epoch and before a save.
+of an epoch and before a save (and after ``UNCHECKED_LOSSES`` steps at most).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 DATA_FACTS_KEY = "hlt_data_facts"  # the checkpoint's data facts (``DataModule.data_facts``)
 OLD_DATA_FACTS_KEY = "hlt_data"  # hlt-core 0.3 and before: the facts without dims
 SAVE_LOGS_SECONDS = 5.0  # the loggers' files are at most this far behind during an epoch
+# at most this many steps' losses wait for their check, whatever log_every_n_steps is:
+# each holds a device tensor, and a NaN stops the run at most this many steps late
+UNCHECKED_LOSSES = 256
 
 
 def check_model_fits_data(model_config: Mapping[str, Any], dims: Mapping[str, Any] | None) -> None:
@@ -193,6 +196,8 @@ class TaskModule(L.LightningModule):
             epoch.step_before_batch = step = self._global_step(trainer)
             # no device op: the losses join the epoch's sum where they are checked
             epoch.unchecked.append((detached, step, batch_idx, batch[INPUTS].shape[0]))
+            if len(epoch.unchecked) >= UNCHECKED_LOSSES:
+                self.check_finite_loss()
             metric_step = (step + 1) % self._metrics_every == 0 or trainer.is_last_batch
         if metric_step:
             # not through `self.log`: hlt's ProgressBar reads `progress_metrics` on refresh
