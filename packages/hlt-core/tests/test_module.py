@@ -18,6 +18,13 @@ from hlt_core.training.module import NonFiniteLossError, TaskModule
 from hlt_core.training.schedulers import warmup_cosine
 
 
+def quiet_trainer(**options) -> L.Trainer:
+    """A Trainer with no checkpoints, progress bar or model summary."""
+    return L.Trainer(
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, **options
+    )
+
+
 def batches(n=8):
     return StandInData(input_dim=2, batch_size=16, batches=n).splits["train"]
 
@@ -33,12 +40,9 @@ def module(**kwargs):
 
 def test_trains_logs_per_split_metrics_and_lowers_the_loss():
     L.seed_everything(0)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=6,
         logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     m = module()
     data = DataLoader(batches(), batch_size=None)
@@ -90,12 +94,9 @@ def test_warmup_cosine_steps_every_optimizer_step():
         def on_train_batch_start(self, trainer, *args):
             seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_steps=14,
         logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[Record()],
     )
     trainer.fit(m, DataLoader(batches(), batch_size=None))  # 8 batches an epoch
@@ -132,13 +133,10 @@ class CountingRunCSVLogger(CountingSaves, CSVLogger):
 def logged_loss_steps(logger, every: int, steps: int, tmp_path) -> list[int]:
     """Train ``module()`` one epoch of ``steps`` batches logging every ``every`` steps; the
     steps whose loss reached metrics.csv."""
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         log_every_n_steps=every,
         logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     trainer.fit(module(), DataLoader(batches(steps), batch_size=None))
     rows = [row.split(",") for row in (tmp_path / "csv" / "metrics.csv").read_text().split()]
@@ -182,13 +180,10 @@ def test_a_non_finite_loss_stops_naming_its_step_and_huge_finite_ones_do_not():
     # step 2) goes on, the second finds step 4's Inf
     task = ScriptedLoss([3e38, 3e38, 3e38, 1.0, math.inf, 1.0, 1.0, 1.0])
     m = TaskModule(StandInModel(2, 4), task, functools.partial(torch.optim.SGD, lr=0.0))
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         log_every_n_steps=3,
         logger=False,  # the check does not depend on logging
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     stop = r"^training loss is inf at step 4 \(epoch 0, batch 4\); run stopped$"
     with pytest.raises(NonFiniteLossError, match=stop):
@@ -200,13 +195,10 @@ def test_losses_are_checked_after_a_bounded_number_of_steps_when_logging_is_rare
     monkeypatch.setattr("hlt_core.training.module.UNCHECKED_LOSSES", 3)
     task = ScriptedLoss([1.0, math.nan, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     m = TaskModule(StandInModel(2, 4), task, functools.partial(torch.optim.SGD, lr=0.0))
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         log_every_n_steps=1000,  # no logging step in the epoch
         logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     with pytest.raises(NonFiniteLossError, match=r"is nan at step 1 \(epoch 0, batch 1\)"):
         trainer.fit(m, DataLoader(batches(), batch_size=None))
@@ -218,13 +210,10 @@ def test_the_epoch_loss_is_the_mean_over_examples_of_batches_of_any_size():
     data = [{INPUTS: torch.randn(n, 2), TARGETS: torch.randint(0, 2, (n,))} for n in sizes]
     frozen = functools.partial(torch.optim.SGD, lr=0.0)
     m = TaskModule(StandInModel(2, 4), ScriptedLoss(losses), frozen)
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         log_every_n_steps=2,  # checked after steps 1 (sizes 16, 16) and 3 (16, 5)
         logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     trainer.fit(m, DataLoader(data, batch_size=None))
     expected = sum(n * loss for n, loss in zip(sizes, losses, strict=True)) / sum(sizes)
