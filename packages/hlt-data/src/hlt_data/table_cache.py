@@ -290,4 +290,5 @@ def cached_table(
         np.load(folder / "targets.npy", allow_pickle=False),
         columns=reader.encoder.names,
         numbers=np.load(folder / "numbers.npy", mmap_mode="r", allow_pickle=False),
+        finite=True,
     )
