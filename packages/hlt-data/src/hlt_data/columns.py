@@ -209,17 +209,22 @@ class _Chunks:
     which rows are copied into the row-major inputs."""
 
     def __init__(self, arrays: Sequence[np.ndarray]) -> None:
-        self.arrays = list(arrays)
-        self.ends = np.cumsum([len(a) for a in self.arrays]).tolist()
+        self.arrays: list[np.ndarray | None] = list(arrays)
+        self.starts = np.cumsum([0] + [len(a) for a in arrays]).tolist()
 
-    def copy_into(self, block: np.ndarray, j: int, start: int) -> None:
-        """Rows ``start:start + len(block)`` of this column into column ``j`` of ``block``."""
+    def copy_into(self, block: np.ndarray, j: int, start: int, own: tuple[int, int]) -> None:
+        """Rows ``start:start + len(block)`` of this column into column ``j`` of ``block``;
+        an array lying within rows ``own`` (the caller's alone) is let go once copied."""
         stop, at = start + len(block), start
-        i = bisect.bisect_right(self.ends, start)
+        i = bisect.bisect_right(self.starts, start) - 1
         while at < stop:
-            first = self.ends[i] - len(self.arrays[i])
-            end = min(stop, self.ends[i])
-            block[at - start : end - start, j] = self.arrays[i][at - first : end - first]
+            first, last = self.starts[i], self.starts[i + 1]
+            end = min(stop, last)
+            array = self.arrays[i]
+            assert array is not None
+            block[at - start : end - start, j] = array[at - first : end - first]
+            if end == last and own[0] <= first and last <= own[1]:
+                self.arrays[i] = None
             at, i = end, i + 1
 
 
@@ -229,7 +234,15 @@ def _fill_rows(out: np.ndarray, sources: Sequence[_Chunks], start: int, stop: in
     for first in range(start, stop, BLOCK_ROWS):
         block = out[first : min(first + BLOCK_ROWS, stop)]
         for j, source in enumerate(sources):
-            source.copy_into(block, j, first)
+            source.copy_into(block, j, first, (start, stop))
+
+
+def _filled(sources: Sequence[_Chunks], rows: int) -> np.ndarray:
+    """The (rows, inputs) float32 inputs, ``THREADS`` ranges of rows at once."""
+    out = np.empty((rows, len(sources)), dtype=np.float32)
+    parts = np.linspace(0, rows, THREADS + 1).astype(int)
+    _each_column(lambda i: _fill_rows(out, sources, parts[i], parts[i + 1]), range(THREADS))
+    return out
 
 
 def _first(mask: np.ndarray) -> int:
@@ -352,6 +365,26 @@ class TableEncoder:
         column). Categories unseen in training are logged, or counted into ``unseen``
         (column -> category -> rows) when the caller logs them for a file encoded in
         parts."""
+        return _filled(self._sources(path, table, numbers, unseen), len(table))
+
+    def encode_whole(self, raw: RawTable) -> np.ndarray:
+        """``encode`` of a whole file's columns, which ``raw`` hands over: each of Arrow's
+        chunks is let go once its rows are copied (its memory goes back to the system:
+        ``readers.csv_memory_pool``), so the peak holds the columns or the inputs, not
+        both."""
+        table, raw.table = raw.table, raw.table.select([])
+        rows, sources = len(table), self._sources(raw.path, table, raw.numbers, None)
+        del table
+        return _filled(sources, rows)
+
+    def _sources(
+        self,
+        path: Path,
+        table: pa.Table,
+        numbers: np.ndarray,
+        unseen: dict[str, dict[str, int]] | None,
+    ) -> list[_Chunks]:
+        """Each input column of ``table`` as arrays, in the order of the inputs."""
         values = [c.name for c in self.columns if c.kind != "categorical"]
         flagged = [c.name for c in self.columns if c.indicator]
         codes = [c.name for c in self.columns if c.kind == "categorical"]
@@ -392,10 +425,7 @@ class TableEncoder:
             raise DataConfigError(f"{path} " + "; ".join(problems))
         ready = [source for source in sources if source is not None]
         assert len(ready) == width
-        out = np.empty((rows, width), dtype=np.float32)
-        parts = np.linspace(0, rows, THREADS + 1).astype(int)
-        _each_column(lambda i: _fill_rows(out, ready, parts[i], parts[i + 1]), range(THREADS))
-        return out
+        return ready
 
     def _values(
         self, column: Column, raw: pa.ChunkedArray, numbers: np.ndarray

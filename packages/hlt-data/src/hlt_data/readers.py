@@ -518,8 +518,9 @@ class TableReader:
         ready = self.pending.pop(path, None)
         if isinstance(ready, Table):  # encoded already (a table cache)
             return ready
-        ready = ready if ready is not None else self.read(path)
-        return self.encoded(path, ready.table, ready.numbers)
+        raw = ready if ready is not None else self.read(path)
+        encoder, targets = self._encoder(raw.table), self.target_values(raw.table)
+        return _encoded(encoder, encoder.encode_whole(raw), targets, raw.numbers)
 
     def encoded(
         self,
@@ -530,11 +531,22 @@ class TableReader:
     ) -> Table:
         """``table``'s rows (data rows ``numbers`` of ``path``) as a ``Table``: features
         encoded, targets as read; ``unseen`` as ``TableEncoder.encode`` counts it."""
-        features = [c for c in table.column_names if c not in self.targets]
-        encoder = self.encoder or TableEncoder.numeric(features)
+        encoder = self._encoder(table)
         inputs = encoder.encode(path, table, numbers, unseen)
-        targets = self.target_values(table)
-        return Table(inputs, targets, columns=encoder.names, numbers=numbers, finite=True)
+        return _encoded(encoder, inputs, self.target_values(table), numbers)
+
+    def _encoder(self, table: pa.Table) -> TableEncoder:
+        features = [c for c in table.column_names if c not in self.targets]
+        return self.encoder or TableEncoder.numeric(features)
+
+
+def _encoded(
+    encoder: TableEncoder,
+    inputs: np.ndarray,
+    targets: np.ndarray | TextLabels | None,
+    numbers: np.ndarray,
+) -> Table:
+    return Table(inputs, targets, columns=encoder.names, numbers=numbers, finite=True)
 
 
 def _target_values(column: pa.ChunkedArray) -> np.ndarray | TextLabels:
