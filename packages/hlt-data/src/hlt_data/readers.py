@@ -394,7 +394,8 @@ def read_table_columns(
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         return read_csv(path, delimiter, columns, first_block=schema)
     try:
-        return pq.read_table(path, columns=list(columns))
+        with pq.ParquetFile(path) as source:  # pq.read_table imports pandas (its datasets)
+            return source.read(columns=list(columns))
     except (OSError, pa.ArrowException) as error:
         raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
 
