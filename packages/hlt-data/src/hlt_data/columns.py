@@ -559,9 +559,10 @@ def _with_fill(column: Column, values: np.ndarray) -> Column:
     """A numeric or boolean column with its training median and indicator fitted, from
     its training values (float64, missing NaN; an array of its own: the median reorders
     it)."""
-    column.indicator = bool(np.isnan(values).any())
     finite = np.isfinite(values)
-    finite_values = values if finite.all() else values[finite]
+    whole = bool(finite.all())
+    column.indicator = not whole and bool(np.isnan(values).any())
+    finite_values = values if whole else values[finite]
     column.fill = _median(finite_values) if len(finite_values) else 0.0
     return column
 
