@@ -192,13 +192,15 @@ def test_last_ckpt_holds_every_epoch_end_and_resumes_from_it_bit_identical(tmp_p
         assert torch.equal(resumed["state_dict"][key], value), key
 
 
-def logged(run_dir: Path) -> list[tuple[str, ...]]:
-    """metrics.csv's rows by what a resume must not change (not the throughput, nor an
-    epoch's train/loss, the mean of the steps the resumed run took)."""
-    keys = ("epoch", "step", "train/loss_step", "val/loss")
+def logged(run_dir: Path) -> list[dict[str, str]]:
+    """metrics.csv's rows by what a resume must not change: all but the throughput. An
+    epoch's train/loss and train metrics are over all its batches, those before the stop
+    included."""
     with (run_dir / "csv" / "metrics.csv").open(newline="") as file:
-        rows = [tuple(row[k] for k in keys) for row in csv.DictReader(file)]
-    return [row for row in rows if any(row[2:])]
+        rows = list(csv.DictReader(file))
+    kept = [{k: v for k, v in row.items() if k in ("epoch", "step") or k[:4] in ("trai", "val/")}
+            for row in rows]  # fmt: skip
+    return [row for row in kept if any(v for k, v in row.items() if k not in ("epoch", "step"))]
 
 
 def test_a_run_resumed_in_its_folder_keeps_the_metrics_it_logged_before(tmp_path, recwarn):
@@ -211,15 +213,21 @@ def test_a_run_resumed_in_its_folder_keeps_the_metrics_it_logged_before(tmp_path
     run(compose_run([*BASE, "trainer.log_every_n_steps=1", f"ckpt_path={last}"], folder))
     # its own checkpoints and metrics are no surprise: neither is warned about
     assert not [str(w.message) for w in recwarn if "not empty" in str(w.message)]
-    assert len(logged(straight)) == 2 * 3 + 3  # every step, 2 validations and the final one
-    assert logged(folder) == logged(straight)
+    # every step, each epoch's validation, best val/loss and train means, the final one
+    assert len(logged(straight)) == 2 * 3 + 2 * 3 + 1
+    rows = logged(folder)
+    # the stopped run's end: the train means of epoch 1 so far, its one step (step 3)
+    stop = rows.pop(7)
+    assert (stop["epoch"], stop["step"]) == ("1", "3")
+    assert stop["train/loss"] == rows[6]["train/loss_step"]
+    # the resumed run's epoch 1: the means over all its steps, the one before the stop too
+    assert rows == logged(straight)
     # the learning curve's rows too, kept in the checkpoint: the same points
     assert curve(folder) == curve(straight)
     assert [row[:2] for row in curve(straight)] == [(0, 2), (0, 2), (1, 5), (1, 5)]
 
 
 def curve(run_dir: Path) -> list[tuple]:
-    """The learning curve's points that last.ckpt holds, train/loss left out (after a
-    mid-epoch resume, the mean of the resumed steps)."""
+    """The learning curve's points that last.ckpt holds: (epoch, step, the rest)."""
     rows = history(run_dir / "checkpoints" / "last.ckpt")
-    return [(r["epoch"], r["step"], r.get("val/loss"), sorted(r)) for r in rows]
+    return [(r.pop("epoch"), r.pop("step"), r) for r in rows]

@@ -73,6 +73,12 @@ def test_run_config_travels_in_checkpoints():
     assert checkpoint["hlt_config"] == {"name": "x"}
 
 
+def test_a_crafted_train_epoch_state_in_a_checkpoint_is_refused_naming_its_key():
+    for crafted in ({"epoch": 0, "loss_sum": "x", "loss_count": 1}, ["epoch"], {"epoch": 0}):
+        with pytest.raises(UserError, match="checkpoint key hlt_train_epoch"):
+            module().on_load_checkpoint({"hlt_train_epoch": crafted})
+
+
 def test_model_without_stated_width_is_refused():
     with pytest.raises(TypeError, match="out_features"):
         TaskModule(nn.ReLU(), StandInTask(), optimizer=torch.optim.SGD)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -215,7 +217,8 @@ def test_new_files_are_read_with_the_saved_types_alone(tmp_path):
 
 def test_real_columns_read_alike_whether_copied_whole_or_read_cell_by_cell(tmp_path):
     """Reals with nothing missing are copied chunk by chunk; NaN without a null, and a
-    value beyond float32, fall back to the full reading (median and indicator, inf)."""
+    value beyond float32, fall back to the full reading (median and indicator; an error
+    naming the row, where the float32 inputs would hold inf)."""
     rng = np.random.default_rng(0)
     plain = rng.normal(size=ROWS)
     nan = plain.copy()
@@ -234,7 +237,10 @@ def test_real_columns_read_alike_whether_copied_whole_or_read_cell_by_cell(tmp_p
     encoder = TableEncoder.fit(
         [TableReader(None).read(_parquet(tmp_path, table))], ["plain", "nan", "huge"]
     )
-    inputs = encoder.encode(tmp_path / "t.parquet", table, numbers)
+    with pytest.raises(DataConfigError, match=r"row 8 column 'huge': 1e\+300 \(beyond float32"):
+        encoder.encode(tmp_path / "t.parquet", table, numbers)
+    within = pa.chunked_array([plain[c] for c in chunks])
+    inputs = encoder.encode(tmp_path / "t.parquet", table.set_column(2, "huge", within), numbers)
     assert encoder.names == ["plain", "nan", "huge", "nan (missing)"]
     np.testing.assert_array_equal(inputs[:, 0], plain.astype(np.float32))
     fill = np.float32(encoder.columns[1].fill)
@@ -243,7 +249,6 @@ def test_real_columns_read_alike_whether_copied_whole_or_read_cell_by_cell(tmp_p
         inputs[:, 1], np.where(np.isnan(nan), fill, nan).astype(np.float32)
     )
     np.testing.assert_array_equal(inputs[:, 3], np.isnan(nan).astype(np.float32))
-    assert np.isinf(inputs[7, 2]) and np.isfinite(np.delete(inputs[:, 2], 7)).all()
 
 
 def _parquet(tmp_path, table):
@@ -385,3 +390,151 @@ def test_text_columns_start_first_and_results_keep_column_order():
     done = columns._each_column(work, names, threads=1, first=lambda n: len(n) > 1)
     assert started == ["text", "words", "a", "b", "c"]
     assert done == ["A", "B", "TEXT", "C", "WORDS"]
+
+
+def _chunks(values, bounds=(0, 13, 43, ROWS), coded=False):
+    """``values`` as a column of three chunks; ``coded``: each chunk dictionary-coded on
+    its own (as a CSV read codes text: a dictionary per block)."""
+    parts = [pa.array(values[a:b]) for a, b in itertools.pairwise(bounds)]
+    return pa.chunked_array([p.dictionary_encode() if coded else p for p in parts])
+
+
+def test_text_read_coded_by_a_dictionary_reads_as_its_strings(tmp_path, caplog):
+    """Text columns coded by per-chunk dictionaries (how CSV files are read) and the
+    same text as strings (Parquet) give one encoder: categories with unseen and missing
+    cells, boolean words, numbers written as text (spaces, a missing cell), and labels."""
+    i = np.arange(ROWS)
+    colour = np.array(["red", "green", "blue"], dtype=object)[i % 3]
+    colour[i % 11 == 4] = None
+    colour[5] = "violet"  # in a row outside training
+    answer = np.array(["Yes", "no"], dtype=object)[i % 2]
+    written = np.array([f" {v / 4}" for v in i], dtype=object)
+    written[7] = None
+    label = np.array(["b", "a", "c"])[i % 3]
+    train = np.flatnonzero(i % 5 != 0)
+    encoded = []
+    for coded in (False, True):
+        table = pa.table(
+            {
+                name: _chunks(values, coded=coded)
+                for name, values in [
+                    ("colour", colour), ("answer", answer), ("written", written), ("y", label)
+                ]
+            }
+        )  # fmt: skip
+        raw = RawTable(tmp_path / "t.csv", table, i + 1, train)
+        encoder = TableEncoder.fit([raw], ["colour", "answer", "written"])
+        unseen: dict[str, dict[str, int]] = {}
+        inputs = encoder.encode(raw.path, table, raw.numbers, unseen)
+        targets = TableReader("y").target_values(table)
+        encoded.append((encoder.state(), inputs, unseen, np.asarray(targets)))
+    (state, inputs, unseen, targets), again = encoded
+    assert state == again[0] and unseen == again[2] == {"colour": {"violet": 1}}
+    np.testing.assert_array_equal(inputs, again[1])
+    assert targets.tolist() == again[3].tolist() == label.tolist()
+    kinds = {c["name"]: (c["kind"], c["categories"]) for c in state["columns"]}
+    assert kinds["colour"] == ("categorical", ["blue", "green", "red"])
+    assert kinds["answer"][0] == "boolean" and kinds["written"][0] == "numeric"
+    fill = state["columns"][2]["fill"]
+    assert fill == np.median((i[train][i[train] != 7]) / 4)
+    expected = np.where(i == 7, fill, i / 4)
+    np.testing.assert_array_equal(inputs[:, 1], expected.astype(np.float32))
+    codes = np.where(i % 11 == 4, 1, np.array([4, 3, 2])[i % 3])  # missing 1; blue 2 ...
+    codes[5] = 0
+    np.testing.assert_array_equal(inputs[:, 2], codes.astype(np.float32))
+    np.testing.assert_array_equal(inputs[:, 0], (i % 2 == 0).astype(np.float32))
+
+
+def test_a_typo_among_numbers_written_as_text_is_named_by_row(tmp_path):
+    """A text column of numbers with a typo: fitted as numbers, and reading it names the
+    typo's row and text (trimmed), not a missing cell before it."""
+    written = np.array([f"{v}" for v in range(ROWS)], dtype=object)
+    written[3], written[20] = None, " 4,5 "
+    table = pa.table({"x": _chunks(written, coded=True)})
+    raw = RawTable(tmp_path / "t.csv", table, np.arange(1, ROWS + 1), np.arange(ROWS))
+    encoder = TableEncoder.fit([raw], ["x"])
+    assert encoder.columns[0].kind == "numeric"
+    with pytest.raises(DataConfigError, match=r"row 21 column 'x': '4,5' is not a number"):
+        encoder.encode(raw.path, table, raw.numbers)
+
+
+def test_a_whole_file_is_let_go_chunk_by_chunk_as_it_is_encoded(tmp_path, monkeypatch):
+    """Encoding a whole file hands its Arrow columns over: each chunk goes back to the
+    pool once its rows are copied (the pool holds less and less during the copy, nothing
+    at the end), and the inputs are those of encoding the same table kept whole."""
+    monkeypatch.setattr(readers, "BLOCK", 256)  # a chunk of a few rows per block
+    monkeypatch.setattr(columns, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(columns, "THREADS", 1)
+    csv = write(tmp_path / "t.csv", HEADER, mixed_rows())
+    reader = TableReader("y")
+    raw = reader.read(csv)
+    assert raw.table.column("num").num_chunks > 3
+    raw.rows = np.arange(len(raw))
+    encoder = TableEncoder.fit([raw], HEADER[:-1])
+    kept = reader.read(csv)
+    pool = readers.csv_memory_pool()
+    held = []
+    copy_into = columns._Chunks.copy_into
+
+    def counted(self, *args):
+        copy_into(self, *args)
+        held.append(pool.bytes_allocated())
+
+    monkeypatch.setattr(columns._Chunks, "copy_into", counted)
+    before = pool.bytes_allocated()
+    inputs = encoder.encode_whole(raw)
+    assert raw.table.num_columns == 0 and pool.bytes_allocated() < before
+    assert held[len(held) // 2] < held[0] and held[-1] < held[len(held) // 2]
+    np.testing.assert_array_equal(inputs, encoder.encode(csv, kept.table, kept.numbers))
+
+
+@pytest.mark.parametrize(("n", "seed"), [(10, 0), (997, 3), (20_000, 7)])
+def test_splits_are_the_sorted_parts_of_one_permutation(n, seed):
+    """Each split is its part of one seeded permutation, sorted (found without sorting)."""
+    order = np.random.default_rng(seed).permutation(n)
+    val, test = round(0.15 * n), round(0.15 * n)
+    parts = split_indices(n, DEFAULT_FRACTIONS, seed)
+    ends = np.cumsum([0, n - val - test, val, test])
+    for (split, rows), a, b in zip(parts.items(), ends[:-1], ends[1:], strict=True):
+        assert split in DEFAULT_FRACTIONS
+        np.testing.assert_array_equal(rows, np.sort(order[a:b]))
+
+
+def test_arrow_and_numpy_cross_as_buffers_as_pyarrow_converts_them():
+    """The buffer-level crossings (no pandas) give what pyarrow's own conversions give:
+    sliced chunks (an offset into their buffers), nulls as NaN or False, numpy arrays
+    and strings into Arrow, text as codes into its distinct texts."""
+    reals = pa.chunked_array([pa.array([1.5, None, 3.0, 4.0]).slice(1), pa.array([7.0])])
+    ints = pa.chunked_array([pa.array([5, 6, 7, 8], pa.int32()).slice(2, 2)])
+    bools = pa.chunked_array([pa.array([True, None, False, True]).slice(1, 3)])
+    np.testing.assert_array_equal(columns.floats(reals), [np.nan, 3.0, 4.0, 7.0])
+    np.testing.assert_array_equal(columns.floats(ints), [7.0, 8.0])
+    assert columns.joined(ints).dtype == np.int32 and columns.joined(ints).tolist() == [7, 8]
+    assert columns.flags(bools).tolist() == [False, False, True]
+    assert columns.joined(pa.chunked_array([], pa.float64())).shape == (0,)
+    for array in (np.array([3, -1, 2]), np.array([0.5, np.inf]), np.array([True, False] * 5)):
+        assert columns.arrow_of(array).equals(pa.array(array))
+    words = ["é", "", "long words"]
+    assert columns.arrow_strings(words).equals(pa.array(words, pa.string()))
+    text = pa.chunked_array([["b", None, "a"], ["a", "c"]])
+    codes, distinct = columns.text_codes(text)
+    assert [distinct[c].as_py() if c >= 0 else None for c in codes] == text.to_pylist()
+
+
+@pytest.mark.cli
+def test_reading_a_table_imports_no_pandas(tmp_path):
+    """pyarrow imports pandas for its own conversions where pandas is installed (tens
+    of MB in every process); reading, fitting and encoding a table crosses as buffers."""
+    csv = write(tmp_path / "t.csv", HEADER, mixed_rows())
+    pq.write_table(readers.read_csv(csv), tmp_path / "t.parquet")
+    script = (
+        "import sys\nfrom hlt_data import TableDataModule\n"
+        "for path in sys.argv[1:]:\n"
+        "    TableDataModule(path, 'y', categorical=['code'], batch_size=8)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(csv), str(tmp_path / "t.parquet")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split()[-1] == "False"

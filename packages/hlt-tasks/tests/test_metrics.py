@@ -2,6 +2,8 @@
 serves it; updates gathered and applied several batches at a time, with the values of one
 update per batch."""
 
+import io
+
 import pytest
 import torch
 from torchmetrics.classification import MulticlassAccuracy
@@ -104,3 +106,40 @@ def test_inputs_of_another_shape_apply_what_was_gathered_first():
         per_batch.update(*inputs)
     assert next(iter(metrics.values(copy_state=False))).update_count == 1
     assert torch.equal(metrics.compute()["acc"], per_batch.compute()["acc"])
+
+
+@pytest.mark.parametrize(
+    "task",
+    [ClassificationTask(2), ClassificationTask(4), TokenClassificationTask(3), RegressionTask()],
+    ids=["binary-with-auroc", "classification", "token", "regression"],
+)
+def test_a_state_carried_over_goes_on_to_the_values_of_one_uninterrupted_epoch(task):
+    # the first metrics stop after 7 batches (some still gathered), saved as a checkpoint
+    # saves them (torch.save, read back without pickle); fresh metrics go on from there
+    straight, first, resumed = (task.metrics("train/") for _ in range(3))
+    batches = list(_batches(task, 12, torch.Generator().manual_seed(1)))
+    for i, (outputs, batch) in enumerate(batches):
+        straight.update(*task.metric_inputs(outputs, batch))
+        (first if i < 7 else resumed).update(*task.metric_inputs(outputs, batch))
+        if i == 6:
+            buffer = io.BytesIO()
+            torch.save(first.epoch_state(), buffer)
+            buffer.seek(0)
+            resumed.load_epoch_state(torch.load(buffer, weights_only=True))
+    values, expected = resumed.compute(), straight.compute()
+    assert values.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(values[key], value), key
+
+
+def test_a_state_of_other_metrics_is_refused_naming_what_differs():
+    saved = ClassificationTask(3).metrics("train/")
+    saved.update(torch.rand(4, 3).softmax(-1), torch.tensor([0, 1, 2, 1]))
+    state = saved.epoch_state()
+    with pytest.raises(ValueError, match="train metrics"):
+        ClassificationTask(3).metrics("train/").load_epoch_state({"acc": state["acc"]})
+    with pytest.raises(ValueError, match=r"the state acc\.tp is not one"):
+        ClassificationTask(4).metrics("train/").load_epoch_state(state)  # 3 classes, not 4
+    state["f1"] = {key: "1" for key in state["f1"]}
+    with pytest.raises(ValueError, match=r"the state f1\.\w+ is not one"):
+        ClassificationTask(3).metrics("train/").load_epoch_state(state)

@@ -58,6 +58,17 @@ class Metrics(Protocol):
     def reset(self) -> None: ...
 
 
+@runtime_checkable
+class ResumableMetrics(Protocol):
+    """``Metrics`` whose state a checkpoint can carry (``hlt_tasks.metrics.Metrics``), so
+    that a run resumed mid-epoch logs that epoch's train metrics over all its batches.
+    ``epoch_state`` gives tensors and lists of tensors only (checkpoints load without
+    pickle); ``load_epoch_state`` raises ``ValueError`` on a state of other metrics."""
+
+    def epoch_state(self) -> dict[str, Any]: ...
+    def load_epoch_state(self, state: Mapping[str, Any]) -> None: ...
+
+
 class Task(Protocol):
     """How outputs are read. ``target_type`` tells the data how to read targets
     (``class``, ``real``, ``none`` or ``auto``: resolved into ``data.target_type``);

@@ -82,6 +82,9 @@ def _is_numeric(kind: pa.DataType) -> bool:
 
 
 def _is_text(kind: pa.DataType) -> bool:
+    """Strings, or strings coded by a dictionary (how ``read_csv`` reads text)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
@@ -91,15 +94,99 @@ def _text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
         return values
     if pa.types.is_floating(values.type):
         whole = pc.equal(values, pc.floor(values))
-        ints = pc.cast(pc.if_else(whole, values, None), pa.int64(), safe=False)
+        ints = pc.cast(
+            pc.if_else(whole, values, pa.nulls(1, values.type)[0]), pa.int64(), safe=False
+        )
         return pc.if_else(whole, pc.cast(ints, pa.string()), pc.cast(values, pa.string()))
     return pc.cast(values, pa.string())
 
 
+def _dtype(kind: pa.DataType) -> np.dtype[Any]:
+    """The numpy dtype of an Arrow number type (``to_pandas_dtype`` imports pandas)."""
+    letter = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
+    return np.dtype(f"{letter}{kind.bit_width // 8}")
+
+
+def _view(chunk: pa.Array) -> np.ndarray:
+    """An Arrow array of numbers without nulls as a numpy view of its data buffer.
+
+    pyarrow's own conversions (``to_numpy``, and ``pa.array``, ``pa.scalar`` the other
+    way) import pandas where it is installed: 27 MB more in a training process (45 MB
+    in a bare one) and its import time. Here and below, arrays cross between Arrow and
+    numpy as buffers."""
+    dtype = _dtype(chunk.type)
+    return np.frombuffer(chunk.buffers()[1], dtype, len(chunk), chunk.offset * dtype.itemsize)
+
+
+def joined(values: pa.ChunkedArray | pa.Array, dtype: Any = None) -> np.ndarray:
+    """A column of numbers without nulls as one writable numpy array (of ``dtype``, else
+    its own): views of Arrow's chunks, joined."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    arrays = [_view(chunk) for chunk in chunks if len(chunk)]
+    if not arrays:
+        return np.empty(0, dtype or _dtype(values.type))
+    return np.concatenate(arrays).astype(dtype or arrays[0].dtype, copy=False)
+
+
+def arrow_of(values: np.ndarray) -> pa.Array:
+    """A 1-D numpy array of numbers or booleans as an Arrow array (numbers: over the same
+    memory), built from its buffers (``_view``)."""
+    values = np.ascontiguousarray(values)
+    if values.dtype == np.bool_:
+        bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
+    kind = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def arrow_strings(words: Sequence[str]) -> pa.Array:
+    """Python strings as an Arrow string array, built from its buffers (as ``arrow_of``)."""
+    encoded = [word.encode() for word in words]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers).cast(pa.string())
+
+
+def _scalar(value: float, dtype: Any) -> pa.Scalar:
+    return arrow_of(np.array([value], dtype=dtype))[0]
+
+
+def floats(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Numbers (or booleans) as float64, missing cells NaN."""
+    if pa.types.is_null(values.type):
+        return np.full(len(values), np.nan)
+    return joined(pc.fill_null(values.cast(pa.float64()), _scalar(np.nan, np.float64)))
+
+
+def flags(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Booleans as numpy, missing cells False."""
+    filled = pc.fill_null(values, _scalar(False, np.bool_))
+    return joined(filled.cast(pa.uint8())).view(np.bool_)
+
+
+def text_codes(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """A text column as each row's index into its distinct texts (-1: missing), and those
+    texts: the column's own dictionary where it was read as one, else Arrow's hashing of
+    it. What depends on the texts alone (a vocabulary, booleans, numbers, label names) is
+    then worked out once per distinct text, not once per row."""
+    coded = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
+    chunked = coded if isinstance(coded, pa.ChunkedArray) else pa.chunked_array([coded])
+    chunked = chunked.unify_dictionaries()
+    kind = chunked.type
+    words = chunked.chunk(0).dictionary if chunked.num_chunks else pa.nulls(0, kind.value_type)
+    indices = pa.chunked_array([c.indices for c in chunked.chunks], type=kind.index_type)
+    return joined(pc.fill_null(indices, _scalar(-1, _dtype(kind.index_type)))), words
+
+
+def _per_text(codes: np.ndarray, values: np.ndarray, missing: Any = np.nan) -> np.ndarray:
+    """Each row's value, from its text's (``text_codes``); ``missing`` where it has none."""
+    return np.append(values, np.array(missing, dtype=values.dtype))[codes]
+
+
 def _nulls(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Missing cells: nulls, and NaN in float columns (Parquet keeps NaN apart from null)."""
-    missing = pc.is_null(values, nan_is_null=True)
-    return np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+    return flags(pc.is_null(values, nan_is_null=True))
 
 
 def _real_chunks(raw: pa.ChunkedArray) -> list[np.ndarray] | None:
@@ -109,7 +196,7 @@ def _real_chunks(raw: pa.ChunkedArray) -> list[np.ndarray] | None:
     infinite cells, values beyond float32's range), which the full reading names."""
     if not pa.types.is_floating(raw.type) or raw.null_count:
         return None
-    chunks = [chunk.to_numpy() for chunk in raw.chunks if len(chunk)]
+    chunks = [_view(chunk) for chunk in raw.chunks if len(chunk)]
     for chunk in chunks:
         low, high = float(chunk.min()), float(chunk.max())  # NaN if any is NaN
         if not -FLOAT32_MAX <= low <= high <= FLOAT32_MAX:
@@ -122,17 +209,22 @@ class _Chunks:
     which rows are copied into the row-major inputs."""
 
     def __init__(self, arrays: Sequence[np.ndarray]) -> None:
-        self.arrays = list(arrays)
-        self.ends = np.cumsum([len(a) for a in self.arrays]).tolist()
+        self.arrays: list[np.ndarray | None] = list(arrays)
+        self.starts = np.cumsum([0] + [len(a) for a in arrays]).tolist()
 
-    def copy_into(self, block: np.ndarray, j: int, start: int) -> None:
-        """Rows ``start:start + len(block)`` of this column into column ``j`` of ``block``."""
+    def copy_into(self, block: np.ndarray, j: int, start: int, own: tuple[int, int]) -> None:
+        """Rows ``start:start + len(block)`` of this column into column ``j`` of ``block``;
+        an array lying within rows ``own`` (the caller's alone) is let go once copied."""
         stop, at = start + len(block), start
-        i = bisect.bisect_right(self.ends, start)
+        i = bisect.bisect_right(self.starts, start) - 1
         while at < stop:
-            first = self.ends[i] - len(self.arrays[i])
-            end = min(stop, self.ends[i])
-            block[at - start : end - start, j] = self.arrays[i][at - first : end - first]
+            first, last = self.starts[i], self.starts[i + 1]
+            end = min(stop, last)
+            array = self.arrays[i]
+            assert array is not None
+            block[at - start : end - start, j] = array[at - first : end - first]
+            if end == last and own[0] <= first and last <= own[1]:
+                self.arrays[i] = None
             at, i = end, i + 1
 
 
@@ -142,7 +234,15 @@ def _fill_rows(out: np.ndarray, sources: Sequence[_Chunks], start: int, stop: in
     for first in range(start, stop, BLOCK_ROWS):
         block = out[first : min(first + BLOCK_ROWS, stop)]
         for j, source in enumerate(sources):
-            source.copy_into(block, j, first)
+            source.copy_into(block, j, first, (start, stop))
+
+
+def _filled(sources: Sequence[_Chunks], rows: int) -> np.ndarray:
+    """The (rows, inputs) float32 inputs, ``THREADS`` ranges of rows at once."""
+    out = np.empty((rows, len(sources)), dtype=np.float32)
+    parts = np.linspace(0, rows, THREADS + 1).astype(int)
+    _each_column(lambda i: _fill_rows(out, sources, parts[i], parts[i + 1]), range(THREADS))
+    return out
 
 
 def _first(mask: np.ndarray) -> int:
@@ -215,23 +315,25 @@ class TableEncoder:
             categories = pc.unique(_text(present)).to_pylist() if len(present) else []
             return Column(name, "categorical", categories=sorted(categories))
         if pa.types.is_boolean(train.type):
-            return _with_fill(Column(name, "boolean"), train.cast(pa.float64()))
+            return _with_fill(Column(name, "boolean"), floats(train))
         if _is_numeric(train.type):
-            return _with_fill(Column(name, "numeric"), train.cast(pa.float64()))
+            return _with_fill(Column(name, "numeric"), floats(train))
         if not _is_text(train.type):
             raise DataConfigError(f"column '{name}' holds {train.type}, not numbers or text")
-        present = pc.drop_null(train)
-        counts = pc.value_counts(present)  # each distinct text once, with its rows
-        distinct, rows = counts.field("values"), counts.field("counts")
+        codes, texts = text_codes(train)
+        counts = np.bincount(codes[codes >= 0], minlength=len(texts))
+        seen = np.flatnonzero(counts)  # each distinct text once, with its rows
+        distinct, rows = texts.take(arrow_of(seen)), counts[seen]
         words = set(pc.utf8_lower(distinct).to_pylist())
         if words and words <= set(BOOLEAN_WORDS):
             return _with_fill(Column(name, "boolean"), _booleans(train))
-        numeric_rows = pc.sum(rows.filter(pc.match_substring_regex(distinct, NUMBER))).as_py()
-        if (numeric_rows or 0) < MOSTLY_NUMBERS * len(present):
+        numeric = flags(pc.match_substring_regex(distinct, NUMBER))
+        if rows[numeric].sum() < MOSTLY_NUMBERS * rows.sum():
             return Column(name, "categorical", categories=sorted(distinct.to_pylist()))
         # numbers, perhaps with a few typos, which reading the column will name by row
-        numbers = pc.match_substring_regex(present, NUMBER)
-        return _with_fill(Column(name, "numeric"), pc.cast(present.filter(numbers), pa.float64()))
+        numbers = pc.utf8_trim_whitespace(distinct.filter(arrow_of(numeric)))
+        values = np.repeat(floats(pc.cast(numbers, pa.float64())), rows[numeric])
+        return _with_fill(Column(name, "numeric"), values)
 
     # --- applying ----------------------------------------------------------------------
 
@@ -258,10 +360,31 @@ class TableEncoder:
         numbers: np.ndarray,
         unseen: dict[str, dict[str, int]] | None = None,
     ) -> np.ndarray:
-        """``table``'s features as the (rows, inputs) float32 array; every column with a
-        cell that cannot be read is named in one error (file, row, column). Categories
-        unseen in training are logged, or counted into ``unseen`` (column -> category ->
-        rows) when the caller logs them for a file encoded in parts."""
+        """``table``'s features as the (rows, inputs) float32 array, every value finite;
+        every column with a cell that cannot be read is named in one error (file, row,
+        column). Categories unseen in training are logged, or counted into ``unseen``
+        (column -> category -> rows) when the caller logs them for a file encoded in
+        parts."""
+        return _filled(self._sources(path, table, numbers, unseen), len(table))
+
+    def encode_whole(self, raw: RawTable) -> np.ndarray:
+        """``encode`` of a whole file's columns, which ``raw`` hands over: each of Arrow's
+        chunks is let go once its rows are copied (its memory goes back to the system:
+        ``readers.csv_memory_pool``), so the peak holds the columns or the inputs, not
+        both."""
+        table, raw.table = raw.table, raw.table.select([])
+        rows, sources = len(table), self._sources(raw.path, table, raw.numbers, None)
+        del table
+        return _filled(sources, rows)
+
+    def _sources(
+        self,
+        path: Path,
+        table: pa.Table,
+        numbers: np.ndarray,
+        unseen: dict[str, dict[str, int]] | None,
+    ) -> list[_Chunks]:
+        """Each input column of ``table`` as arrays, in the order of the inputs."""
         values = [c.name for c in self.columns if c.kind != "categorical"]
         flagged = [c.name for c in self.columns if c.indicator]
         codes = [c.name for c in self.columns if c.kind == "categorical"]
@@ -302,33 +425,33 @@ class TableEncoder:
             raise DataConfigError(f"{path} " + "; ".join(problems))
         ready = [source for source in sources if source is not None]
         assert len(ready) == width
-        out = np.empty((rows, width), dtype=np.float32)
-        parts = np.linspace(0, rows, THREADS + 1).astype(int)
-        _each_column(lambda i: _fill_rows(out, ready, parts[i], parts[i + 1]), range(THREADS))
-        return out
+        return ready
 
     def _values(
         self, column: Column, raw: pa.ChunkedArray, numbers: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Numbers (as read) and the missing mask of one column (None: nothing missing)."""
         if column.kind == "boolean" and not pa.types.is_boolean(raw.type):
-            parsed = _booleans(raw, column.name, numbers)
+            array = _booleans(raw, column.name, numbers)
         elif _is_text(raw.type):
-            parsed = _parse(raw, column.name, numbers)
+            array = _parse(raw, column.name, numbers)
         else:
-            parsed = raw.cast(pa.float64()) if not pa.types.is_null(raw.type) else raw
-        array = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=np.float64)
-        finite = np.isfinite(array)
-        if finite.all():
-            return array, None
-        infinite = np.isinf(array)
-        if infinite.any():
-            row = _first(infinite)
-            raise DataConfigError(
-                f"row {numbers[row]} column '{column.name}': {array[row]} (infinite values "
-                "are not numbers a model can read; fix or drop the row)"
+            array = floats(raw)
+        beyond = np.abs(array) > FLOAT32_MAX  # infinite, or infinite once float32
+        if beyond.any():
+            row = _first(beyond)
+            why = (
+                "infinite values are not numbers a model can read"
+                if np.isinf(array[row])
+                else "beyond float32's range, in which inputs are kept"
             )
-        missing = ~finite
+            raise DataConfigError(
+                f"row {numbers[row]} column '{column.name}': {array[row]} ({why}; fix or "
+                "drop the row)"
+            )
+        missing = np.isnan(array)
+        if not missing.any():
+            return array, None
         if self.missing == "error":
             raise DataConfigError(
                 f"row {numbers[_first(missing)]} column '{column.name}': a missing value "
@@ -346,21 +469,23 @@ class TableEncoder:
         unseen: dict[str, dict[str, int]] | None,
     ) -> np.ndarray:
         """Category codes; categories unseen in training are counted, logged, coded 0."""
-        text = _text(raw)
-        index = pc.index_in(text, value_set=pa.array(column.categories or [], pa.string()))
-        codes = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.float64) + 2
-        missing = _nulls(raw)
-        new = np.isnan(codes) & ~missing
+        rows, texts = text_codes(_text(raw))
+        known = floats(pc.index_in(texts, value_set=arrow_strings(column.categories or [])))
+        unknown = np.isnan(known)
+        codes = _per_text(rows, np.where(unknown, UNSEEN, known + 2).astype(np.float32))
+        missing = _nulls(raw)  # nulls, and NaN (whose text is "nan")
         if missing.any() and self.missing == "error":
             raise DataConfigError(
                 f"row {numbers[_first(missing)]} column '{column.name}': a missing value "
                 "(empty or NA; drop data.missing=error to read it as its own category)"
             )
         codes[missing] = MISSING
-        if new.any():
-            codes[new] = UNSEEN
-            counts = pc.value_counts(text.filter(pa.array(new))).to_pylist()
-            found = {c["values"]: c["counts"] for c in counts}
+        counts = np.bincount(rows[~missing], minlength=len(texts))
+        new = np.flatnonzero(unknown & (counts > 0))  # in the order they first occur
+        if len(new):
+            found = dict(
+                zip(texts.take(arrow_of(new)).to_pylist(), counts[new].tolist(), strict=True)
+            )
             if unseen is None:
                 log_unseen(path, column.name, found)
             else:  # one file encoded in parts: the caller logs the whole file's once
@@ -421,7 +546,7 @@ def log_unseen(path: Path, name: str, counts: Mapping[str, int]) -> None:
 def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
     """A column's training rows from every file, at one type (files may differ: one
     file's whole numbers and another's reals are reals, anything with text is text)."""
-    arrays = [p.table.column(name).take(p.rows) for p in parts]
+    arrays = [p.table.column(name).take(arrow_of(p.rows)) for p in parts]
     types = {a.type for a in arrays if not pa.types.is_null(a.type)}
     if len(types) > 1:
         common = pa.float64() if all(_is_numeric(t) for t in types) else pa.string()
@@ -430,13 +555,14 @@ def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
     return pa.chunked_array([c for a in arrays for c in a.cast(kind).chunks], type=kind)
 
 
-def _with_fill(column: Column, train: pa.ChunkedArray) -> Column:
-    """A numeric or boolean column with its training median and indicator fitted."""
-    values = np.asarray(train.to_numpy(zero_copy_only=False), dtype=np.float64)
-    column.indicator = bool(np.isnan(values).any())
+def _with_fill(column: Column, values: np.ndarray) -> Column:
+    """A numeric or boolean column with its training median and indicator fitted, from
+    its training values (float64, missing NaN; an array of its own: the median reorders
+    it)."""
     finite = np.isfinite(values)
-    # the median reorders its values: a copy (Arrow's buffers stay as they are)
-    finite_values = values.copy() if finite.all() else values[finite]
+    whole = bool(finite.all())
+    column.indicator = not whole and bool(np.isnan(values).any())
+    finite_values = values if whole else values[finite]
     column.fill = _median(finite_values) if len(finite_values) else 0.0
     return column
 
@@ -451,39 +577,39 @@ def _median(finite: np.ndarray) -> float:
     return float(np.mean(np.array([finite[:half].max(), finite[half]])))
 
 
-def _parse(
-    raw: pa.ChunkedArray, name: str = "", numbers: np.ndarray | None = None
-) -> pa.ChunkedArray:
-    """Text that holds numbers, as float64; the first cell that does not is named."""
-    trimmed = pc.utf8_trim_whitespace(raw)
-    ok = pc.or_(pc.is_null(trimmed), pc.match_substring_regex(trimmed, NUMBER))
-    bad = np.flatnonzero(~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool))
+def _parse(raw: pa.ChunkedArray, name: str, numbers: np.ndarray) -> np.ndarray:
+    """Text that holds numbers, as float64 (missing: NaN); the first cell that does not
+    is named. Each distinct text is trimmed, matched and parsed once."""
+    rows, texts = text_codes(raw)
+    trimmed = pc.utf8_trim_whitespace(texts)
+    bad = np.flatnonzero(_per_text(rows, ~flags(pc.match_substring_regex(trimmed, NUMBER)), False))
     if len(bad):
-        where = f"row {numbers[bad[0]]} " if numbers is not None else ""
         raise DataConfigError(
-            f"{where}column '{name}': {trimmed[int(bad[0])].as_py()!r} is not a number (fix "
-            "the cell, or name the column in data.categorical to read it as categories)"
+            f"row {numbers[bad[0]]} column '{name}': {trimmed[int(rows[bad[0]])].as_py()!r} is "
+            "not a number (fix the cell, or name the column in data.categorical to read it "
+            "as categories)"
         )
-    return pc.cast(trimmed, pa.float64())
+    return _per_text(rows, floats(pc.cast(trimmed, pa.float64())))
 
 
 def _booleans(
     raw: pa.ChunkedArray, name: str = "", numbers: np.ndarray | None = None
-) -> pa.ChunkedArray:
-    """``true/false/yes/no`` (any case) as 1.0/0.0; another word is named. Numbers are
-    read as pyarrow reads a CSV column of booleans: 1 and 0 (a new file's boolean column
-    of 0/1 cells arrives as numbers)."""
+) -> np.ndarray:
+    """``true/false/yes/no`` (any case) as 1.0/0.0 (missing: NaN); another word is named.
+    Numbers are read as pyarrow reads a CSV column of booleans: 1 and 0 (a new file's
+    boolean column of 0/1 cells arrives as numbers)."""
     meaning = ZERO_ONE if _is_numeric(raw.type) else BOOLEAN_WORDS
     words = list(meaning)
-    text = _text(raw) if _is_numeric(raw.type) else pc.utf8_lower(raw)
-    index = pc.index_in(text, value_set=pa.array(words))
-    bad = np.flatnonzero(
-        np.asarray(pc.and_(pc.is_null(index), pc.is_valid(raw)).to_numpy(zero_copy_only=False))
-    )
+    rows, texts = text_codes(_text(raw))
+    lowered = texts if _is_numeric(raw.type) else pc.utf8_lower(texts)
+    index = floats(pc.index_in(lowered, value_set=arrow_strings(words)))
+    bad = np.flatnonzero(_per_text(rows, np.isnan(index), False))
     if len(bad):
         where = f"row {numbers[bad[0]]} " if numbers is not None else ""
         raise DataConfigError(
             f"{where}column '{name}': {raw[int(bad[0])].as_py()!r} is not one of {'/'.join(words)}"
         )
-    lookup = pa.array([meaning[w] for w in words], pa.float64())
-    return pc.take(lookup, index)
+    values = np.array([meaning[w] for w in words])
+    return _per_text(
+        rows, np.where(np.isnan(index), np.nan, values[np.nan_to_num(index).astype(int)])
+    )

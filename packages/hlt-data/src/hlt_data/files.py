@@ -29,7 +29,11 @@ from hlt_data.splits import DEFAULT_FRACTIONS, SPLITS, split_indices
 from hlt_data.targets import LabelVocabulary, real_values, resolve_target_type
 
 FileSource = Callable[[], Sequence[Any]] | Sequence[Any]
-CHUNK_ROWS = 1 << 16  # rows per pass over memory-mapped data (statistics, checks)
+CHUNK_ROWS = 1 << 16  # rows per pass over memory-mapped data (checks)
+# rows of the feature statistics' chunks: their float64 copy stays in a core's cache, and
+# there are enough chunks to keep every thread busy (1M rows x 19 inputs: 40-50 ms of
+# wall time here, against 85 ms for chunks of 65,536 rows)
+MOMENT_ROWS = 1 << 14
 
 
 def list_files(source: FileSource, where: str) -> list[Path]:
@@ -60,9 +64,12 @@ def _column_name(table: Table, flat_index: int) -> str:
 
 def check_finite(file: Path, table: Table, name: str) -> None:
     """NaN or infinite values in a float array are named by file, row and column (when
-    training, and by ``hlt predict`` on new files)."""
+    training, and by ``hlt predict`` on new files); inputs a table's encoder made are
+    finite already (it names such cells itself)."""
     array = getattr(table, name)
     if array is None or not np.issubdtype(array.dtype, np.floating):
+        return
+    if name == INPUTS and table.finite:
         return
     for start in range(0, len(array), CHUNK_ROWS):
         chunk = np.asarray(array[start : start + CHUNK_ROWS]).reshape(
@@ -153,9 +160,9 @@ class FeatureScaler:
         two passes)."""
         shape = examples.tables[0].inputs.shape[1:]
         count, mean, squares = 0, np.zeros(shape), np.zeros(shape)
-        starts = range(0, len(rows), CHUNK_ROWS)
+        starts = range(0, len(rows), MOMENT_ROWS)
         with ThreadPoolExecutor(THREADS) as pool:
-            chunks = pool.map(lambda s: _moments(examples, rows[s : s + CHUNK_ROWS]), starts)
+            chunks = pool.map(lambda s: _moments(examples, rows[s : s + MOMENT_ROWS]), starts)
             for size, chunk_mean, chunk_squares in chunks:
                 delta, total = chunk_mean - mean, count + size
                 mean += delta * (size / total)

@@ -103,8 +103,7 @@ def _read_and_fit(
     train = split_indices(sum(len(r) for r in raws), fractions, split_seed)["train"]
     offsets = np.cumsum([0] + [len(r) for r in raws])
     for i, raw in enumerate(raws):
-        mine = train[(train >= offsets[i]) & (train < offsets[i + 1])]
-        raw.rows = np.sort(mine - offsets[i])
+        raw.rows = train[(train >= offsets[i]) & (train < offsets[i + 1])] - offsets[i]
     names, _ = reader.columns_of(files[0], raws[0].table.column_names)
     for raw in raws[1:]:
         theirs, _ = reader.columns_of(raw.path, raw.table.column_names)

@@ -9,6 +9,7 @@ the file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from hlt_data.batch import MASK, TARGETS
-from hlt_data.columns import RawTable, TableEncoder
+from hlt_data.columns import (
+    RawTable,
+    TableEncoder,
+    arrow_of,
+    flags,
+    floats,
+    joined,
+    text_codes,
+)
 from hlt_data.errors import DataConfigError
 from hlt_data.targets import TextLabels
 from hlt_data.tokenizers import CharTokenizer
@@ -65,6 +74,7 @@ class Table:
     columns: list[str] | None = None  # the input columns of a table file, to compare files
     ids: list[str] | None = None
     numbers: np.ndarray | None = None
+    finite: bool = False  # inputs known finite (a TableEncoder's): not checked again
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -255,18 +265,28 @@ def read_csv(
     Column types are first taken from the file's first block (pyarrow's own inference;
     ``first_block``: ``table_schema``'s, read here if not given): with types fixed,
     pyarrow frees each block once converted, where inferring keeps every parsed block to
-    convert again (twice the memory, and the time of handing it back). When a later
-    block needs a wider type (a real among whole numbers, text among numbers) that read
-    fails, and the file is read again inferring from every block: the result is always
-    what whole-file inference gives."""
+    convert again (twice the memory, and the time of handing it back). Text columns are
+    then read coded by a dictionary (each row an index into the column's distinct texts,
+    which is how categories and labels are read anyway). When a later block needs a
+    wider type (a real among whole numbers, text among numbers) that read fails, and the
+    file is read again inferring from every block: the values are always what whole-file
+    inference gives."""
     parse = pacsv.ParseOptions(delimiter=delimiter)
     names = list(columns) if columns is not None else None
     types = None if text else first_block or _first_block(path, parse)
     if types is not None:
-        fixed = {field.name: field.type for field in types if names is None or field.name in names}
+        fixed = {
+            field.name: _coded(field.type)
+            for field in types
+            if names is None or field.name in names
+        }
         with contextlib.suppress(pa.ArrowInvalid, OSError):  # read again below, inferring
             return _read_csv(path, parse, names, fixed, BLOCK)
     return _read_csv_inferring(path, parse, names, text)
+
+
+def _coded(kind: pa.DataType) -> pa.DataType:
+    return pa.dictionary(pa.int32(), kind) if pa.types.is_string(kind) else kind
 
 
 def _first_block(path: Path, parse: pacsv.ParseOptions) -> pa.Schema | None:
@@ -276,9 +296,10 @@ def _first_block(path: Path, parse: pacsv.ParseOptions) -> pa.Schema | None:
     try:
         with pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK),
+            read_options=pacsv.ReadOptions(block_size=BLOCK, use_threads=False),
             parse_options=parse,
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+            memory_pool=csv_memory_pool(),
         ) as stream:
             return stream.schema
     except (pa.ArrowInvalid, OSError):
@@ -295,24 +316,34 @@ def _read_csv(
     convert = pacsv.ConvertOptions(
         strings_can_be_null=True, include_columns=names, column_types=types
     )
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=block),
-        parse_options=parse,
-        convert_options=convert,
-        memory_pool=_csv_memory_pool(),
-    )
+    pool = csv_memory_pool()
+    with pa.OSFile(str(path), memory_pool=pool) as source:  # its reads in the same pool
+        return pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(block_size=block),
+            parse_options=parse,
+            convert_options=convert,
+            memory_pool=pool,
+        )
 
 
-def _csv_memory_pool() -> pa.MemoryPool | None:
+@functools.cache
+def csv_memory_pool() -> pa.MemoryPool:
     """jemalloc where this pyarrow has it, else pyarrow's default pool. Measured on
     Linux (a 1M-row, 182 MB CSV): the default, mimalloc, asks for transparent huge
     pages and hands freed pages back at once, which cost the read 0.2 to 1.3 s of
-    kernel time from one process to the next; jemalloc (or the system's malloc) 0.2 s."""
+    kernel time from one process to the next; jemalloc (or the system's malloc) 0.2 s.
+
+    jemalloc's freed pages go back to the system at once (decay 0; pyarrow's setting
+    keeps them a second or more, and ``release_unused`` did not hand them back): the
+    parse's own buffers, and the columns once encoded, then leave the process's peak.
+    It applies to jemalloc alone, which pyarrow uses only where asked (as here)."""
     try:
-        return pa.jemalloc_memory_pool()
+        pool = pa.jemalloc_memory_pool()
     except NotImplementedError:  # a build without jemalloc (Windows wheels)
-        return None
+        return pa.default_memory_pool()
+    pa.jemalloc_set_decay_ms(0)
+    return pool
 
 
 def _read_csv_inferring(
@@ -363,7 +394,8 @@ def read_table_columns(
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         return read_csv(path, delimiter, columns, first_block=schema)
     try:
-        return pq.read_table(path, columns=list(columns))
+        with pq.ParquetFile(path) as source:  # pq.read_table imports pandas (its datasets)
+            return source.read(columns=list(columns))
     except (OSError, pa.ArrowException) as error:
         raise DataConfigError(f"{path}: unreadable Parquet file ({error})") from None
 
@@ -455,7 +487,7 @@ class TableReader:
         if targets and self.target_required:
             kept = self.kept_rows(path, table, targets)
             if not kept.all():
-                table, numbers = table.filter(pa.array(kept)), numbers[kept]
+                table, numbers = table.filter(arrow_of(kept)), numbers[kept]
         if table.num_rows == 0:
             raise DataConfigError(f"{path}: no data rows")
         return RawTable(path, table, numbers, np.arange(table.num_rows))
@@ -465,10 +497,7 @@ class TableReader:
         """Which rows have every target (the others are dropped, and counted in the log)."""
         missing = np.zeros(table.num_rows, dtype=bool)
         for name in targets:
-            missing |= np.asarray(
-                pc.is_null(table.column(name), nan_is_null=True).to_numpy(zero_copy_only=False),
-                dtype=bool,
-            )
+            missing |= flags(pc.is_null(table.column(name), nan_is_null=True))
         if missing.any():
             dropped = np.flatnonzero(missing)
             log.warning(
@@ -490,8 +519,9 @@ class TableReader:
         ready = self.pending.pop(path, None)
         if isinstance(ready, Table):  # encoded already (a table cache)
             return ready
-        ready = ready if ready is not None else self.read(path)
-        return self.encoded(path, ready.table, ready.numbers)
+        raw = ready if ready is not None else self.read(path)
+        encoder, targets = self._encoder(raw.table), self.target_values(raw.table)
+        return _encoded(encoder, encoder.encode_whole(raw), targets, raw.numbers)
 
     def encoded(
         self,
@@ -502,21 +532,39 @@ class TableReader:
     ) -> Table:
         """``table``'s rows (data rows ``numbers`` of ``path``) as a ``Table``: features
         encoded, targets as read; ``unseen`` as ``TableEncoder.encode`` counts it."""
-        features = [c for c in table.column_names if c not in self.targets]
-        encoder = self.encoder or TableEncoder.numeric(features)
+        encoder = self._encoder(table)
         inputs = encoder.encode(path, table, numbers, unseen)
-        return Table(inputs, self.target_values(table), columns=encoder.names, numbers=numbers)
+        return _encoded(encoder, inputs, self.target_values(table), numbers)
+
+    def _encoder(self, table: pa.Table) -> TableEncoder:
+        features = [c for c in table.column_names if c not in self.targets]
+        return self.encoder or TableEncoder.numeric(features)
+
+
+def _encoded(
+    encoder: TableEncoder,
+    inputs: np.ndarray,
+    targets: np.ndarray | TextLabels | None,
+    numbers: np.ndarray,
+) -> Table:
+    return Table(inputs, targets, columns=encoder.names, numbers=numbers, finite=True)
 
 
 def _target_values(column: pa.ChunkedArray) -> np.ndarray | TextLabels:
-    """A target column as numpy: numbers as they are, text as each row's index into its
-    distinct values (``TextLabels``: no string per row) unless cells are missing."""
-    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    if not text or column.null_count:
-        return column.to_numpy(zero_copy_only=False)
-    distinct = pc.unique(column)
-    codes = pc.index_in(column, value_set=distinct).to_numpy(zero_copy_only=False)
-    return TextLabels(codes, distinct.to_numpy(zero_copy_only=False).astype(str))
+    """A target column as numpy: numbers as they are (missing: NaN), text as each row's
+    index into its distinct values (``TextLabels``: no string per row) unless cells are
+    missing (then strings and None)."""
+    kind = column.type
+    if pa.types.is_dictionary(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        codes, words = text_codes(column)
+        if column.null_count:
+            return np.array([*words.to_pylist(), None], dtype=object)[codes]
+        return TextLabels(codes, np.array(words.to_pylist(), dtype=str))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return floats(column) if column.null_count else joined(column)
+    if pa.types.is_boolean(kind) and not column.null_count:
+        return flags(column)
+    return np.array(column.to_pylist(), dtype=object)
 
 
 LONG_RECORDS = ("error", "crop", "window")  # what SequenceReader does with a long record

@@ -52,13 +52,15 @@ def _split(num_examples: int, fractions: tuple[float, ...], seed: int) -> list[n
     order = np.random.default_rng(seed).permutation(num_examples)
     counts = {s: round(f * num_examples) for s, f in zip(SPLITS, fractions, strict=True)}
     counts["train"] = num_examples - counts["val"] - counts["test"]
-    result, start = [], 0
-    for split, fraction in zip(SPLITS, fractions, strict=True):
+    # each example's split, then each split's examples in order: the sorted parts of the
+    # permutation, without sorting them
+    which, start = np.empty(num_examples, dtype=np.int8), 0
+    for i, (split, fraction) in enumerate(zip(SPLITS, fractions, strict=True)):
         if counts[split] < 1:
             raise DataConfigError(
                 f"data.split_fractions.{split}={fraction:g} of {num_examples} "
                 "examples leaves that split empty"
             )
-        result.append(np.sort(order[start : start + counts[split]]))
+        which[order[start : start + counts[split]]] = i
         start += counts[split]
-    return result
+    return [np.flatnonzero(which == i) for i in range(len(SPLITS))]

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hlt_data.columns import RawTable, TableEncoder, log_unseen
+from hlt_data.columns import RawTable, TableEncoder, arrow_of, log_unseen
 from hlt_data.errors import DataConfigError
 from hlt_data.genome_cache import cache_folder, source_stamp
 from hlt_data.pread import OffsetFile
@@ -142,7 +142,7 @@ class ParquetColumns:
             part = parquet.read_row_group(group, columns=[name]).column(0)
             kept = self.kept[start : start + len(part)]
             start += len(part)
-            chunks += (part if kept.all() else part.filter(pa.array(kept))).chunks
+            chunks += (part if kept.all() else part.filter(arrow_of(kept))).chunks
         return pa.chunked_array(chunks, type=parquet.schema_arrow.field(name).type)
 
 
@@ -206,7 +206,7 @@ def _build(
             table = pa.Table.from_batches([batch])
             mine = kept[done : done + table.num_rows]
             done += table.num_rows
-            table = table if mine.all() else table.filter(pa.array(mine))
+            table = table if mine.all() else table.filter(arrow_of(mine))
             rows = numbers[written : written + table.num_rows]
             written += table.num_rows
             out.write(encoder.encode(path, table, rows, unseen).data)
@@ -219,10 +219,11 @@ def _build(
 def _save_targets(path: Path, folder: Path, reader: TableReader, targets: list[str]) -> None:
     """The raw targets of the rows that have them (``targets.npy``) and which rows have
     none (``dropped.npy``), read before the features so that only one is in memory."""
-    table = pq.read_table(path, columns=targets)
+    with pq.ParquetFile(path) as source:
+        table = source.read(columns=targets)
     kept = TableReader.kept_rows(path, table, targets)
     np.save(folder / "dropped.npy", ~kept, allow_pickle=False)
-    values = reader.target_values(table if kept.all() else table.filter(pa.array(kept)))
+    values = reader.target_values(table if kept.all() else table.filter(arrow_of(kept)))
     assert values is not None  # columns_of required the targets
     np.save(folder / "targets.npy", np.asarray(values), allow_pickle=False)
 
@@ -290,4 +291,5 @@ def cached_table(
         np.load(folder / "targets.npy", allow_pickle=False),
         columns=reader.encoder.names,
         numbers=np.load(folder / "numbers.npy", mmap_mode="r", allow_pickle=False),
+        finite=True,
     )

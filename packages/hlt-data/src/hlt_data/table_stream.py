@@ -204,6 +204,7 @@ def _rows(table: Table, start: int, stop: int) -> Table:
         table.columns,
         None if table.ids is None else table.ids[start:stop],
         None if numbers is None else numbers[start:stop],
+        table.finite,
     )
 
 
@@ -223,6 +224,7 @@ def _joined(tables: list[Table]) -> Table:
         first.columns,
         None if first.ids is None else [i for t in tables for i in t.ids or []],
         joined([t.numbers for t in tables]),
+        all(t.finite for t in tables),
     )
 
 

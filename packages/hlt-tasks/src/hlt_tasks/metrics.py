@@ -113,3 +113,41 @@ class Metrics(MetricCollection):
         self._gathered.clear()
         self._gathered_elements[0] = 0
         super().reset()
+
+    def epoch_state(self) -> dict[str, dict[str, Any]]:
+        """Each metric's state (tensors, lists of tensors), with what is gathered applied:
+        what a checkpoint saved mid-epoch carries (``hlt_core.contracts.ResumableMetrics``)."""
+        self.apply_gathered()
+        metrics = self.items(keep_base=True, copy_state=False)
+        return {name: dict(metric.metric_state) for name, metric in metrics}
+
+    def load_epoch_state(self, state: Mapping[str, Any]) -> None:
+        """Go on from a state ``epoch_state`` gave. A checkpoint may come from someone
+        else: ``ValueError`` when the state is not of these metrics (names, kinds, shapes)."""
+        self.reset()
+        metrics = dict(self.items(keep_base=True, copy_state=False))
+        if not isinstance(state, Mapping) or set(state) != set(metrics):
+            raise ValueError(f"train metrics {sorted(metrics)} have no state there")
+        for name, metric in metrics.items():
+            saved = state[name]
+            if not isinstance(saved, Mapping):
+                raise ValueError(f"{name} has no state there")
+            metric.merge_state(
+                {
+                    key: _state_like(saved.get(key), default, metric.device, f"{name}.{key}")
+                    for key, default in metric.metric_state.items()
+                }
+            )
+            # merged into reset states: counted as updated, or computing it would warn
+            metric._update_count = 1
+
+
+def _state_like(value: Any, default: Any, device: torch.device, where: str) -> Any:
+    """``value`` as a metric state of ``default``'s kind (a tensor of its shape and type,
+    or a list of tensors), on the metric's ``device``."""
+    if isinstance(default, torch.Tensor):
+        if isinstance(value, torch.Tensor) and value.shape == default.shape:
+            return value.to(device=device, dtype=default.dtype)
+    elif isinstance(value, list) and all(isinstance(part, torch.Tensor) for part in value):
+        return [part.to(device=device) for part in value]
+    raise ValueError(f"the state {where} is not one of this metric's")

@@ -24,13 +24,14 @@ import lightning as L
 import torch
 from torch import nn
 
-from hlt_core.contracts import INPUTS, MASK, Batch, Model, Task
+from hlt_core.contracts import INPUTS, MASK, Batch, Model, ResumableMetrics, Task
 from hlt_core.errors import UserError
 from hlt_core.training.ensembles import MemberDecoder, build_decoder, member_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 DATA_FACTS_KEY = "hlt_data_facts"  # the checkpoint's data facts (``DataModule.data_facts``)
 OLD_DATA_FACTS_KEY = "hlt_data"  # hlt-core 0.3 and before: the facts without dims
+TRAIN_EPOCH_KEY = "hlt_train_epoch"  # a checkpoint saved mid-epoch: that epoch's sums so far
 SAVE_LOGS_SECONDS = 5.0  # the loggers' files are at most this far behind during an epoch
 # at most this many steps' losses wait for their check, whatever log_every_n_steps is:
 # each holds a device tensor, and a NaN stops the run at most this many steps late
@@ -340,6 +341,8 @@ class TaskModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_finite_loss()  # raising here keeps the checkpoint from being written
+        if self._carries_train_epoch() and (self._epoch.loss_count or self._epoch.metrics_updated):
+            checkpoint[TRAIN_EPOCH_KEY] = self._train_epoch_state()  # saved mid-epoch
         if self.run_config is not None:
             checkpoint["hlt_config"] = self.run_config
         if self.data_facts:
@@ -349,3 +352,43 @@ class TaskModule(L.LightningModule):
         facts = checkpoint_data_facts(checkpoint)
         if facts is not None:
             self.data_facts = facts
+        if TRAIN_EPOCH_KEY in checkpoint and self._carries_train_epoch():
+            self._resume_train_epoch(checkpoint[TRAIN_EPOCH_KEY])
+
+    def _carries_train_epoch(self) -> bool:
+        """Whether checkpoints carry the running epoch's sums: in one process only. Each
+        of several processes sums its own batches and only the first writes the file; a
+        run resumed on several processes logs that epoch over the steps after the resume."""
+        trainer = self._trainer
+        return trainer is None or trainer.world_size == 1
+
+    def _train_epoch_state(self) -> dict[str, Any]:
+        """The running epoch's train loss sum and metric states, for a checkpoint saved
+        mid-epoch: the resumed run's ``train/loss`` and train metrics for that epoch are
+        then those of all its batches, as if it had not stopped."""
+        epoch = self._epoch
+        state: dict[str, Any] = {
+            "epoch": epoch.number,
+            "loss_sum": epoch.loss_sum,
+            "loss_count": epoch.loss_count,
+        }
+        if epoch.metrics_updated and isinstance(self.train_metrics, ResumableMetrics):
+            state["metrics"] = self.train_metrics.epoch_state()
+        return state
+
+    def _resume_train_epoch(self, saved: Any) -> None:
+        """Go on with the sums ``_train_epoch_state`` saved; a state that is not of this
+        module's metrics is a ``UserError`` naming the checkpoint key."""
+        try:
+            epoch = EpochState(
+                number=int(saved["epoch"]),
+                loss_sum=float(saved["loss_sum"]),
+                loss_count=int(saved["loss_count"]),
+            )
+            metrics = saved.get("metrics")
+            if metrics is not None and isinstance(self.train_metrics, ResumableMetrics):
+                self.train_metrics.load_epoch_state(metrics)
+                epoch.metrics_updated = True
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise UserError(f"checkpoint key {TRAIN_EPOCH_KEY}: {error}") from None
+        self._epoch = epoch
