@@ -456,6 +456,16 @@ def test_a_typo_among_numbers_written_as_text_is_named_by_row(tmp_path):
     assert encoder.columns[0].kind == "numeric"
     with pytest.raises(DataConfigError, match=r"row 21 column 'x': '4,5' is not a number"):
         encoder.encode(raw.path, table, raw.numbers)
+    # the typo's row has no target: dropped, its text stays in the column's dictionary
+    rows = [[f"{v}.5", "a"] for v in range(ROWS)]
+    rows[0] = [" 4..5", ""]
+    reader = TableReader("y")
+    read = reader.read(write(tmp_path / "t.csv", ["x", "y"], rows))
+    read.rows = np.arange(len(read))
+    encoder = TableEncoder.fit([read], ["x"])
+    assert pa.types.is_dictionary(read.table.column("x").type) and len(read) == ROWS - 1
+    inputs = encoder.encode(read.path, read.table, read.numbers)
+    np.testing.assert_array_equal(inputs[:3, 0], [1.5, 2.5, 3.5])
 
 
 def test_a_whole_file_is_let_go_chunk_by_chunk_as_it_is_encoded(tmp_path, monkeypatch):

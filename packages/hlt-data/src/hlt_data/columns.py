@@ -81,7 +81,7 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def is_text(kind: pa.DataType) -> bool:
     """Strings, or strings coded by a dictionary (how ``read_csv`` reads text)."""
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
@@ -90,7 +90,7 @@ def _is_text(kind: pa.DataType) -> bool:
 
 def _text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Values as strings, exactly as written: whole numbers without a decimal point."""
-    if _is_text(values.type):
+    if is_text(values.type):
         return values
     if pa.types.is_floating(values.type):
         whole = pc.equal(values, pc.floor(values))
@@ -290,7 +290,7 @@ class TableEncoder:
         columns, problems, text = [], [], []
         schema = parts[0].table.schema
         for column in _each_column(
-            fit_one, features, threads, lambda name: _is_text(schema.field(name).type)
+            fit_one, features, threads, lambda name: is_text(schema.field(name).type)
         ):
             if isinstance(column, str):
                 problems.append(column)
@@ -318,7 +318,7 @@ class TableEncoder:
             return _with_fill(Column(name, "boolean"), floats(train))
         if _is_numeric(train.type):
             return _with_fill(Column(name, "numeric"), floats(train))
-        if not _is_text(train.type):
+        if not is_text(train.type):
             raise DataConfigError(f"column '{name}' holds {train.type}, not numbers or text")
         codes, texts = text_codes(train)
         counts = np.bincount(codes[codes >= 0], minlength=len(texts))
@@ -418,7 +418,7 @@ class TableEncoder:
             return None
 
         def first(column: Column) -> bool:
-            return column.kind == "categorical" or _is_text(table.schema.field(column.name).type)
+            return column.kind == "categorical" or is_text(table.schema.field(column.name).type)
 
         problems = [p for p in _each_column(encode_one, self.columns, first=first) if p]
         if problems:
@@ -433,7 +433,7 @@ class TableEncoder:
         """Numbers (as read) and the missing mask of one column (None: nothing missing)."""
         if column.kind == "boolean" and not pa.types.is_boolean(raw.type):
             array = _booleans(raw, column.name, numbers)
-        elif _is_text(raw.type):
+        elif is_text(raw.type):
             array = _parse(raw, column.name, numbers)
         else:
             array = floats(raw)
@@ -579,17 +579,21 @@ def _median(finite: np.ndarray) -> float:
 
 def _parse(raw: pa.ChunkedArray, name: str, numbers: np.ndarray) -> np.ndarray:
     """Text that holds numbers, as float64 (missing: NaN); the first cell that does not
-    is named. Each distinct text is trimmed, matched and parsed once."""
+    is named. Each distinct text is trimmed, matched and parsed once (a dictionary may
+    hold texts no row has any more: rows filtered out)."""
     rows, texts = text_codes(raw)
     trimmed = pc.utf8_trim_whitespace(texts)
-    bad = np.flatnonzero(_per_text(rows, ~flags(pc.match_substring_regex(trimmed, NUMBER)), False))
+    number = flags(pc.match_substring_regex(trimmed, NUMBER))
+    bad = np.flatnonzero(_per_text(rows, ~number, False))
     if len(bad):
         raise DataConfigError(
             f"row {numbers[bad[0]]} column '{name}': {trimmed[int(rows[bad[0]])].as_py()!r} is "
             "not a number (fix the cell, or name the column in data.categorical to read it "
             "as categories)"
         )
-    return _per_text(rows, floats(pc.cast(trimmed, pa.float64())))
+    values = np.full(len(texts), np.nan)
+    values[number] = floats(pc.cast(trimmed.filter(arrow_of(number)), pa.float64()))
+    return _per_text(rows, values)
 
 
 def _booleans(

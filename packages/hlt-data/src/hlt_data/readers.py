@@ -30,6 +30,7 @@ from hlt_data.columns import (
     arrow_of,
     flags,
     floats,
+    is_text,
     joined,
     text_codes,
 )
@@ -521,7 +522,7 @@ class TableReader:
             return ready
         raw = ready if ready is not None else self.read(path)
         encoder, targets = self._encoder(raw.table), self.target_values(raw.table)
-        return _encoded(encoder, encoder.encode_whole(raw), targets, raw.numbers)
+        return _encoded_table(encoder, encoder.encode_whole(raw), targets, raw.numbers)
 
     def encoded(
         self,
@@ -534,14 +535,14 @@ class TableReader:
         encoded, targets as read; ``unseen`` as ``TableEncoder.encode`` counts it."""
         encoder = self._encoder(table)
         inputs = encoder.encode(path, table, numbers, unseen)
-        return _encoded(encoder, inputs, self.target_values(table), numbers)
+        return _encoded_table(encoder, inputs, self.target_values(table), numbers)
 
     def _encoder(self, table: pa.Table) -> TableEncoder:
         features = [c for c in table.column_names if c not in self.targets]
         return self.encoder or TableEncoder.numeric(features)
 
 
-def _encoded(
+def _encoded_table(
     encoder: TableEncoder,
     inputs: np.ndarray,
     targets: np.ndarray | TextLabels | None,
@@ -555,7 +556,7 @@ def _target_values(column: pa.ChunkedArray) -> np.ndarray | TextLabels:
     index into its distinct values (``TextLabels``: no string per row) unless cells are
     missing (then strings and None)."""
     kind = column.type
-    if pa.types.is_dictionary(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if is_text(kind):
         codes, words = text_codes(column)
         if column.null_count:
             return np.array([*words.to_pylist(), None], dtype=object)[codes]
