@@ -112,3 +112,43 @@ def test_the_throughput_of_an_epoch_resumed_midway_counts_from_the_resume(monkey
         part.on_train_batch_end(trainer, module, None, {INPUTS: torch.zeros(8, 3)}, 0)
     part.on_train_epoch_end(trainer, module)
     assert logged["perf/samples_per_sec"] == 16 / 2.0
+
+
+class SeesCallbacks(L.Callback):
+    """Records the trainer's callbacks, and the run callbacks' batch-end hooks, at each step."""
+
+    def __init__(self, run_callbacks: RunCallbacks) -> None:
+        self.run_callbacks = run_callbacks
+        self.seen: list[tuple[list[type], list[type]]] = []
+
+    def on_train_batch_end(self, trainer, *args, **kwargs) -> None:
+        batch_end = self.run_callbacks._hooks["on_train_batch_end"]
+        self.seen.append(([type(c) for c in trainer.callbacks], [type(h.__self__) for h in batch_end]))
+
+
+def _fit_seeing_callbacks(tmp_path, **trainer_args):
+    run_callbacks = RunCallbacks(tmp_path)
+    sees = SeesCallbacks(run_callbacks)
+    callbacks = [sees, RichModelSummary(), run_callbacks]
+    trainer = L.Trainer(
+        accelerator="cpu", logger=False, callbacks=callbacks, default_root_dir=tmp_path,
+        enable_checkpointing=False, enable_progress_bar=False, **trainer_args,
+    )  # fmt: skip
+    run_callbacks.relay_batch_hooks(trainer)
+    module = TaskModule(StandInModel(3), StandInTask(), functools.partial(torch.optim.SGD, lr=0.1))
+    trainer.fit(module, datamodule=StandInData())
+    return trainer, sees.seen
+
+
+def test_the_steps_pass_over_the_model_summary_and_an_unneeded_max_steps_check(tmp_path):
+    trainer, seen = _fit_seeing_callbacks(tmp_path / "epochs", max_epochs=1)
+    assert len(seen) == 3
+    for callbacks, batch_end in seen:
+        assert RichModelSummary not in callbacks and RunCallbacks in callbacks
+        assert LastCheckpoint not in batch_end and Throughput in batch_end
+    # the trainer has them all again afterwards
+    assert RichModelSummary in [type(c) for c in trainer.callbacks]
+    # with max_steps the check stays, and saves last.ckpt at that step
+    _, seen = _fit_seeing_callbacks(tmp_path / "steps", max_steps=2)
+    assert all(LastCheckpoint in batch_end for _, batch_end in seen)
+    assert (tmp_path / "steps" / "last.ckpt").is_file()

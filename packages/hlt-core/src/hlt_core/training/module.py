@@ -147,6 +147,7 @@ class TaskModule(L.LightningModule):
         self.train_metrics_every_n_steps = train_metrics_every_n_steps
         self._metrics_every = 1  # the steps between train metric updates, read at the start
         self._optimizer_steps: Any = None  # the trainer's count of them, found at the start
+        self._batches: Any = None  # the trainer's batch progress, likewise
         self._epoch = EpochState()
         self._logs_saved_at = -SAVE_LOGS_SECONDS  # the first logging step saves
         self._eval_loss: torch.Tensor | None = None  # (sum of loss x batch size, examples)
@@ -176,16 +177,17 @@ class TaskModule(L.LightningModule):
         ``train_metrics_every_n_steps``, by default the trainer's ``log_every_n_steps``, and
         on the last batch of an epoch, so that metrics cost nothing on the other steps), and
         the trainer's count of optimizer steps, which is ``trainer.global_step`` under the
-        automatic optimization this module uses: read every step, without the chain of
-        seven properties in front of it."""
+        automatic optimization this module uses, and its batch progress (``is_last_batch``):
+        read every step, without the chains of properties in front of them."""
         trainer = self.trainer
         every = getattr(trainer, "log_every_n_steps", 1)
         self._metrics_every = self.train_metrics_every_n_steps or every or 1
         self._optimizer_steps = trainer.fit_loop.epoch_loop.automatic_optimization.optim_progress
+        self._batches = trainer.fit_loop.epoch_loop.batch_progress  # its is_last_batch
         self.on_train_epoch_start()  # a run resumed mid-epoch does not start it again
 
     def on_train_end(self) -> None:
-        self._optimizer_steps = None
+        self._optimizer_steps = self._batches = None
 
     def _global_step(self, trainer: L.Trainer) -> int:
         steps = self._optimizer_steps
@@ -208,7 +210,10 @@ class TaskModule(L.LightningModule):
             epoch.unchecked.append((detached, step, batch_idx, batch[INPUTS].shape[0]))
             if len(epoch.unchecked) >= UNCHECKED_LOSSES:
                 self.check_finite_loss()
-            metric_step = (step + 1) % self._metrics_every == 0 or trainer.is_last_batch
+            batches = self._batches
+            metric_step = (step + 1) % self._metrics_every == 0 or (
+                trainer.is_last_batch if batches is None else batches.is_last_batch
+            )
         if metric_step:
             # not through `self.log`: hlt's ProgressBar reads `progress_metrics` on refresh
             # and `on_train_batch_end` hands the logging steps' loss to the loggers
