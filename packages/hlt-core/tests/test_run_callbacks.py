@@ -122,8 +122,8 @@ class SeesCallbacks(L.Callback):
         self.seen: list[tuple[list[type], list[type]]] = []
 
     def on_train_batch_end(self, trainer, *args, **kwargs) -> None:
-        batch_end = self.run_callbacks._hooks["on_train_batch_end"]
-        self.seen.append(([type(c) for c in trainer.callbacks], [type(h.__self__) for h in batch_end]))
+        batch_end = [type(h.__self__) for h in self.run_callbacks._hooks["on_train_batch_end"]]
+        self.seen.append(([type(c) for c in trainer.callbacks], batch_end))
 
 
 def _fit_seeing_callbacks(tmp_path, **trainer_args):

@@ -377,9 +377,10 @@ class RunCallbacks(Callback):
         exception) puts both back for what the trainer runs next."""
         for hook in self._hooks["on_train_start"]:
             hook(trainer, pl_module)
-        self._all_callbacks = trainer.callbacks
+        held = cast(Any, trainer)  # its `callbacks` are set by its connector, not declared
+        self._all_callbacks = held.callbacks
         # a new list: Lightning's dispatch may be iterating over the old one
-        trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelSummary)]
+        held.callbacks = [c for c in held.callbacks if not isinstance(c, ModelSummary)]
         self._batch_end = self._hooks["on_train_batch_end"]
         if not self.last.at_max_steps:
             self._hooks["on_train_batch_end"] = [
@@ -388,7 +389,7 @@ class RunCallbacks(Callback):
 
     def _unpare(self, trainer: L.Trainer) -> None:
         if self._all_callbacks is not None:
-            trainer.callbacks, self._all_callbacks = self._all_callbacks, None
+            cast(Any, trainer).callbacks, self._all_callbacks = self._all_callbacks, None
             self._hooks["on_train_batch_end"] = self._batch_end
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
