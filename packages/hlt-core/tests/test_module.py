@@ -211,6 +211,29 @@ def test_losses_are_checked_after_a_bounded_number_of_steps_when_logging_is_rare
     assert trainer.global_step == 2  # found at the third step's check, not the epoch's end
 
 
+class KeptLosses(L.Callback):
+    """What the module keeps for its loss check, seen at each batch end."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, bool, bool]] = []  # (kept, any needs grad, any has a graph)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        kept = [loss for loss, *_ in pl_module._epoch.unchecked]
+        graphs = any(x.grad_fn is not None for x in kept)
+        self.seen.append((len(kept), any(x.requires_grad for x in kept), graphs))
+
+
+def test_the_losses_kept_for_the_check_hold_no_graph():
+    # a kept loss with its graph would keep the step's activations alive until the check
+    seen = KeptLosses()
+    m = TaskModule(StandInModel(2, 4), StandInTask(), functools.partial(torch.optim.SGD, lr=0.1))
+    quiet_trainer(max_epochs=1, log_every_n_steps=4, logger=False, callbacks=[seen]).fit(
+        m, DataLoader(batches(), batch_size=None)
+    )
+    # seen before the module's own batch end, which checks them every 4th step
+    assert seen.seen == [(n, False, False) for n in (1, 2, 3, 4)] * 2
+
+
 def test_the_epoch_loss_is_the_mean_over_examples_of_batches_of_any_size():
     sizes, losses = [16, 16, 16, 5], [1.0, 2.0, 3.0, 4.0]
     data = [{INPUTS: torch.randn(n, 2), TARGETS: torch.randint(0, 2, (n,))} for n in sizes]

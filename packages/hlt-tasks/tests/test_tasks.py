@@ -42,6 +42,23 @@ def test_classification_loss_and_metrics():
     assert task.predict(perfect).tolist() == targets.tolist()
 
 
+def test_many_class_metrics_read_logits_and_give_the_values_of_probabilities():
+    # accuracy and F1 read only the top class, so the softmax (a CPU step's cost) is left
+    # out for them; AUROC (two classes) still gets probabilities
+    gen = torch.Generator().manual_seed(0)
+    task = ClassificationTask(num_classes=10)
+    logits = torch.randn(384, 10, generator=gen) * 3
+    batch = {TARGETS: torch.randint(0, 10, (384,), generator=gen)}
+    scores, targets = task.metric_inputs(logits, batch)
+    assert torch.equal(scores, logits)
+    from_logits, from_probabilities = task.metrics("val/"), task.metrics("val/")
+    from_logits.update(scores, targets)
+    from_probabilities.update(logits.softmax(dim=-1), targets)
+    assert from_logits.compute() == from_probabilities.compute()
+    binary = ClassificationTask(num_classes=2).metric_inputs(logits[:, :2], batch)[0]
+    assert torch.equal(binary, logits[:, :2].softmax(dim=-1))
+
+
 def test_regression_loss_and_metrics():
     task = RegressionTask(output_dim=1)
     targets = torch.tensor([1.0, 2.0, 3.0])

@@ -55,7 +55,13 @@ class ClassificationTask(Task):
     def metric_inputs(
         self, outputs: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return outputs.float().softmax(dim=-1), batch[TARGETS].long()
+        """Probabilities where AUROC reads them (two classes), else the logits: accuracy
+        and F1 read only their top class, the one ``predict`` gives. A softmax over a few
+        classes costs more on a CPU than those metrics (about 0.1 ms for 384 rows of 10)."""
+        scores = outputs.float()
+        if self.num_classes == 2:
+            scores = scores.softmax(dim=-1)
+        return scores, batch[TARGETS].long()
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.argmax(dim=-1)
