@@ -472,7 +472,7 @@ def test_a_whole_file_is_let_go_chunk_by_chunk_as_it_is_encoded(tmp_path, monkey
     """Encoding a whole file hands its Arrow columns over: each chunk goes back to the
     pool once its rows are copied (the pool holds less and less during the copy, nothing
     at the end), and the inputs are those of encoding the same table kept whole."""
-    monkeypatch.setattr(readers, "BLOCK", 256)  # a chunk of a few rows per block
+    monkeypatch.setattr(readers, "TYPED_BLOCK", 256)  # a chunk of a few rows per block
     monkeypatch.setattr(columns, "BLOCK_ROWS", 4)
     monkeypatch.setattr(columns, "THREADS", 1)
     csv = write(tmp_path / "t.csv", HEADER, mixed_rows())

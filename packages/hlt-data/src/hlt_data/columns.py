@@ -282,6 +282,9 @@ class TableEncoder:
             )
 
         def fit_one(name: str) -> Column | str:
+            reals = None if name in categorical else _training_reals(parts, name)
+            if reals is not None:
+                return _with_fill(Column(name, "numeric"), reals)
             try:
                 return cls._fit_column(name, _training_values(parts, name), name in categorical)
             except DataConfigError as error:
@@ -541,6 +544,17 @@ def log_unseen(path: Path, name: str, counts: Mapping[str, int]) -> None:
         path, name, sum(counts.values()), len(counts),
         "y" if len(counts) == 1 else "ies", ", ".join(map(repr, list(counts)[:5])),
     )  # fmt: skip
+
+
+def _training_reals(parts: Sequence[RawTable], name: str) -> np.ndarray | None:
+    """The common case of ``_training_values``, in numpy: a column of reals without a
+    null in every file, its training rows taken from its chunks' buffers (half the time
+    of Arrow's take and conversion); None for any other column."""
+    columns = [p.table.column(name) for p in parts]
+    if not all(pa.types.is_floating(c.type) and not c.null_count for c in columns):
+        return None
+    taken = [joined(c, np.float64)[p.rows] for c, p in zip(columns, parts, strict=True)]
+    return np.concatenate(taken) if len(taken) > 1 else taken[0]
 
 
 def _training_values(parts: Sequence[RawTable], name: str) -> pa.ChunkedArray:
