@@ -17,7 +17,7 @@ from typing import Any, cast
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ModelSummary
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from hlt_core.training.module import TaskModule
@@ -82,11 +82,6 @@ class LastCheckpoint(Callback):
         self.path = last_checkpoint(checkpoint_dir)
         self.saved = False  # at max_steps: that state is the run's latest
         self._max_steps = -1  # the trainer's, read once
-
-    @property
-    def at_max_steps(self) -> bool:
-        """Whether this fit stops at ``max_steps``: else the per-step check is not needed."""
-        return self._max_steps > 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._max_steps = trainer.max_steps
@@ -350,8 +345,6 @@ class RunCallbacks(Callback):
             for hook in HOOKS
         }
         skip_hooks(self, [hook for hook in BATCH_HOOKS if not self._hooks[hook]])
-        self._all_callbacks: list[Callback] | None = None  # the trainer's, while they are pared
-        self._batch_end: list[Any] = []  # the on_train_batch_end hooks a fit may call
 
     def relay_batch_hooks(self, trainer: L.Trainer) -> None:
         """Call the batch hooks of the callbacks Lightning calls before this one (those
@@ -368,39 +361,6 @@ class RunCallbacks(Callback):
                 vars(self).pop(hook, None)  # a hook skipped for want of parts is called again
                 for callback in before:
                     skip_hooks(callback, [hook])
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """After the parts' own: for the training steps, the trainer's list of callbacks
-        loses the model summary (it printed at fit start and has nothing more to do;
-        Lightning would still look up each of its six step hooks), and this callback's batch
-        end loses ``LastCheckpoint``'s when ``max_steps`` is unset. ``on_train_end`` (or an
-        exception) puts both back for what the trainer runs next."""
-        for hook in self._hooks["on_train_start"]:
-            hook(trainer, pl_module)
-        held = cast(Any, trainer)  # its `callbacks` are set by its connector, not declared
-        self._all_callbacks = held.callbacks
-        # a new list: Lightning's dispatch may be iterating over the old one
-        held.callbacks = [c for c in held.callbacks if not isinstance(c, ModelSummary)]
-        self._batch_end = self._hooks["on_train_batch_end"]
-        if not self.last.at_max_steps:
-            self._hooks["on_train_batch_end"] = [
-                hook for hook in self._batch_end if hook != self.last.on_train_batch_end
-            ]
-
-    def _unpare(self, trainer: L.Trainer) -> None:
-        if self._all_callbacks is not None:
-            cast(Any, trainer).callbacks, self._all_callbacks = self._all_callbacks, None
-            self._hooks["on_train_batch_end"] = self._batch_end
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._unpare(trainer)
-        for hook in self._hooks["on_train_end"]:
-            hook(trainer, pl_module)
-
-    def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        self._unpare(trainer)
-        for hook in self._hooks["on_exception"]:
-            hook(trainer, *args, **kwargs)
 
     def state_dict(self) -> dict[str, Any]:
         states = {part.state_key: part.state_dict() for part in self.parts}
@@ -433,7 +393,7 @@ def _forward(hook: str) -> Any:
 
 
 for _hook in HOOKS:
-    if _hook not in vars(RunCallbacks):
+    if _hook != "on_load_checkpoint":
         setattr(RunCallbacks, _hook, _forward(_hook))
 
 
