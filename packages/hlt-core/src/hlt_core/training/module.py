@@ -70,12 +70,6 @@ class NonFiniteLossError(UserError):
     """The training loss became NaN or Inf; the message names the step."""
 
 
-def _sum_dtype(device: torch.device) -> torch.dtype:
-    """Losses are summed in float64 (MPS has none) so that the order in which batches and
-    ranks are summed does not show."""
-    return torch.float32 if device.type == "mps" else torch.float64
-
-
 def _loss_values(losses: list[torch.Tensor]) -> list[float]:
     """Scalar losses as numbers. On an accelerator one host read of them stacked. On the
     CPU each is read alone: nothing to wait for, and after a step whose tensors fill the
@@ -86,8 +80,10 @@ def _loss_values(losses: list[torch.Tensor]) -> list[float]:
 
 
 def _loss_total(device: torch.device) -> torch.Tensor:
-    """(sum of loss x batch size, examples), zero (``_sum_dtype``)."""
-    return torch.zeros(2, dtype=_sum_dtype(device), device=device)
+    """(sum of loss x batch size, examples), zero: in float64 (MPS has none) so that the
+    order in which batches and ranks are summed does not show."""
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    return torch.zeros(2, dtype=dtype, device=device)
 
 
 @dataclass
